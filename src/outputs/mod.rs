@@ -1,0 +1,145 @@
+//! The channels. Each one receives batches of already formatted lines from its own worker
+//! thread (see `dispatch.rs`) and accounts for every line it is handed: delivered, failed or
+//! discarded, through [`ChannelCtx`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::alert::Priority;
+use crate::log::Logger;
+use crate::stats::ChannelStats;
+
+pub mod file;
+pub mod stdout;
+
+/// One formatted line of a batch: `bytes[start..end]` is the line without its newline, and
+/// `bytes[end]` is the `\n` that follows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Line {
+    pub start: usize,
+    pub end: usize,
+    pub priority: Priority,
+    /// The alert's event time, for channels that stamp messages (syslog).
+    pub time_ns: u64,
+}
+
+/// Lines formatted by a worker, each followed by `\n`, in emit order.
+#[derive(Default, Debug)]
+pub struct Batch {
+    pub bytes: Vec<u8>,
+    pub lines: Vec<Line>,
+}
+
+impl Batch {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.lines.clear();
+    }
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+    /// Every line with its newline, as one buffer (what file, stdout and a kept-alive program get).
+    pub fn all_with_newlines(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// One line without its newline (what syslog and HTTP get).
+    pub fn line(&self, i: usize) -> &[u8] {
+        let l = &self.lines[i];
+        &self.bytes[l.start..l.end]
+    }
+    /// One line with its newline.
+    pub fn line_with_newline(&self, i: usize) -> &[u8] {
+        let l = &self.lines[i];
+        &self.bytes[l.start..=l.end]
+    }
+    /// How many whole lines the first `n` bytes of [`Batch::all_with_newlines`] hold.
+    pub fn lines_within(&self, n: usize) -> usize {
+        self.lines.partition_point(|l| l.end < n)
+    }
+}
+
+/// What a channel may use from its worker: the log, the counters, the shutdown state.
+pub struct ChannelCtx {
+    pub name: &'static str,
+    pub log: Logger,
+    pub stats: Arc<ChannelStats>,
+    /// `buffered_outputs`.
+    pub buffered: bool,
+    pub output_timeout: Duration,
+    /// Set by `close`: deliver what is queued, then stop.
+    pub closing: Arc<AtomicBool>,
+    /// Set when `close`'s deadline passed: stop retrying, discard (and count) what is left.
+    pub aborting: Arc<AtomicBool>,
+}
+
+impl ChannelCtx {
+    pub fn delivered(&self, n: usize) {
+        ChannelStats::add(&self.stats.delivered, n as u64)
+    }
+    pub fn failed(&self, n: usize) {
+        ChannelStats::add(&self.stats.failed, n as u64)
+    }
+    pub fn discarded(&self, n: usize) {
+        ChannelStats::add(&self.stats.discarded, n as u64)
+    }
+    pub fn write_error(&self) {
+        ChannelStats::add(&self.stats.errors, 1)
+    }
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+    pub fn is_aborting(&self) -> bool {
+        self.aborting.load(Ordering::Acquire)
+    }
+    pub fn error(&self, message: &str) {
+        self.log.error(&format!("{} output: {}", self.name, message))
+    }
+    pub fn warning(&self, message: &str) {
+        self.log.warning(&format!("{} output: {}", self.name, message))
+    }
+}
+
+/// One output channel, driven by its own worker thread.
+///
+/// Every line handed to [`Channel::deliver`] must end up counted exactly once through the ctx
+/// (`delivered`, `failed` or `discarded`), possibly later (a retrying channel keeps lines).
+pub trait Channel: Send {
+    /// Sends or writes every line of the batch, in order.
+    fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx);
+
+    /// Pushes user-space buffers to the OS (flush, reopen, close, the one-second timer).
+    fn flush(&mut self, _ctx: &ChannelCtx) {}
+
+    /// Closes and reopens (file: by name; program: respawn). Called by the worker when the host
+    /// called `reopen`, before it writes any alert emitted after that call.
+    fn reopen(&mut self, _ctx: &ChannelCtx) {}
+
+    /// Called when the worker wakes without work (at least once a second), for timers.
+    fn tick(&mut self, _ctx: &ChannelCtx) {}
+
+    /// When the channel next needs a `tick` (a retry or batch deadline), if sooner than a second.
+    fn next_wake(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Lines the channel holds and has not accounted for yet (a retrying channel's backlog).
+    fn held(&self) -> usize {
+        0
+    }
+
+    /// Final flush and release of resources. Lines still held must be accounted for.
+    fn close(&mut self, _ctx: &ChannelCtx) {}
+}
+
+/// A refusal to open a channel at init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// The configuration is wrong (maps to `ERR_CONFIG`).
+    Config(String),
+    /// A resource cannot be opened (maps to `ERR_IO`).
+    Io(String),
+}

@@ -1,0 +1,63 @@
+//! Per-channel counters, updated with relaxed atomics (they are statistics, not synchronisation).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Default, Debug)]
+pub struct ChannelStats {
+    /// Alerts put on this channel's queue.
+    pub enqueued: AtomicU64,
+    /// Dropped because the queue was full (never enqueued).
+    pub dropped_queue_full: AtomicU64,
+    /// Enqueued, then discarded (close deadline, spool bound).
+    pub discarded: AtomicU64,
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    /// Skipped by the channel's `min_priority`.
+    pub filtered: AtomicU64,
+    /// Write errors seen (a failed write may be retried, so this is not `failed`).
+    pub errors: AtomicU64,
+}
+
+/// A consistent-enough copy of one channel's counters.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub enqueued: u64,
+    pub dropped_queue_full: u64,
+    pub discarded: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub filtered: u64,
+    pub errors: u64,
+}
+
+impl StatsSnapshot {
+    /// Alerts on the queue or inside the channel now.
+    pub fn pending(&self) -> u64 {
+        self.enqueued
+            .saturating_sub(self.delivered + self.failed + self.discarded)
+    }
+
+    /// The contract's `dropped`: queue full, or discarded after being enqueued.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.discarded
+    }
+}
+
+impl ChannelStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            enqueued: self.enqueued.load(Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Relaxed),
+            discarded: self.discarded.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            filtered: self.filtered.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+        }
+    }
+    pub fn add(counter: &AtomicU64, n: u64) {
+        if n != 0 {
+            counter.fetch_add(n, Relaxed);
+        }
+    }
+}
