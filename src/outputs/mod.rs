@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::alert::Priority;
+use crate::config::Config;
 use crate::log::Logger;
 use crate::stats::ChannelStats;
 
@@ -142,4 +143,31 @@ pub enum OpenError {
     Config(String),
     /// A resource cannot be opened (maps to `ERR_IO`).
     Io(String),
+}
+
+/// A channel opened at init, with what the dispatcher needs to route alerts to it.
+pub struct OpenedChannel {
+    pub name: &'static str,
+    pub min_priority: Priority,
+    pub channel: Box<dyn Channel>,
+}
+
+/// Opens every enabled channel, in a fixed order (stdout, file, syslog, program, http).
+pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, OpenError> {
+    let mut opened = Vec::new();
+    if cfg.stdout.enabled {
+        opened.push(OpenedChannel {
+            name: "stdout",
+            min_priority: cfg.stdout.min_priority,
+            channel: Box::new(stdout::StdoutChannel::open(cfg, log)?),
+        });
+    }
+    if cfg.file.enabled {
+        opened.push(OpenedChannel {
+            name: "file",
+            min_priority: cfg.file.min_priority,
+            channel: Box::new(file::FileChannel::open(cfg, log)?),
+        });
+    }
+    Ok(opened)
 }
