@@ -7,3 +7,14 @@ pub mod config;
 pub mod log;
 pub mod outputs;
 pub mod stats;
+pub mod dispatch;
+pub mod ffi;
+pub mod format;
+pub mod localtime;
+mod panic;
+pub mod queue;
+pub mod signals;
+mod watchdog;
+pub mod worker;
+
+pub use dispatch::{EmitError, InitError, Options, Outputs, Timeout};
