@@ -4,6 +4,8 @@
 
 pub mod alert;
 pub mod config;
+pub mod format;
+pub mod localtime;
 pub mod log;
 pub mod outputs;
 pub mod stats;
