@@ -113,8 +113,10 @@ impl Outputs {
         };
         let cfg = config::load(&sources, &mut |w| log.warning(&w))?;
         let hostname = options.hostname.clone().unwrap_or_else(default_hostname);
-        let formatter =
-            Formatter::new(FormatOptions::from_config(&cfg, &hostname), LocalZone::from_env());
+        let formatter = Formatter::new(
+            FormatOptions::from_config(&cfg, &hostname),
+            LocalZone::from_env(),
+        );
         let output_timeout = Duration::from_millis(cfg.output_timeout_ms);
         let opened = outputs::open_enabled(&cfg, &log)?;
 
@@ -163,8 +165,11 @@ impl Outputs {
                 },
             };
             // On failure `outputs` is dropped here, which stops the workers already started.
-            let handle = spawn_blocking_signals(format!("falco-out-{}", ch.name), move || worker.run())
-                .map_err(|e| InitError::Io(format!("cannot start the {} worker thread: {e}", ch.name)))?;
+            let handle =
+                spawn_blocking_signals(format!("falco-out-{}", ch.name), move || worker.run())
+                    .map_err(|e| {
+                        InitError::Io(format!("cannot start the {} worker thread: {e}", ch.name))
+                    })?;
             outputs.channels.push(shared);
             outputs.workers.push(handle);
         }
@@ -219,9 +224,13 @@ impl Outputs {
             })
             .collect();
         let done = || {
-            self.channels.iter().zip(&targets).all(|(ch, (enqueued, generation))| {
-                ch.flush_done.load(Ordering::Acquire) >= *generation && ch.settled_up_to(*enqueued)
-            })
+            self.channels
+                .iter()
+                .zip(&targets)
+                .all(|(ch, (enqueued, generation))| {
+                    ch.flush_done.load(Ordering::Acquire) >= *generation
+                        && ch.settled_up_to(*enqueued)
+                })
         };
         if self.progress.wait_until(deadline, done) {
             Ok(())
@@ -237,7 +246,10 @@ impl Outputs {
 
     /// Each channel's counters, in the order the channels were opened.
     pub fn stats(&self) -> Vec<(&'static str, StatsSnapshot)> {
-        self.channels.iter().map(|ch| (ch.name, ch.stats.snapshot())).collect()
+        self.channels
+            .iter()
+            .map(|ch| (ch.name, ch.stats.snapshot()))
+            .collect()
     }
 
     /// Drains up to `timeout` (`None`: `output_timeout`), flushes, stops the workers and closes
@@ -255,7 +267,11 @@ impl Outputs {
             ch.closing.store(true, Ordering::Release);
             ch.queue.waker.wake();
         }
-        let all_finished = || self.channels.iter().all(|ch| ch.finished.load(Ordering::Acquire));
+        let all_finished = || {
+            self.channels
+                .iter()
+                .all(|ch| ch.finished.load(Ordering::Acquire))
+        };
         let mut result = Ok(());
         if !self.progress.wait_until(deadline, all_finished) {
             result = Err(Timeout);
@@ -264,7 +280,8 @@ impl Outputs {
                 ch.queue.waker.wake();
             }
             // A worker that is not stuck in a system call stops within a few milliseconds.
-            self.progress.wait_until(Instant::now() + Duration::from_millis(200), all_finished);
+            self.progress
+                .wait_until(Instant::now() + Duration::from_millis(200), all_finished);
             for ch in &self.channels {
                 let left = ch.discard_queued();
                 let stuck = !ch.finished.load(Ordering::Acquire);
@@ -274,7 +291,11 @@ impl Outputs {
                         ch.name,
                         timeout.as_millis(),
                         left,
-                        if stuck { "; the worker is blocked and was left behind" } else { "" }
+                        if stuck {
+                            "; the worker is blocked and was left behind"
+                        } else {
+                            ""
+                        }
                     ));
                 }
             }

@@ -197,7 +197,11 @@ pub unsafe extern "C" fn falco_outputs_init(
         let overrides = match slice(o.overrides, o.overrides_len) {
             Ok(s) => s,
             Err(e) => {
-                write_errbuf(errbuf, errbuf_len, "overrides is NULL but overrides_len is not 0");
+                write_errbuf(
+                    errbuf,
+                    errbuf_len,
+                    "overrides is NULL but overrides_len is not 0",
+                );
                 return e;
             }
         };
@@ -247,11 +251,15 @@ fn emit_result(r: Result<(), EmitError>) -> falco_outputs_result {
 }
 
 /// Copies the fields into the builder; checks pointers and kinds first.
-unsafe fn add_fields(b: &mut AlertBuilder, fields: &[falco_field]) -> Result<(), falco_outputs_result> {
+unsafe fn add_fields(
+    b: &mut AlertBuilder,
+    fields: &[falco_field],
+) -> Result<(), falco_outputs_result> {
     for f in fields {
         let kind = FieldKind::from_i32(f.kind).ok_or(FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
         let name = bytes(f.name).ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
-        b.field(name, bytes(f.value), kind).map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
+        b.field(name, bytes(f.value), kind)
+            .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
     }
     Ok(())
 }
@@ -300,9 +308,14 @@ pub unsafe extern "C" fn falco_outputs_emit(
                 None => return FALCO_OUTPUTS_ERR_NULL_ARGUMENT,
             }
         }
-        let capacity = rule.len() + source.len() + message.len() + fields_bytes(fields) + tags_total;
+        let capacity =
+            rule.len() + source.len() + message.len() + fields_bytes(fields) + tags_total;
         let mut b = AlertBuilder::with_capacity(capacity, fields.len(), tags.len());
-        if b.rule(rule).and_then(|b| b.source(source)).and_then(|b| b.message(message)).is_err() {
+        if b.rule(rule)
+            .and_then(|b| b.source(source))
+            .and_then(|b| b.message(message))
+            .is_err()
+        {
             return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
         }
         if let Err(e) = add_fields(&mut b, fields) {
@@ -313,7 +326,11 @@ pub unsafe extern "C" fn falco_outputs_emit(
                 return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
             }
         }
-        emit_result((*outputs).inner.emit(b.build(a.time_ns, priority, AlertKind::Event)))
+        emit_result(
+            (*outputs)
+                .inner
+                .emit(b.build(a.time_ns, priority, AlertKind::Event)),
+        )
     })
 }
 
@@ -348,13 +365,21 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
         };
         let capacity = rule.len() + 8 + message.len() + fields_bytes(fields);
         let mut b = AlertBuilder::with_capacity(capacity, fields.len(), 0);
-        if b.rule(rule).and_then(|b| b.source(b"internal")).and_then(|b| b.message(message)).is_err() {
+        if b.rule(rule)
+            .and_then(|b| b.source(b"internal"))
+            .and_then(|b| b.message(message))
+            .is_err()
+        {
             return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
         }
         if let Err(e) = add_fields(&mut b, fields) {
             return e;
         }
-        emit_result((*outputs).inner.emit(b.build(time_ns, priority, AlertKind::Message)))
+        emit_result(
+            (*outputs)
+                .inner
+                .emit(b.build(time_ns, priority, AlertKind::Message)),
+        )
     })
 }
 

@@ -4,18 +4,16 @@
 
 pub mod alert;
 pub mod config;
-pub mod format;
-pub mod localtime;
-pub mod log;
-pub mod outputs;
-pub mod stats;
 pub mod dispatch;
 pub mod ffi;
 pub mod format;
 pub mod localtime;
+pub mod log;
+pub mod outputs;
 mod panic;
 pub mod queue;
 pub mod signals;
+pub mod stats;
 mod watchdog;
 pub mod worker;
 

@@ -29,7 +29,9 @@ impl Waker {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fd is a fresh descriptor we own.
-        Ok(Waker { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        Ok(Waker {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
     }
 
     /// Async-signal-safe: one write(2), no allocation, no lock. A full counter (EAGAIN) already
@@ -44,7 +46,11 @@ impl Waker {
 
     /// Sleeps until `wake` or the timeout, then resets the counter.
     pub fn wait(&self, timeout: Duration) {
-        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: one pollfd on the stack; then an 8-byte read into a local.
         unsafe {

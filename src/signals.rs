@@ -17,7 +17,13 @@ where
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
-        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGABRT] {
+        for sig in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGILL,
+            libc::SIGABRT,
+        ] {
             libc::sigdelset(&mut all, sig);
         }
         let mut previous: libc::sigset_t = std::mem::zeroed();
@@ -44,7 +50,13 @@ mod tests {
     fn spawned_thread_blocks_host_signals_and_caller_is_unchanged() {
         let before = blocked_in_this_thread(libc::SIGUSR1);
         let handle = spawn_blocking_signals("t".into(), || {
-            for sig in [libc::SIGUSR1, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE, libc::SIGHUP] {
+            for sig in [
+                libc::SIGUSR1,
+                libc::SIGINT,
+                libc::SIGTERM,
+                libc::SIGPIPE,
+                libc::SIGHUP,
+            ] {
                 assert!(blocked_in_this_thread(sig), "signal {sig} not blocked");
             }
             assert!(!blocked_in_this_thread(libc::SIGSEGV));

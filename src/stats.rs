@@ -74,7 +74,10 @@ pub struct Totals {
 }
 
 pub fn totals(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> Totals {
-    let mut t = Totals { accepted, ..Totals::default() };
+    let mut t = Totals {
+        accepted,
+        ..Totals::default()
+    };
     for (_, s) in channels {
         t.dropped += s.dropped();
         t.delivered += s.delivered;

@@ -44,7 +44,12 @@ pub fn run(channels: Vec<Arc<ChannelShared>>, timeout: Duration, log: Logger, st
     let period = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
     let mut watched: Vec<Watched> = channels
         .into_iter()
-        .map(|shared| Watched { shared, reported_busy_since: 0, logged_drops: 0, last_drop_log: None })
+        .map(|shared| Watched {
+            shared,
+            reported_busy_since: 0,
+            logged_drops: 0,
+            last_drop_log: None,
+        })
         .collect();
     while !stop.sleep(period) {
         for w in &mut watched {
@@ -83,7 +88,9 @@ fn check_drops(w: &mut Watched, log: &Logger) {
     if dropped == w.logged_drops {
         return;
     }
-    if w.last_drop_log.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+    if w.last_drop_log
+        .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+    {
         return;
     }
     log.error(&format!(

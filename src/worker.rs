@@ -175,7 +175,8 @@ impl Worker {
                 wake_at = wake_at.min(t);
             }
             if wake_at > now {
-                sh.queue.sleep(wake_at - now, || sh.has_requests(closing_seen));
+                sh.queue
+                    .sleep(wake_at - now, || sh.has_requests(closing_seen));
             }
             if let Some(t) = self.channel.next_wake() {
                 if Instant::now() >= t {
@@ -196,7 +197,12 @@ impl Worker {
             self.formatter.write_line(&alert, &mut batch.bytes);
             let end = batch.bytes.len();
             batch.bytes.push(b'\n');
-            batch.lines.push(Line { start, end, priority: alert.priority, time_ns: alert.time_ns });
+            batch.lines.push(Line {
+                start,
+                end,
+                priority: alert.priority,
+                time_ns: alert.time_ns,
+            });
             if batch.lines.len() >= MAX_BATCH_LINES || batch.bytes.len() >= MAX_BATCH_BYTES {
                 break;
             }

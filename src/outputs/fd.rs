@@ -21,7 +21,10 @@ pub fn write_all(fd: RawFd, mut bytes: &[u8]) -> Result<(), (usize, io::Error)> 
             return Err((total - bytes.len(), err));
         }
         if n == 0 {
-            return Err((total - bytes.len(), io::Error::from(io::ErrorKind::WriteZero)));
+            return Err((
+                total - bytes.len(),
+                io::Error::from(io::ErrorKind::WriteZero),
+            ));
         }
         bytes = &bytes[n as usize..];
     }
@@ -58,7 +61,12 @@ impl LineBuffer {
 
 /// Counts the outcome of writing `lines` lines held in `bytes` (each ending in `\n`) that got
 /// `written` bytes out: whole lines written are delivered, the rest failed.
-pub fn account(ctx: &ChannelCtx, bytes: &[u8], lines: usize, result: &Result<(), (usize, io::Error)>) {
+pub fn account(
+    ctx: &ChannelCtx,
+    bytes: &[u8],
+    lines: usize,
+    result: &Result<(), (usize, io::Error)>,
+) {
     match result {
         Ok(()) => ctx.delivered(lines),
         Err((written, _)) => {

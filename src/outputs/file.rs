@@ -32,7 +32,10 @@ impl FileChannel {
     pub fn open(cfg: &Config, _log: &Logger) -> Result<FileChannel, OpenError> {
         let path = PathBuf::from(&cfg.file.filename);
         let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-            OpenError::Config(format!("file_output.filename: {:?} contains a NUL byte", cfg.file.filename))
+            OpenError::Config(format!(
+                "file_output.filename: {:?} contains a NUL byte",
+                cfg.file.filename
+            ))
         })?;
         let mut channel = FileChannel {
             path,
@@ -45,7 +48,10 @@ impl FileChannel {
         };
         // Open once now so that a missing directory or a permission problem is an init error.
         let file = channel.open_file().map_err(|e| {
-            OpenError::Io(format!("file_output.filename: cannot open {}: {e}", channel.path.display()))
+            OpenError::Io(format!(
+                "file_output.filename: cannot open {}: {e}",
+                channel.path.display()
+            ))
         })?;
         if channel.keep_alive {
             channel.file = Some(file);
@@ -57,7 +63,13 @@ impl FileChannel {
     fn open_file(&self) -> io::Result<(File, (u64, u64))> {
         let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC;
         // SAFETY: a NUL-terminated path and plain flags.
-        let mut fd = unsafe { libc::open(self.c_path.as_ptr(), flags | libc::O_CREAT | libc::O_EXCL, self.mode) };
+        let mut fd = unsafe {
+            libc::open(
+                self.c_path.as_ptr(),
+                flags | libc::O_CREAT | libc::O_EXCL,
+                self.mode,
+            )
+        };
         let created = fd >= 0;
         if !created && io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
             fd = unsafe { libc::open(self.c_path.as_ptr(), flags) };

@@ -98,10 +98,12 @@ impl ChannelCtx {
         self.aborting.load(Ordering::Acquire)
     }
     pub fn error(&self, message: &str) {
-        self.log.error(&format!("{} output: {}", self.name, message))
+        self.log
+            .error(&format!("{} output: {}", self.name, message))
     }
     pub fn warning(&self, message: &str) {
-        self.log.warning(&format!("{} output: {}", self.name, message))
+        self.log
+            .warning(&format!("{} output: {}", self.name, message))
     }
 }
 

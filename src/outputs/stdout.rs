@@ -15,7 +15,10 @@ pub struct StdoutChannel {
 
 impl StdoutChannel {
     pub fn open(_cfg: &Config, _log: &Logger) -> Result<StdoutChannel, OpenError> {
-        Ok(StdoutChannel { buffer: LineBuffer::default(), failing: false })
+        Ok(StdoutChannel {
+            buffer: LineBuffer::default(),
+            failing: false,
+        })
     }
 
     fn write(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx) {
