@@ -52,6 +52,8 @@ pub enum ConfigError {
     Io(String),
 }
 
+impl std::error::Error for ConfigError {}
+
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -496,6 +498,9 @@ fn note_radix_modes(text: &str, out: &mut Vec<u64>) {
 // -o overrides
 // ---------------------------------------------------------------------------------------------
 
+/// Deepest `-o` key path accepted (serde_yaml's own nesting limit for documents is 128).
+const MAX_KEY_DEPTH: usize = 64;
+
 #[derive(Debug, PartialEq)]
 enum Seg {
     Key(String),
@@ -551,6 +556,11 @@ fn parse_key_path(key: &str) -> Result<Vec<Seg>, String> {
             return Err("empty key name in the key path".to_string());
         }
         segs.push(Seg::Key(name));
+        if segs.len() > MAX_KEY_DEPTH {
+            return Err(format!(
+                "the key path is deeper than {MAX_KEY_DEPTH} levels"
+            ));
+        }
         while it.peek() == Some(&'[') {
             it.next();
             let mut digits = String::new();
@@ -561,6 +571,11 @@ fn parse_key_path(key: &str) -> Result<Vec<Seg>, String> {
                     Some(c) => return Err(format!("expected a numeric index, found `{c}`")),
                     None => return Err("missing `]` in the key".to_string()),
                 }
+            }
+            if segs.len() >= MAX_KEY_DEPTH {
+                return Err(format!(
+                    "the key path is deeper than {MAX_KEY_DEPTH} levels"
+                ));
             }
             if digits.is_empty() {
                 segs.push(Seg::Index(None));
@@ -807,6 +822,11 @@ impl Reader<'_> {
                 } else {
                     format!("{} (from {})", quote(&text), quote(s))
                 };
+                if text.contains('\0') {
+                    return Err(invalid(format!(
+                        "config key `{key}`: a NUL character is not allowed, got {shown}"
+                    )));
+                }
                 Ok(Text { text, shown })
             }
             Value::Bool(b) => Ok(Text {
@@ -1230,7 +1250,7 @@ impl Reader<'_> {
 
         Ok(HttpConfig {
             enabled: self.boolean(m, B, "enabled", false)?,
-            url: strip_quotes(&self.string(m, B, "url", "")?).to_string(),
+            url: self.url(m)?,
             user_agent: self.string(m, B, "user_agent", &d.user_agent)?,
             insecure: self.boolean(m, B, "insecure", false)?,
             ca_cert: self.string(m, B, "ca_cert", &d.ca_cert)?,
@@ -1277,6 +1297,31 @@ impl Reader<'_> {
             )?,
             min_priority: self.priority(m, B)?,
         })
+    }
+
+    /// `http_output.url`, surrounding quotes stripped as Falco does; http:// or https:// only.
+    fn url(&mut self, m: Option<&Mapping>) -> Result<String, ConfigError> {
+        const KEY: &str = "http_output.url";
+        let Some(v) = get(m, "url") else {
+            return Ok(String::new());
+        };
+        let t = self.text(KEY, v, "a URL")?;
+        let url = strip_quotes(t.text.trim()).trim();
+        if url.is_empty() {
+            return Ok(String::new());
+        }
+        let lower = url.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"));
+        let host_ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with(['/', '?', '#']));
+        if !host_ok || url.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
+            return Err(invalid(format!(
+                "config key `{KEY}`: expected an http:// or https:// URL with a host, got {}",
+                t.shown
+            )));
+        }
+        Ok(url.to_string())
     }
 
     /// `http_output.headers`: a mapping of header name -> value, in the order written.
@@ -1996,13 +2041,48 @@ http_output:
             (r#""'http://a/b'""#, "http://a/b"),
             (r#"'"http://a/b"'"#, "http://a/b"),
             ("http://a/b", "http://a/b"),
-            (r#""'http://a/b""#, "'http://a/b"),
         ] {
             let c = yaml(&format!("http_output:\n  url: {text}\n"));
             assert_eq!(c.http.url, url, "url: {text}");
         }
+        // Mismatched quotes are not stripped, so the URL is refused.
+        let e = yaml_err("http_output:\n  url: \"'http://a/b\"\n");
+        assert_names(&e, &["`http_output.url`", "\"'http://a/b\""]);
         let e = yaml_err("http_output:\n  enabled: true\n  url: \"''\"\n");
         assert_names(&e, &["no url"]);
+    }
+
+    #[test]
+    fn bad_urls() {
+        for bad in [
+            "file:///etc/passwd",
+            "ftp://h/x",
+            "localhost:2801",
+            "http://",
+            "https:///path",
+            "http://a b/",
+        ] {
+            let e = yaml_err(&format!("http_output:\n  url: \"{bad}\"\n"));
+            assert_names(&e, &["`http_output.url`", &format!("\"{bad}\""), "http://"]);
+        }
+        let c = yaml("http_output:\n  url: HTTPS://Example.com:8443/x?y=1\n");
+        assert_eq!(c.http.url, "HTTPS://Example.com:8443/x?y=1");
+    }
+
+    #[test]
+    fn nul_is_refused() {
+        let e = yaml_err("file_output:\n  filename: \"/tmp/a\\0b\"\n");
+        assert_names(&e, &["`file_output.filename`", "NUL", "\\u0000"]);
+    }
+
+    #[test]
+    fn override_key_depth_is_limited() {
+        let deep = format!("{}=1", vec!["a"; 65].join("."));
+        let (r, _) = load_with(None, None, &[&deep]);
+        assert_names(&r.unwrap_err().to_string(), &["deeper than 64"]);
+        let ok = format!("{}=1", vec!["a"; 64].join("."));
+        let (r, _) = load_with(None, None, &[&ok, "stdout_output.enabled=true"]);
+        assert!(r.is_ok());
     }
 
     #[test]
