@@ -9,7 +9,7 @@
 
 static uint64_t now_ns(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
+  timespec_get(&ts, TIME_UTC);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 

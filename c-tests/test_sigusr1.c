@@ -44,7 +44,17 @@ static void *emitter(void *arg) {
   a.priority = FALCO_PRIORITY_NOTICE;
   a.rule = "Tick";
   a.message = msg;
+  /* The emitter runs while the main thread rotates, at most one rotation ahead of it; the last
+   * stretch waits for the last rotation, so every file, the final one too, gets alerts. */
+  size_t next_k = 1;
+  const size_t last_stretch = g_alerts - g_alerts / (2 * (ROTATIONS + 1));
   for (size_t id = 0; id < g_alerts; id++) {
+    if (next_k <= ROTATIONS && id == g_alerts * next_k / (ROTATIONS + 1)) {
+      while (atomic_load(&g_gen) < (int)next_k - 1) usleep(50);
+      next_k++;
+    }
+    if (id == last_stretch)
+      while (atomic_load(&g_gen) < ROTATIONS) usleep(50);
     int gen = atomic_load(&g_gen);
     snprintf(msg, sizeof msg, "tick id=%zu", id);
     falco_outputs_result rc = falco_outputs_emit(g_handle, &a);
@@ -91,13 +101,17 @@ int main(int argc, char **argv) {
 
   const long main_tid = (long)syscall(SYS_gettid);
   int rotations = 0;
+  uint64_t accepted_at_reopen = 0;
   for (int k = 1; k <= ROTATIONS; k++) {
-    /* Let the emitter get further, then make sure the current file has lines. */
+    /* Let the emitter get further (at least one alert after the last reopen: the reopened file
+     * is created by its first alert), then make sure the current file has its lines. */
     size_t target = g_alerts * (size_t)k / (ROTATIONS + 1);
     for (;;) {
       falco_outputs_stats st;
       falco_outputs_get_stats(g_handle, &st);
-      if (st.accepted >= target || atomic_load(&g_emitter_done)) break;
+      if ((st.accepted >= target && st.accepted > accepted_at_reopen) ||
+          atomic_load(&g_emitter_done))
+        break;
       usleep(200);
     }
     CHECK_RC(falco_outputs_flush(g_handle, 30000), FALCO_OUTPUTS_OK);
@@ -112,6 +126,9 @@ int main(int argc, char **argv) {
     CHECK_MSG(tid == main_tid || tid == atomic_load(&g_emitter_tid),
               "SIGUSR1 handler ran on thread %ld, a library thread (main %ld)", tid, main_tid);
     atomic_store(&g_gen, k);
+    falco_outputs_stats st;
+    falco_outputs_get_stats(g_handle, &st);
+    accepted_at_reopen = st.accepted;
     rotations++;
   }
   pthread_join(th, NULL);
