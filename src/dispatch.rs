@@ -175,7 +175,7 @@ impl Outputs {
         }
         let stop = Arc::new(Stop::default());
         let (watched, stop2, wlog) = (outputs.channels.clone(), Arc::clone(&stop), log.clone());
-        let handle = spawn_blocking_signals("falco-out-watch".into(), move || {
+        let handle = spawn_blocking_signals("falco-out-wdog".into(), move || {
             watchdog::run(watched, output_timeout, wlog, stop2)
         })
         .map_err(|e| InitError::Io(format!("cannot start the watchdog thread: {e}")))?;

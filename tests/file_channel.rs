@@ -14,8 +14,17 @@ use falco_outputs::InitError;
 const SEED_JSON: &str = r#"{"hostname":"h","output":"23:31:56.746609046: Error File below a known binary directory opened for writing (user=root command=touch /bin/hack file=/bin/hack)","output_fields":{"evt.num":0,"evt.time":1507591916746609046,"fd.name":"/bin/hack","proc.cmdline":"touch /bin/hack","user.name":"root"},"priority":"Error","rule":"Write below binary dir","source":"syscall","tags":["filesystem","mitre_persistence"],"time":"2017-10-09T23:31:56.746609046Z"}"#;
 
 fn file_yaml(path: &std::path::Path, extra: &str) -> String {
+    // `file_output: {k: v}` in `extra` goes inside the file block (a second block would be a
+    // duplicate key); anything else is top-level YAML.
+    let (file_keys, top) = match extra.strip_prefix("file_output: {") {
+        Some(rest) => {
+            let end = rest.find('}').unwrap();
+            (format!(", {}", &rest[..end]), rest[end + 1..].to_string())
+        }
+        None => (String::new(), extra.to_string()),
+    };
     format!(
-        "stdout_output: {{enabled: false}}\nfile_output: {{enabled: true, filename: {}}}\n{extra}",
+        "stdout_output: {{enabled: false}}\nfile_output: {{enabled: true, filename: {}{file_keys}}}\n{top}",
         path.display()
     )
 }
@@ -27,7 +36,10 @@ fn json_and_text_lines_are_falcos_bytes() {
     let (out, _) = open(&file_yaml(&json, "json_output: true"));
     out.emit(seed_alert(0)).unwrap();
     out.close(None).unwrap();
-    assert_eq!(std::fs::read_to_string(&json).unwrap(), format!("{SEED_JSON}\n"));
+    assert_eq!(
+        std::fs::read_to_string(&json).unwrap(),
+        format!("{SEED_JSON}\n")
+    );
 
     let text = dir.path().join("a.txt");
     let (out, _) = open(&file_yaml(&text, "time_format_iso_8601: true"));
@@ -53,7 +65,15 @@ fn a_message_with_newlines_stays_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.txt");
     let (out, _) = open(&file_yaml(&path, ""));
-    let a = alert_from_parts(0, Priority::Critical, "r", "syscall", "evil\nfake: Emergency line\t\"q\"", &[], &[]);
+    let a = alert_from_parts(
+        0,
+        Priority::Critical,
+        "r",
+        "syscall",
+        "evil\nfake: Emergency line\t\"q\"",
+        &[],
+        &[],
+    );
     out.emit(a).unwrap();
     out.close(None).unwrap();
     assert_eq!(
@@ -75,15 +95,18 @@ fn holds_open(path: &std::path::Path) -> bool {
 fn keep_alive_false_does_not_hold_the_file_and_true_does() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.txt");
-    let (out, _) = open(&file_yaml(&path, "file_output.keep_alive: false"));
+    let (out, _) = open(&file_yaml(&path, "file_output: {keep_alive: false}"));
     out.emit(seed_alert(1)).unwrap();
     out.flush(Duration::from_secs(5)).unwrap();
     assert_eq!(read_lines(&path).len(), 1);
-    assert!(!holds_open(&path), "keep_alive: false must not hold the file open");
+    assert!(
+        !holds_open(&path),
+        "keep_alive: false must not hold the file open"
+    );
     out.close(None).unwrap();
 
     let path = dir.path().join("b.txt");
-    let (out, _) = open(&file_yaml(&path, "file_output.keep_alive: true"));
+    let (out, _) = open(&file_yaml(&path, "file_output: {keep_alive: true}"));
     out.emit(seed_alert(1)).unwrap();
     out.flush(Duration::from_secs(5)).unwrap();
     assert!(holds_open(&path), "keep_alive: true holds the file open");
@@ -96,7 +119,10 @@ fn rename_then_reopen_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.json");
     let rotated = dir.path().join("events.json.1");
-    let (out, _) = open(&file_yaml(&path, "json_output: true\nfile_output.keep_alive: true"));
+    let (out, _) = open(&file_yaml(
+        &path,
+        "file_output: {keep_alive: true}\njson_output: true",
+    ));
     let out = std::sync::Arc::new(out);
     let producers: Vec<_> = (0..2u64)
         .map(|t| {
@@ -129,28 +155,38 @@ fn rename_then_reopen_loses_and_duplicates_nothing() {
     }
     assert_eq!(seen.len(), 40_100);
     let new_nums: HashSet<u64> = new.iter().map(|l| evt_num(l)).collect();
-    assert!((0..100).all(|i| new_nums.contains(&(9_000_000 + i))), "post-reopen alerts went to the old file");
+    assert!(
+        (0..100).all(|i| new_nums.contains(&(9_000_000 + i))),
+        "post-reopen alerts went to the old file"
+    );
 }
 
 #[test]
 fn keep_alive_file_renamed_away_is_reopened_by_name_without_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.txt");
-    let (out, _) = open(&file_yaml(&path, "file_output.keep_alive: true"));
+    let (out, _) = open(&file_yaml(&path, "file_output: {keep_alive: true}"));
     out.emit(seed_alert(1)).unwrap();
     out.flush(Duration::from_secs(5)).unwrap();
     std::fs::remove_file(&path).unwrap();
     out.emit(seed_alert(2)).unwrap();
     out.close(None).unwrap();
-    assert_eq!(read_lines(&path).len(), 1, "the alert after the deletion went to a new file by that name");
+    assert_eq!(
+        read_lines(&path).len(),
+        1,
+        "the alert after the deletion went to a new file by that name"
+    );
 }
 
 #[test]
 fn missing_directory_is_an_init_error_naming_the_path() {
     let logs = Logs::default();
-    let err = try_open(&file_yaml(std::path::Path::new("/nonexistent-dir/x/events.txt"), ""), &logs)
-        .err()
-        .expect("must fail");
+    let err = try_open(
+        &file_yaml(std::path::Path::new("/nonexistent-dir/x/events.txt"), ""),
+        &logs,
+    )
+    .err()
+    .expect("must fail");
     match err {
         InitError::Io(m) => {
             assert!(m.contains("/nonexistent-dir/x/events.txt"), "{m}");
@@ -166,12 +202,18 @@ fn file_mode_defaults_to_0600_and_is_configurable() {
     let path = dir.path().join("a.txt");
     let (out, _) = open(&file_yaml(&path, ""));
     out.close(None).unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
 
     let path = dir.path().join("b.txt");
-    let (out, _) = open(&file_yaml(&path, "file_output.mode: \"0644\""));
+    let (out, _) = open(&file_yaml(&path, "file_output: {mode: \"0644\"}"));
     out.close(None).unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o644);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o644
+    );
 }
 
 #[test]
@@ -186,13 +228,21 @@ fn write_failure_is_logged_counted_and_recovers() {
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink("/dev/full", &link).unwrap();
         let _ = std::fs::remove_file(&real);
-        let (out, logs) = open(&file_yaml(&link, &format!("file_output.keep_alive: {keep_alive}")));
+        let (out, logs) = open(&file_yaml(
+            &link,
+            &format!("file_output: {{keep_alive: {keep_alive}}}"),
+        ));
         out.emit(seed_alert(1)).unwrap();
         out.emit(seed_alert(2)).unwrap();
         out.flush(Duration::from_secs(5)).unwrap();
         let (_, s) = out.stats()[0];
         assert_eq!(s.failed, 2, "keep_alive {keep_alive}: {s:?}");
-        assert_eq!(logs.count_containing("No space left on device"), 1, "{:?}", logs.lines());
+        assert_eq!(
+            logs.count_containing("No space left on device"),
+            1,
+            "{:?}",
+            logs.lines()
+        );
 
         std::fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink(&real, &link).unwrap();
@@ -201,7 +251,12 @@ fn write_failure_is_logged_counted_and_recovers() {
         let (_, s) = out.stats()[0];
         assert_eq!((s.delivered, s.failed), (1, 2), "keep_alive {keep_alive}");
         assert_eq!(read_lines(&real).len(), 1);
-        assert_eq!(logs.count_containing("works again"), 1, "{:?}", logs.lines());
+        assert_eq!(
+            logs.count_containing("succeeds again"),
+            1,
+            "{:?}",
+            logs.lines()
+        );
         out.close(None).unwrap();
     }
 }

@@ -72,7 +72,10 @@ impl FileChannel {
         };
         let created = fd >= 0;
         if !created && io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
-            fd = unsafe { libc::open(self.c_path.as_ptr(), flags) };
+            // It exists (or is a symlink, which O_EXCL refuses even when its target is missing:
+            // create the target then, as fopen("a") would).
+            // SAFETY: as above.
+            fd = unsafe { libc::open(self.c_path.as_ptr(), flags | libc::O_CREAT, self.mode) };
         }
         if fd < 0 {
             return Err(io::Error::last_os_error());
@@ -130,7 +133,10 @@ impl FileChannel {
             }
             Ok(()) if self.failing => {
                 self.failing = false;
-                ctx.warning(&format!("writing to {} works again", self.path.display()));
+                ctx.warning(&format!(
+                    "writing to {} succeeds again",
+                    self.path.display()
+                ));
             }
             Ok(()) => {}
         }

@@ -35,7 +35,7 @@ impl StdoutChannel {
             }
             Ok(()) if self.failing => {
                 self.failing = false;
-                ctx.warning("standard output works again");
+                ctx.warning("writing to standard output succeeds again");
             }
             _ => {}
         }
