@@ -13,6 +13,9 @@ use crate::stats::ChannelStats;
 
 pub mod file;
 pub mod stdout;
+pub mod syslog;
+mod syslog_transport;
+mod syslog_wire;
 
 /// One formatted line of a batch: `bytes[start..end]` is the line without its newline, and
 /// `bytes[end]` is the `\n` that follows it.
@@ -97,10 +100,12 @@ impl ChannelCtx {
         self.aborting.load(Ordering::Acquire)
     }
     pub fn error(&self, message: &str) {
-        self.log.error(&format!("{} output: {}", self.name, message))
+        self.log
+            .error(&format!("{} output: {}", self.name, message))
     }
     pub fn warning(&self, message: &str) {
-        self.log.warning(&format!("{} output: {}", self.name, message))
+        self.log
+            .warning(&format!("{} output: {}", self.name, message))
     }
 }
 
@@ -154,8 +159,14 @@ pub struct OpenedChannel {
 
 /// Opens every enabled channel, in a fixed order (stdout, file, syslog, program, http).
 pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, OpenError> {
-    let opened = Vec::new();
+    let mut opened = Vec::new();
     // stdout and file are registered here as they land; the other channels follow.
-    let _ = (cfg, log);
+    if cfg.syslog.enabled {
+        opened.push(OpenedChannel {
+            name: "syslog",
+            min_priority: cfg.syslog.min_priority,
+            channel: Box::new(syslog::SyslogChannel::open(cfg, log)?),
+        });
+    }
     Ok(opened)
 }
