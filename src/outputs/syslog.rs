@@ -37,6 +37,9 @@ pub struct SyslogChannel {
     /// No connection attempt before this (after a slow failure).
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// A datagram send timed out (daemon not reading): further sends do not wait until one
+    /// goes through, so a stuck daemon costs one `output_timeout`, not one per alert.
+    stalled: bool,
     frame: Vec<u8>,
     outage: Outage,
     /// Outage messages are logged at most every [`LOG_EVERY`].
@@ -50,6 +53,8 @@ struct Outage {
     failed: u64,
     /// Alerts not delivered that no log line has mentioned yet.
     unlogged: u64,
+    /// This outage was logged, so its end is logged too.
+    announced: bool,
 }
 
 /// syslog(3)'s default tag when the host never called openlog: glibc's `__progname`.
@@ -133,6 +138,7 @@ impl SyslogChannel {
             conn: None,
             retry_at: None,
             backoff: BACKOFF_MIN,
+            stalled: false,
             frame: Vec::new(),
             outage: Outage::default(),
             last_log: None,
@@ -164,8 +170,7 @@ impl SyslogChannel {
                 Err(e) => {
                     ctx.write_error();
                     if !is_immediate(&e) {
-                        self.retry_at = Some(Instant::now() + self.backoff);
-                        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                        self.back_off();
                     }
                     return Err(e);
                 }
@@ -175,6 +180,11 @@ impl SyslogChannel {
         self.conn
             .as_mut()
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+
+    fn back_off(&mut self) {
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
 
     /// Encodes and sends line `i`; on a broken connection reconnects and sends again once.
@@ -193,8 +203,8 @@ impl SyslogChannel {
                 line.time_ns,
                 batch.line(i),
             );
-            // While aborting, one try without waiting.
-            let deadline = if ctx.is_aborting() {
+            // While aborting or stalled, one try without waiting.
+            let deadline = if ctx.is_aborting() || self.stalled {
                 Instant::now()
             } else {
                 Instant::now() + ctx.output_timeout
@@ -205,10 +215,23 @@ impl SyslogChannel {
                 None => return Err(io::ErrorKind::NotConnected.into()),
             };
             match conn.send(&self.frame, deadline, &|| ctx.is_aborting()) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.stalled = false;
+                    return Ok(());
+                }
                 Err(e) => {
                     ctx.write_error();
                     let stream = conn.is_stream();
+                    if e.kind() == io::ErrorKind::TimedOut {
+                        if stream {
+                            // A stuck reader: do not pile up connections into it.
+                            self.conn = None;
+                            self.back_off();
+                        } else {
+                            self.stalled = true;
+                        }
+                        return Err(e);
+                    }
                     // A stream may hold half a frame now; a datagram socket whose peer went
                     // away (daemon restarted: a new socket at the same path) must reconnect.
                     if stream || is_immediate(&e) {
@@ -246,6 +269,7 @@ impl SyslogChannel {
             ));
             self.last_log = Some(now);
             self.outage.unlogged = 0;
+            self.outage.announced = true;
         }
     }
 
@@ -254,13 +278,11 @@ impl SyslogChannel {
             return;
         }
         self.outage.failed = 0;
-        let now = Instant::now();
-        if self.log_due(now) {
+        if std::mem::take(&mut self.outage.announced) {
             ctx.log.notice(&format!(
                 "{} output: delivering to {} again ({} alert(s) not delivered since the last message)",
                 ctx.name, self.address, self.outage.unlogged
             ));
-            self.last_log = Some(now);
             self.outage.unlogged = 0;
         }
     }
@@ -287,6 +309,7 @@ impl Channel for SyslogChannel {
     /// Drops the connection; the next alert connects afresh (e.g. after the daemon restarted).
     fn reopen(&mut self, _ctx: &ChannelCtx) {
         self.conn = None;
+        self.stalled = false;
         self.retry_at = None;
         self.backoff = BACKOFF_MIN;
     }

@@ -266,7 +266,7 @@ impl Conn {
             match r {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) if !self.is_stream() && n != frame.len() => {
-                    return Err(io::Error::new(io::ErrorKind::Other, "datagram truncated"))
+                    return Err(io::Error::other("datagram truncated"))
                 }
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
