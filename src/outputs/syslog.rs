@@ -15,9 +15,10 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::syslog_transport::{parse_address, Address, Conn};
-use super::syslog_wire::{encode, local_zone, Header};
+use super::syslog_wire::{encode, Header};
 use super::{Batch, Channel, ChannelCtx, OpenError};
 use crate::config::{Config, SyslogFormat};
+use crate::localtime::LocalZone;
 use crate::log::Logger;
 
 /// How often an ongoing outage is logged.
@@ -82,7 +83,13 @@ fn program_short_name() -> String {
         .unwrap_or_default()
 }
 
+/// `$FALCO_HOSTNAME`, else gethostname(): the hostname Falco puts in its JSON alerts.
 fn hostname() -> String {
+    if let Ok(h) = std::env::var("FALCO_HOSTNAME") {
+        if !h.is_empty() {
+            return h;
+        }
+    }
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes.
     if unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) } != 0 {
@@ -133,7 +140,7 @@ impl SyslogChannel {
                 tag: program_short_name(),
                 hostname,
                 pid: std::process::id(),
-                zone: local_zone(),
+                zone: LocalZone::from_env(),
             },
             conn: None,
             retry_at: None,

@@ -20,9 +20,6 @@ pub enum Address {
     Tcp(String, u16),
 }
 
-/// The port used when an address gives none (the traditional syslog port).
-pub const DEFAULT_PORT: u16 = 514;
-
 impl std::fmt::Display for Address {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -35,7 +32,7 @@ impl std::fmt::Display for Address {
     }
 }
 
-/// Parses `unix:///path`, `udp://host[:port]`, `tcp://host[:port]` (IPv6 hosts in brackets).
+/// Parses `unix:///path`, `udp://host:port`, `tcp://host:port` (IPv6 hosts in brackets).
 pub fn parse_address(s: &str) -> Result<Address, String> {
     let s = s.trim();
     let bad = |why: &str| {
@@ -55,28 +52,16 @@ pub fn parse_address(s: &str) -> Result<Address, String> {
             let rest = rest.strip_suffix('/').unwrap_or(rest);
             let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
                 let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
-                match after {
-                    "" => (host, None),
-                    p => (
-                        host,
-                        Some(p.strip_prefix(':').ok_or_else(|| bad("junk after ']'"))?),
-                    ),
-                }
+                (host, after.strip_prefix(':').ok_or_else(|| bad("no port"))?)
             } else {
-                match rest.rsplit_once(':') {
-                    Some((h, p)) => (h, Some(p)),
-                    None => (rest, None),
-                }
+                rest.rsplit_once(':').ok_or_else(|| bad("no port"))?
             };
             if host.is_empty() || host.contains('/') {
                 return Err(bad("no host"));
             }
-            let port = match port {
-                None => DEFAULT_PORT,
-                Some(p) => match p.parse::<u16>() {
-                    Ok(p) if p != 0 => p,
-                    _ => return Err(bad("invalid port")),
-                },
+            let port = match port.parse::<u16>() {
+                Ok(p) if p != 0 => p,
+                _ => return Err(bad("invalid port")),
             };
             Ok(if scheme.eq_ignore_ascii_case("udp") {
                 Address::Udp(host.to_owned(), port)
@@ -425,7 +410,7 @@ mod tests {
             Ok(Address::Udp("127.0.0.1".into(), 5514))
         );
         assert_eq!(
-            parse_address("TCP://logs.example.com"),
+            parse_address("TCP://logs.example.com:514"),
             Ok(Address::Tcp("logs.example.com".into(), 514))
         );
         assert_eq!(
@@ -433,7 +418,7 @@ mod tests {
             Ok(Address::Tcp("::1".into(), 601))
         );
         assert_eq!(
-            parse_address("udp://[::1]"),
+            parse_address("udp://[::1]:514"),
             Ok(Address::Udp("::1".into(), 514))
         );
         assert_eq!(
@@ -449,6 +434,8 @@ mod tests {
             "tcp://h:99999",
             "tcp://[::1",
             "udp://h:x",
+            "udp://[::1]",
+            "tcp://logs.example.com",
         ] {
             let e = parse_address(bad).unwrap_err();
             assert!(e.starts_with("syslog_output.address: "), "{e}");

@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use chrono::{Datelike, Timelike};
-use tz::TimeZone;
 
 use crate::config::SyslogFormat;
+use crate::localtime::LocalZone;
 
 /// How one message is delimited on the transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,31 +31,18 @@ pub struct Header {
     pub hostname: Option<String>,
     pub pid: u32,
     /// Local time zone for the timestamps, as glibc's localtime would pick it.
-    pub zone: TimeZone,
+    pub zone: LocalZone,
 }
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// The local time zone the way glibc chooses it: `TZ` (empty = UTC), else /etc/localtime, else
-/// UTC.
-pub fn local_zone() -> TimeZone {
-    match std::env::var("TZ") {
-        Ok(tz) if tz.is_empty() => TimeZone::utc(),
-        Ok(tz) => TimeZone::from_posix_tz(&tz).unwrap_or_else(|_| TimeZone::utc()),
-        Err(_) => TimeZone::local().unwrap_or_else(|_| TimeZone::utc()),
-    }
-}
-
 /// Broken-down local time of `time_ns` and its UTC offset in seconds.
-fn local_time(zone: &TimeZone, time_ns: u64) -> (chrono::NaiveDateTime, i32) {
+fn local_time(zone: &LocalZone, time_ns: u64) -> (chrono::NaiveDateTime, i32) {
     let secs = (time_ns / 1_000_000_000) as i64;
     let nanos = (time_ns % 1_000_000_000) as u32;
-    let offset = zone
-        .find_local_time_type(secs)
-        .map(|t| t.ut_offset())
-        .unwrap_or(0);
+    let offset = zone.offset_at(secs);
     let local = chrono::DateTime::from_timestamp(secs + i64::from(offset), nanos)
         .unwrap_or_default()
         .naive_utc();
@@ -160,7 +147,7 @@ mod tests {
             tag: "falco".into(),
             hostname: hostname.map(str::to_owned),
             pid: 4242,
-            zone: TimeZone::from_posix_tz(zone).unwrap(),
+            zone: LocalZone::from_tz(zone).unwrap(),
         }
     }
 

@@ -51,16 +51,22 @@ pub struct Rsyslog {
 
 const READY_WAIT: Duration = Duration::from_secs(15);
 
+/// A port free for both TCP and UDP, below the ephemeral range (32768+ on Linux) so that no
+/// outgoing connection of a parallel test takes it between our check and rsyslogd's bind, or
+/// while rsyslogd is down for a restart.
 fn free_port() -> u16 {
-    // Both protocols free on the same number, so one number serves both inputs when asked.
-    for _ in 0..50 {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a loopback TCP port");
-        let port = tcp.local_addr().expect("local addr").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(97);
+    for _ in 0..2_000 {
+        let port =
+            (20_000 + offset.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
             return port;
         }
     }
-    panic!("no free loopback port");
+    panic!("no free loopback port between 20000 and 32000");
 }
 
 impl Rsyslog {

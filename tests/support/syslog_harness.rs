@@ -1,5 +1,5 @@
 //! A syslog channel driven by hand, as its worker would drive it, for tests that need exact
-//! accounting; `config` builds the rest of a `Config` with Falco's defaults.
+//! accounting.
 
 #![allow(dead_code)]
 
@@ -16,26 +16,6 @@ use falco_outputs::stats::{ChannelStats, StatsSnapshot};
 
 pub fn config(address: &str, format: SyslogFormat, facility: u8) -> Config {
     Config {
-        json_output: false,
-        json_include_output_property: true,
-        json_include_tags_property: true,
-        json_include_message_property: false,
-        json_include_output_fields_property: true,
-        time_format_iso_8601: false,
-        buffered_outputs: false,
-        queue_capacity: 0,
-        output_timeout_ms: 2000,
-        stdout: StdoutConfig {
-            enabled: false,
-            min_priority: Priority::Debug,
-        },
-        file: FileConfig {
-            enabled: false,
-            keep_alive: false,
-            filename: String::new(),
-            mode: 0o600,
-            min_priority: Priority::Debug,
-        },
         syslog: SyslogConfig {
             enabled: true,
             address: address.to_string(),
@@ -43,37 +23,7 @@ pub fn config(address: &str, format: SyslogFormat, facility: u8) -> Config {
             facility,
             min_priority: Priority::Debug,
         },
-        program: ProgramConfig {
-            enabled: false,
-            keep_alive: false,
-            program: String::new(),
-            min_priority: Priority::Debug,
-        },
-        http: HttpConfig {
-            enabled: false,
-            url: String::new(),
-            user_agent: "falcosecurity/falco".into(),
-            insecure: false,
-            ca_cert: String::new(),
-            ca_bundle: String::new(),
-            ca_path: "/etc/ssl/certs".into(),
-            mtls: false,
-            client_cert: String::new(),
-            client_key: String::new(),
-            echo: false,
-            compress_uploads: false,
-            keep_alive: false,
-            max_consecutive_timeouts: 5,
-            headers: Vec::new(),
-            method: HttpMethod::Post,
-            timeout_ms: 5000,
-            retry_max_backoff_ms: 30000,
-            spool_dir: String::new(),
-            spool_max_mb: 256,
-            batch_max_alerts: 1,
-            batch_max_wait_ms: 100,
-            min_priority: Priority::Debug,
-        },
+        ..Config::default()
     }
 }
 
