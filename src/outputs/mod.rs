@@ -14,6 +14,9 @@ use crate::stats::ChannelStats;
 mod fd;
 pub mod file;
 pub mod stdout;
+pub mod syslog;
+mod syslog_transport;
+mod syslog_wire;
 
 /// One formatted line of a batch: `bytes[start..end]` is the line without its newline, and
 /// `bytes[end]` is the `\n` that follows it.
@@ -170,6 +173,13 @@ pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, Op
             name: "file",
             min_priority: cfg.file.min_priority,
             channel: Box::new(file::FileChannel::open(cfg, log)?),
+        });
+    }
+    if cfg.syslog.enabled {
+        opened.push(OpenedChannel {
+            name: "syslog",
+            min_priority: cfg.syslog.min_priority,
+            channel: Box::new(syslog::SyslogChannel::open(cfg, log)?),
         });
     }
     Ok(opened)
