@@ -27,7 +27,10 @@ fn json_and_text_lines_are_falcos_bytes() {
     let (out, _) = open(&file_yaml(&json, "json_output: true"));
     out.emit(seed_alert(0)).unwrap();
     out.close(None).unwrap();
-    assert_eq!(std::fs::read_to_string(&json).unwrap(), format!("{SEED_JSON}\n"));
+    assert_eq!(
+        std::fs::read_to_string(&json).unwrap(),
+        format!("{SEED_JSON}\n")
+    );
 
     let text = dir.path().join("a.txt");
     let (out, _) = open(&file_yaml(&text, "time_format_iso_8601: true"));
@@ -53,7 +56,15 @@ fn a_message_with_newlines_stays_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.txt");
     let (out, _) = open(&file_yaml(&path, ""));
-    let a = alert_from_parts(0, Priority::Critical, "r", "syscall", "evil\nfake: Emergency line\t\"q\"", &[], &[]);
+    let a = alert_from_parts(
+        0,
+        Priority::Critical,
+        "r",
+        "syscall",
+        "evil\nfake: Emergency line\t\"q\"",
+        &[],
+        &[],
+    );
     out.emit(a).unwrap();
     out.close(None).unwrap();
     assert_eq!(
@@ -79,7 +90,10 @@ fn keep_alive_false_does_not_hold_the_file_and_true_does() {
     out.emit(seed_alert(1)).unwrap();
     out.flush(Duration::from_secs(5)).unwrap();
     assert_eq!(read_lines(&path).len(), 1);
-    assert!(!holds_open(&path), "keep_alive: false must not hold the file open");
+    assert!(
+        !holds_open(&path),
+        "keep_alive: false must not hold the file open"
+    );
     out.close(None).unwrap();
 
     let path = dir.path().join("b.txt");
@@ -96,7 +110,10 @@ fn rename_then_reopen_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.json");
     let rotated = dir.path().join("events.json.1");
-    let (out, _) = open(&file_yaml(&path, "json_output: true\nfile_output.keep_alive: true"));
+    let (out, _) = open(&file_yaml(
+        &path,
+        "json_output: true\nfile_output.keep_alive: true",
+    ));
     let out = std::sync::Arc::new(out);
     let producers: Vec<_> = (0..2u64)
         .map(|t| {
@@ -129,7 +146,10 @@ fn rename_then_reopen_loses_and_duplicates_nothing() {
     }
     assert_eq!(seen.len(), 40_100);
     let new_nums: HashSet<u64> = new.iter().map(|l| evt_num(l)).collect();
-    assert!((0..100).all(|i| new_nums.contains(&(9_000_000 + i))), "post-reopen alerts went to the old file");
+    assert!(
+        (0..100).all(|i| new_nums.contains(&(9_000_000 + i))),
+        "post-reopen alerts went to the old file"
+    );
 }
 
 #[test]
@@ -142,15 +162,22 @@ fn keep_alive_file_renamed_away_is_reopened_by_name_without_reopen() {
     std::fs::remove_file(&path).unwrap();
     out.emit(seed_alert(2)).unwrap();
     out.close(None).unwrap();
-    assert_eq!(read_lines(&path).len(), 1, "the alert after the deletion went to a new file by that name");
+    assert_eq!(
+        read_lines(&path).len(),
+        1,
+        "the alert after the deletion went to a new file by that name"
+    );
 }
 
 #[test]
 fn missing_directory_is_an_init_error_naming_the_path() {
     let logs = Logs::default();
-    let err = try_open(&file_yaml(std::path::Path::new("/nonexistent-dir/x/events.txt"), ""), &logs)
-        .err()
-        .expect("must fail");
+    let err = try_open(
+        &file_yaml(std::path::Path::new("/nonexistent-dir/x/events.txt"), ""),
+        &logs,
+    )
+    .err()
+    .expect("must fail");
     match err {
         InitError::Io(m) => {
             assert!(m.contains("/nonexistent-dir/x/events.txt"), "{m}");
@@ -166,12 +193,18 @@ fn file_mode_defaults_to_0600_and_is_configurable() {
     let path = dir.path().join("a.txt");
     let (out, _) = open(&file_yaml(&path, ""));
     out.close(None).unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
 
     let path = dir.path().join("b.txt");
     let (out, _) = open(&file_yaml(&path, "file_output.mode: \"0644\""));
     out.close(None).unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o644);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o644
+    );
 }
 
 #[test]
@@ -186,13 +219,21 @@ fn write_failure_is_logged_counted_and_recovers() {
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink("/dev/full", &link).unwrap();
         let _ = std::fs::remove_file(&real);
-        let (out, logs) = open(&file_yaml(&link, &format!("file_output.keep_alive: {keep_alive}")));
+        let (out, logs) = open(&file_yaml(
+            &link,
+            &format!("file_output.keep_alive: {keep_alive}"),
+        ));
         out.emit(seed_alert(1)).unwrap();
         out.emit(seed_alert(2)).unwrap();
         out.flush(Duration::from_secs(5)).unwrap();
         let (_, s) = out.stats()[0];
         assert_eq!(s.failed, 2, "keep_alive {keep_alive}: {s:?}");
-        assert_eq!(logs.count_containing("No space left on device"), 1, "{:?}", logs.lines());
+        assert_eq!(
+            logs.count_containing("No space left on device"),
+            1,
+            "{:?}",
+            logs.lines()
+        );
 
         std::fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink(&real, &link).unwrap();
@@ -201,7 +242,12 @@ fn write_failure_is_logged_counted_and_recovers() {
         let (_, s) = out.stats()[0];
         assert_eq!((s.delivered, s.failed), (1, 2), "keep_alive {keep_alive}");
         assert_eq!(read_lines(&real).len(), 1);
-        assert_eq!(logs.count_containing("works again"), 1, "{:?}", logs.lines());
+        assert_eq!(
+            logs.count_containing("works again"),
+            1,
+            "{:?}",
+            logs.lines()
+        );
         out.close(None).unwrap();
     }
 }

@@ -43,7 +43,11 @@ fn buffered_lines_wait_for_flush_or_the_one_second_timer() {
     out.emit(seed_alert(1)).unwrap();
     let start = Instant::now();
     assert!(wait_for(Duration::from_secs(3), || read_lines(&path).len() == 2));
-    assert!(start.elapsed() <= Duration::from_millis(2500), "timer flush took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() <= Duration::from_millis(2500),
+        "timer flush took {:?}",
+        start.elapsed()
+    );
     out.close(None).unwrap();
 }
 
@@ -51,7 +55,10 @@ fn buffered_lines_wait_for_flush_or_the_one_second_timer() {
 fn close_drains_everything_queued() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.txt");
-    let (out, _) = open(&file_yaml(&path, "json_output: true\nbuffered_outputs: true"));
+    let (out, _) = open(&file_yaml(
+        &path,
+        "json_output: true\nbuffered_outputs: true",
+    ));
     for i in 0..50_000 {
         out.emit(seed_alert(i)).unwrap();
     }
@@ -67,7 +74,10 @@ fn close_drains_everything_queued() {
 fn flush_accounts_every_alert_in_stats() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.txt");
-    let (out, _) = open(&format!("{}\nstdout_output: {{enabled: false}}", file_yaml(&path, "")));
+    let (out, _) = open(&format!(
+        "{}\nstdout_output: {{enabled: false}}",
+        file_yaml(&path, "")
+    ));
     for i in 0..1000 {
         out.emit(seed_alert(i)).unwrap();
     }
@@ -133,9 +143,17 @@ fn full_queue_drops_are_counted_logged_once_a_second_and_a_stall_is_reported() {
     assert!(full > 0, "a stuck channel with capacity 100 must drop");
     let (_, s) = out.stats()[0];
     assert_eq!(s.dropped_queue_full, full);
-    assert!(wait_for(Duration::from_secs(3), || logs.count_containing("output timeout") >= 1));
-    assert!(wait_for(Duration::from_secs(3), || logs.count_containing("queue full") >= 1));
-    assert_eq!(logs.count_containing("queue full"), 1, "drops are logged at most once a second");
+    assert!(wait_for(Duration::from_secs(3), || logs
+        .count_containing("output timeout")
+        >= 1));
+    assert!(wait_for(Duration::from_secs(3), || logs
+        .count_containing("queue full")
+        >= 1));
+    assert_eq!(
+        logs.count_containing("queue full"),
+        1,
+        "drops are logged at most once a second"
+    );
     // Let the writer finish, then close cleanly.
     let reader = std::thread::spawn(move || {
         let end = Instant::now() + Duration::from_secs(5);
@@ -158,9 +176,20 @@ fn close_deadline_discards_and_counts_what_is_left() {
     }
     std::thread::sleep(Duration::from_millis(50));
     let start = Instant::now();
-    assert_eq!(out.close(Some(Duration::from_millis(300))), Err(falco_outputs::Timeout));
-    assert!(start.elapsed() < Duration::from_secs(2), "close took {:?}", start.elapsed());
-    assert!(logs.count_containing("discarded") >= 1, "{:?}", logs.lines());
+    assert_eq!(
+        out.close(Some(Duration::from_millis(300))),
+        Err(falco_outputs::Timeout)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "close took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        logs.count_containing("discarded") >= 1,
+        "{:?}",
+        logs.lines()
+    );
     fifo.drain();
 }
 
@@ -179,8 +208,17 @@ fn library_threads_block_the_hosts_signals() {
         let status = std::fs::read_to_string(task.join("status")).unwrap();
         let blocked = status.lines().find(|l| l.starts_with("SigBlk:")).unwrap();
         let mask = u64::from_str_radix(blocked.split_whitespace().nth(1).unwrap(), 16).unwrap();
-        for sig in [libc::SIGUSR1, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE, libc::SIGHUP] {
-            assert!(mask & (1 << (sig - 1)) != 0, "{comm}: signal {sig} not blocked");
+        for sig in [
+            libc::SIGUSR1,
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGPIPE,
+            libc::SIGHUP,
+        ] {
+            assert!(
+                mask & (1 << (sig - 1)) != 0,
+                "{comm}: signal {sig} not blocked"
+            );
         }
         checked += 1;
     }

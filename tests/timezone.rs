@@ -22,7 +22,17 @@ fn open_file(path: &std::path::Path) -> Outputs {
 #[test]
 fn each_handle_uses_the_zone_tz_named_at_its_init() {
     let dir = tempfile::tempdir().unwrap();
-    let alert = || alert_from_parts(1470327477881781397, Priority::Warning, "r", "syscall", "m", &[], &[]);
+    let alert = || {
+        alert_from_parts(
+            1470327477881781397,
+            Priority::Warning,
+            "r",
+            "syscall",
+            "m",
+            &[],
+            &[],
+        )
+    };
 
     std::env::set_var("TZ", "UTC");
     let utc_path = dir.path().join("utc.txt");
@@ -42,9 +52,18 @@ fn each_handle_uses_the_zone_tz_named_at_its_init() {
         o.flush(Duration::from_secs(5)).unwrap();
     }
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
-    assert_eq!(read(&utc_path), "2016-08-04T16:17:57.881781397+0000: Warning m\n");
-    assert_eq!(read(&plus2_path), "2016-08-04T18:17:57.881781397+0200: Warning m\n");
-    assert_eq!(read(&pdt_path), "2016-08-04T09:17:57.881781397-0700: Warning m\n");
+    assert_eq!(
+        read(&utc_path),
+        "2016-08-04T16:17:57.881781397+0000: Warning m\n"
+    );
+    assert_eq!(
+        read(&plus2_path),
+        "2016-08-04T18:17:57.881781397+0200: Warning m\n"
+    );
+    assert_eq!(
+        read(&pdt_path),
+        "2016-08-04T09:17:57.881781397-0700: Warning m\n"
+    );
     for o in [utc, plus2, pdt] {
         o.close(None).unwrap();
     }

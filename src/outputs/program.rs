@@ -236,15 +236,21 @@ impl ProgramChannel {
     }
 
     /// Writes `out` to the kept child, (re)starting it as needed, until `out` is empty or the
-    /// close deadline passed (then what is left is discarded and counted).
-    fn drain(&mut self, ctx: &ChannelCtx) {
+    /// close deadline passed (then what is left is discarded and counted). With `wait` false
+    /// (tick), a pending respawn backoff returns instead of sleeping: `next_wake` comes back.
+    fn drain(&mut self, ctx: &ChannelCtx, wait: bool) {
         while !self.out_lens.is_empty() {
             if ctx.is_aborting() {
                 self.discard_out(ctx);
                 return;
             }
-            if self.kept.is_none() && !self.start_kept(ctx) {
-                continue;
+            if self.kept.is_none() {
+                if !wait && self.next_spawn.is_some_and(|t| Instant::now() < t) {
+                    return;
+                }
+                if !self.start_kept(ctx) {
+                    continue;
+                }
             }
             let Some(kept) = self.kept.as_mut() else {
                 continue;
@@ -463,6 +469,7 @@ impl ProgramChannel {
                     Reaped::Exited(s) => spawn::describe_status(s),
                     _ => "exit status unknown".into(),
                 };
+                ctx.write_error();
                 if kept.started.elapsed() < QUICK_DEATH {
                     self.backoff();
                 } else {
@@ -479,7 +486,7 @@ impl ProgramChannel {
                     kept.pid
                 ));
                 if resend > 0 {
-                    self.drain(ctx);
+                    self.drain(ctx, false);
                 }
             }
         }
@@ -551,14 +558,18 @@ impl Channel for ProgramChannel {
         }
         self.reap_lingering(ctx);
         self.push_batch(batch);
+        // The child starts at the first alert even when its lines wait in the buffer.
+        if self.kept.is_none() && self.next_spawn.is_none() {
+            self.start_kept(ctx);
+        }
         if !ctx.buffered || self.out.len() >= BUFFER_LIMIT {
-            self.drain(ctx);
+            self.drain(ctx, true);
         }
     }
 
     fn flush(&mut self, ctx: &ChannelCtx) {
         if self.keep_alive {
-            self.drain(ctx);
+            self.drain(ctx, true);
         }
     }
 
@@ -566,7 +577,7 @@ impl Channel for ProgramChannel {
         if !self.keep_alive {
             return;
         }
-        self.drain(ctx);
+        self.drain(ctx, true);
         let had_child = self.kept.is_some();
         self.retire_kept(ctx);
         // Falco respawns at reopen; a channel that never started a child starts at its first alert.
@@ -582,10 +593,19 @@ impl Channel for ProgramChannel {
         if self.keep_alive {
             self.check_kept(ctx);
             if !self.out_lens.is_empty() && !ctx.buffered {
-                self.drain(ctx);
+                self.drain(ctx, false);
             }
         }
         self.throttle.flush(ctx);
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        // Lines waiting for a respawn come back when the backoff ends.
+        if self.out_lens.is_empty() {
+            None
+        } else {
+            self.next_spawn
+        }
     }
 
     fn held(&self) -> usize {
@@ -595,7 +615,7 @@ impl Channel for ProgramChannel {
 
     fn close(&mut self, ctx: &ChannelCtx) {
         if self.keep_alive {
-            self.drain(ctx);
+            self.drain(ctx, true);
             self.retire_kept(ctx);
         }
         self.reap_lingering(ctx);

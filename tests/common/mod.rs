@@ -20,7 +20,12 @@ impl Logs {
         Logger::from_fn(move |level, msg| lines.lock().unwrap().push((level, msg.to_string())))
     }
     pub fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().iter().map(|(_, m)| m.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect()
     }
     pub fn count_containing(&self, needle: &str) -> usize {
         self.lines().iter().filter(|l| l.contains(needle)).count()
@@ -90,6 +95,9 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The `evt.num` field of a JSON line written from [`seed_alert`].
 pub fn evt_num(line: &str) -> u64 {
-    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-    v["output_fields"]["evt.num"].as_u64().unwrap_or_else(|| panic!("no evt.num in {line}"))
+    let v: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    v["output_fields"]["evt.num"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no evt.num in {line}"))
 }
