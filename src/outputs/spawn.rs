@@ -53,6 +53,23 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// glibc's sigfillset leaves out its two internal signals (32 and 33), and its posix_spawn sets
+/// any signal that is not in the SETSIGDEF set and has a handler here to SIG_IGN in the child, so
+/// programs would start with them ignored. sigaddset refuses them: set their bits directly, the
+/// way glibc's own `__sigaddset` lays the set out (an array of unsigned longs).
+fn add_glibc_internal_signals(set: &mut libc::sigset_t) {
+    let bits = 8 * std::mem::size_of::<libc::c_ulong>();
+    let words = std::mem::size_of::<libc::sigset_t>() / std::mem::size_of::<libc::c_ulong>();
+    let ptr = (set as *mut libc::sigset_t).cast::<libc::c_ulong>();
+    for sig in [32usize, 33] {
+        let (word, bit) = ((sig - 1) / bits, (sig - 1) % bits);
+        if word < words {
+            // SAFETY: `word` is within the sigset_t, which is an array of c_ulong on Linux.
+            unsafe { *ptr.add(word) |= 1 << bit };
+        }
+    }
+}
+
 struct SpawnAttrs {
     attr: libc::posix_spawnattr_t,
     actions: libc::posix_spawn_file_actions_t,
@@ -73,6 +90,7 @@ impl SpawnAttrs {
             let mut all: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigfillset(&mut all);
+            add_glibc_internal_signals(&mut all);
             let flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
             let r = cvt_spawn(libc::posix_spawnattr_setflags(
                 &mut s.attr,
