@@ -424,10 +424,10 @@ impl ProgramChannel {
     }
 
     /// Puts back in front of `out` the lines the dead child left unread; returns how many lines
-    /// will be re-sent (including a partly written one).
+    /// the next child gets that this one did not read (re-sent ones plus those not written yet).
     fn requeue_unread(&mut self, kept: &Kept) -> usize {
         let unread = spawn::unread_bytes(kept.stdin.as_raw_fd());
-        let partial = self.out_written > 0;
+        let pending = self.out_lens.len();
         // The partly written front line is re-sent whole from its start.
         let mut missing = unread.saturating_sub(self.out_written);
         self.out_written = 0;
@@ -452,7 +452,7 @@ impl ProgramChannel {
             }
             self.out_resends += n;
         }
-        n + usize::from(partial)
+        n + pending
     }
 
     /// Tick: notice a kept child that died while idle; respawn now only if it left lines unread.
