@@ -13,6 +13,8 @@ use crate::stats::ChannelStats;
 
 mod fd;
 pub mod file;
+pub mod program;
+pub(crate) mod spawn;
 pub mod stdout;
 pub mod syslog;
 mod syslog_transport;
@@ -180,6 +182,13 @@ pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, Op
             name: "syslog",
             min_priority: cfg.syslog.min_priority,
             channel: Box::new(syslog::SyslogChannel::open(cfg, log)?),
+        });
+    }
+    if cfg.program.enabled {
+        opened.push(OpenedChannel {
+            name: "program",
+            min_priority: cfg.program.min_priority,
+            channel: Box::new(program::ProgramChannel::open(cfg, log)?),
         });
     }
     Ok(opened)
