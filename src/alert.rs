@@ -31,7 +31,9 @@ impl Priority {
 
     /// The priority with this number (0..=7), as the C ABI passes it.
     pub fn from_i32(value: i32) -> Option<Priority> {
-        usize::try_from(value).ok().and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(value)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// The name Falco prints ("Warning", "Informational", ...).
@@ -292,7 +294,8 @@ mod tests {
         b.rule(b"r\xffule").unwrap();
         b.source(b"syscall").unwrap();
         b.message(b"bad \xc3 byte").unwrap();
-        b.field(b"n\x80", Some(b"v\xfe"), FieldKind::String).unwrap();
+        b.field(b"n\x80", Some(b"v\xfe"), FieldKind::String)
+            .unwrap();
         b.tag(b"t\xff").unwrap();
         let a = b.build(1, Priority::Error, AlertKind::Event);
         assert_eq!(a.rule(), "r\u{fffd}ule");

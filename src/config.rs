@@ -114,11 +114,11 @@ pub struct HttpConfig {
     pub max_consecutive_timeouts: u32, // 5
     pub headers: Vec<(String, String)>,
     pub method: HttpMethod,
-    pub timeout_ms: u64,            // 5000
-    pub retry_max_backoff_ms: u64,  // 30000
-    pub spool_dir: String,          // "" = memory only
-    pub spool_max_mb: u64,          // 256
-    pub batch_max_alerts: usize,    // 1
-    pub batch_max_wait_ms: u64,     // 100
+    pub timeout_ms: u64,           // 5000
+    pub retry_max_backoff_ms: u64, // 30000
+    pub spool_dir: String,         // "" = memory only
+    pub spool_max_mb: u64,         // 256
+    pub batch_max_alerts: usize,   // 1
+    pub batch_max_wait_ms: u64,    // 100
     pub min_priority: Priority,
 }

@@ -11,7 +11,8 @@ pub const LOG_NOTICE: i32 = 5;
 pub const LOG_INFO: i32 = 6;
 
 /// The C callback and its userdata.
-pub type LogFn = unsafe extern "C" fn(userdata: *mut libc::c_void, level: i32, message: *const libc::c_char);
+pub type LogFn =
+    unsafe extern "C" fn(userdata: *mut libc::c_void, level: i32, message: *const libc::c_char);
 
 #[derive(Clone, Copy)]
 struct CCallback {
@@ -47,11 +48,15 @@ impl Logger {
     /// # Safety
     /// `func` must be callable from any thread with `userdata` until the handle is closed.
     pub unsafe fn from_c(func: LogFn, userdata: *mut libc::c_void) -> Logger {
-        Logger { sink: Sink::C(CCallback { func, userdata }) }
+        Logger {
+            sink: Sink::C(CCallback { func, userdata }),
+        }
     }
 
     pub fn from_fn(f: impl Fn(i32, &str) + Send + Sync + 'static) -> Logger {
-        Logger { sink: Sink::Rust(Arc::new(f)) }
+        Logger {
+            sink: Sink::Rust(Arc::new(f)),
+        }
     }
 
     pub fn log(&self, level: i32, message: &str) {

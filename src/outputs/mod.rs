@@ -12,6 +12,7 @@ use crate::log::Logger;
 use crate::stats::ChannelStats;
 
 pub mod file;
+pub mod http;
 pub mod stdout;
 
 /// One formatted line of a batch: `bytes[start..end]` is the line without its newline, and
@@ -97,10 +98,12 @@ impl ChannelCtx {
         self.aborting.load(Ordering::Acquire)
     }
     pub fn error(&self, message: &str) {
-        self.log.error(&format!("{} output: {}", self.name, message))
+        self.log
+            .error(&format!("{} output: {}", self.name, message))
     }
     pub fn warning(&self, message: &str) {
-        self.log.warning(&format!("{} output: {}", self.name, message))
+        self.log
+            .warning(&format!("{} output: {}", self.name, message))
     }
 }
 
@@ -154,8 +157,15 @@ pub struct OpenedChannel {
 
 /// Opens every enabled channel, in a fixed order (stdout, file, syslog, program, http).
 pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, OpenError> {
-    let opened = Vec::new();
+    #[allow(unused_mut)]
+    let mut opened = Vec::new();
     // stdout and file are registered here as they land; the other channels follow.
-    let _ = (cfg, log);
+    if cfg.http.enabled {
+        opened.push(OpenedChannel {
+            name: "http",
+            min_priority: cfg.http.min_priority,
+            channel: Box::new(http::HttpChannel::open(cfg, log)?),
+        });
+    }
     Ok(opened)
 }
