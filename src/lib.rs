@@ -4,6 +4,17 @@
 
 pub mod alert;
 pub mod config;
+pub mod dispatch;
+pub mod ffi;
+pub mod format;
+pub mod localtime;
 pub mod log;
 pub mod outputs;
+mod panic;
+pub mod queue;
+pub mod signals;
 pub mod stats;
+mod watchdog;
+pub mod worker;
+
+pub use dispatch::{EmitError, InitError, Options, Outputs, Timeout};

@@ -61,3 +61,62 @@ impl ChannelStats {
         }
     }
 }
+
+/// Totals over every channel (the C ABI's `falco_outputs_stats`).
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub accepted: u64,
+    pub dropped: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub filtered: u64,
+    pub pending: u64,
+}
+
+pub fn totals(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> Totals {
+    let mut t = Totals {
+        accepted,
+        ..Totals::default()
+    };
+    for (_, s) in channels {
+        t.dropped += s.dropped();
+        t.delivered += s.delivered;
+        t.failed += s.failed;
+        t.filtered += s.filtered;
+        t.pending += s.pending();
+    }
+    t
+}
+
+/// `{"accepted":..,"channels":{"file":{...},...},"delivered":..,...}`: the totals plus every
+/// channel's counters, keys sorted.
+pub fn to_json(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> String {
+    let t = totals(accepted, channels);
+    let mut per_channel = serde_json::Map::new();
+    for (name, s) in channels {
+        per_channel.insert(
+            (*name).to_string(),
+            serde_json::json!({
+                "delivered": s.delivered,
+                "discarded": s.discarded,
+                "dropped": s.dropped(),
+                "dropped_queue_full": s.dropped_queue_full,
+                "enqueued": s.enqueued,
+                "failed": s.failed,
+                "filtered": s.filtered,
+                "pending": s.pending(),
+                "write_errors": s.errors,
+            }),
+        );
+    }
+    serde_json::json!({
+        "accepted": t.accepted,
+        "channels": per_channel,
+        "delivered": t.delivered,
+        "dropped": t.dropped,
+        "failed": t.failed,
+        "filtered": t.filtered,
+        "pending": t.pending,
+    })
+    .to_string()
+}

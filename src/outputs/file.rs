@@ -1,1 +1,193 @@
+//! The file channel: appends lines to `file_output.filename`.
+//!
+//! `keep_alive: false` opens, writes and closes for every batch (Falco does it per alert; a
+//! batch is what one write carries). `keep_alive: true` holds the file open and reopens it by
+//! name on `reopen` (SIGUSR1 after logrotate), and also when the name no longer leads to the
+//! open file (renamed or deleted away), so alerts never go to an unlinked inode.
 
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::fd::{account, write_all, LineBuffer};
+use super::{Batch, Channel, ChannelCtx, OpenError};
+use crate::config::Config;
+use crate::log::Logger;
+
+pub struct FileChannel {
+    path: PathBuf,
+    c_path: CString,
+    keep_alive: bool,
+    mode: u32,
+    /// The open file and its (device, inode), with keep_alive.
+    file: Option<(File, (u64, u64))>,
+    buffer: LineBuffer,
+    failing: bool,
+}
+
+impl FileChannel {
+    pub fn open(cfg: &Config, _log: &Logger) -> Result<FileChannel, OpenError> {
+        let path = PathBuf::from(&cfg.file.filename);
+        let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+            OpenError::Config(format!(
+                "file_output.filename: {:?} contains a NUL byte",
+                cfg.file.filename
+            ))
+        })?;
+        let mut channel = FileChannel {
+            path,
+            c_path,
+            keep_alive: cfg.file.keep_alive,
+            mode: cfg.file.mode,
+            file: None,
+            buffer: LineBuffer::default(),
+            failing: false,
+        };
+        // Open once now so that a missing directory or a permission problem is an init error.
+        let file = channel.open_file().map_err(|e| {
+            OpenError::Io(format!(
+                "file_output.filename: cannot open {}: {e}",
+                channel.path.display()
+            ))
+        })?;
+        if channel.keep_alive {
+            channel.file = Some(file);
+        }
+        Ok(channel)
+    }
+
+    /// Opens for append, creating the file with exactly `mode` (not filtered by the umask).
+    fn open_file(&self) -> io::Result<(File, (u64, u64))> {
+        let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC;
+        // SAFETY: a NUL-terminated path and plain flags.
+        let mut fd = unsafe {
+            libc::open(
+                self.c_path.as_ptr(),
+                flags | libc::O_CREAT | libc::O_EXCL,
+                self.mode,
+            )
+        };
+        let created = fd >= 0;
+        if !created && io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
+            // It exists (or is a symlink, which O_EXCL refuses even when its target is missing:
+            // create the target then, as fopen("a") would).
+            // SAFETY: as above.
+            fd = unsafe { libc::open(self.c_path.as_ptr(), flags | libc::O_CREAT, self.mode) };
+        }
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let file = unsafe { File::from_raw_fd(fd) };
+        if created {
+            // SAFETY: fchmod on our own descriptor.
+            unsafe { libc::fchmod(fd, self.mode) };
+        }
+        let id = identity_of_fd(&file)?;
+        Ok((file, id))
+    }
+
+    /// The kept-open file, reopened by name when the name now leads elsewhere.
+    fn current_file(&mut self) -> io::Result<&File> {
+        let stale = match &self.file {
+            Some((_, id)) => identity_of_path(&self.path).ok() != Some(*id),
+            None => true,
+        };
+        if stale {
+            self.file = None;
+            self.file = Some(self.open_file()?);
+        }
+        match &self.file {
+            Some((f, _)) => Ok(f),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx) {
+        let result = if self.keep_alive {
+            match self.current_file() {
+                Ok(f) => write_all(f.as_raw_fd(), bytes),
+                Err(e) => Err((0, e)),
+            }
+        } else {
+            match self.open_file() {
+                Ok((f, _)) => write_all(f.as_raw_fd(), bytes),
+                Err(e) => Err((0, e)),
+            }
+        };
+        account(ctx, bytes, lines, &result);
+        match &result {
+            Err((_, e)) => {
+                // Start from a fresh open next time: the cause may be gone by then.
+                self.file = None;
+                if !self.failing {
+                    self.failing = true;
+                    ctx.error(&format!(
+                        "cannot write to {}: {e}; alerts are counted as failed until it works again",
+                        self.path.display()
+                    ));
+                }
+            }
+            Ok(()) if self.failing => {
+                self.failing = false;
+                ctx.warning(&format!(
+                    "writing to {} succeeds again",
+                    self.path.display()
+                ));
+            }
+            Ok(()) => {}
+        }
+    }
+}
+
+fn identity_of_fd(file: &File) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    Ok((m.dev(), m.ino()))
+}
+
+fn identity_of_path(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+impl Channel for FileChannel {
+    fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
+        if !ctx.buffered {
+            self.write(batch.all_with_newlines(), batch.len(), ctx);
+            return;
+        }
+        self.buffer.push(batch);
+        if self.buffer.is_full() {
+            self.flush(ctx);
+        }
+    }
+
+    fn flush(&mut self, ctx: &ChannelCtx) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        self.write(&buffer.bytes, buffer.lines, ctx);
+        self.buffer = buffer;
+        self.buffer.clear();
+    }
+
+    fn reopen(&mut self, _ctx: &ChannelCtx) {
+        // The worker flushed first; the next write opens the file by name.
+        self.file = None;
+    }
+
+    fn held(&self) -> usize {
+        self.buffer.lines
+    }
+
+    fn close(&mut self, ctx: &ChannelCtx) {
+        self.flush(ctx);
+        self.file = None;
+    }
+}

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::log::Logger;
 use crate::stats::ChannelStats;
 
+mod fd;
 pub mod file;
 pub mod http;
 pub mod stdout;
@@ -157,9 +158,21 @@ pub struct OpenedChannel {
 
 /// Opens every enabled channel, in a fixed order (stdout, file, syslog, program, http).
 pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, OpenError> {
-    #[allow(unused_mut)]
     let mut opened = Vec::new();
-    // stdout and file are registered here as they land; the other channels follow.
+    if cfg.stdout.enabled {
+        opened.push(OpenedChannel {
+            name: "stdout",
+            min_priority: cfg.stdout.min_priority,
+            channel: Box::new(stdout::StdoutChannel::open(cfg, log)?),
+        });
+    }
+    if cfg.file.enabled {
+        opened.push(OpenedChannel {
+            name: "file",
+            min_priority: cfg.file.min_priority,
+            channel: Box::new(file::FileChannel::open(cfg, log)?),
+        });
+    }
     if cfg.http.enabled {
         opened.push(OpenedChannel {
             name: "http",

@@ -1,0 +1,339 @@
+//! The handle: opens the channels, fans each alert out to the channels' queues, and carries
+//! reopen / flush / stats / close to the workers.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::alert::Alert;
+use crate::config::{self, ConfigError, ConfigSources};
+use crate::format::{FormatOptions, Formatter};
+use crate::localtime::LocalZone;
+use crate::log::Logger;
+use crate::outputs::{self, ChannelCtx, OpenError};
+use crate::queue::Queue;
+use crate::signals::spawn_blocking_signals;
+use crate::stats::{ChannelStats, StatsSnapshot};
+use crate::watchdog::{self, Stop};
+use crate::worker::{ChannelShared, Progress, Worker};
+
+/// How to open a handle (the Rust face of `falco_outputs_options`).
+#[derive(Clone)]
+pub struct Options {
+    pub config_path: Option<String>,
+    pub config_yaml: Option<String>,
+    pub overrides: Vec<String>,
+    /// `None`: `$FALCO_HOSTNAME`, else gethostname().
+    pub hostname: Option<String>,
+    pub log: Logger,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            config_path: None,
+            config_yaml: None,
+            overrides: Vec::new(),
+            hostname: None,
+            log: Logger::stderr(),
+        }
+    }
+}
+
+/// Why `open` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitError {
+    /// The configuration was refused (`ERR_CONFIG`).
+    Config(String),
+    /// A file, socket or thread could not be opened (`ERR_IO`).
+    Io(String),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitError::Config(m) | InitError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<ConfigError> for InitError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Invalid(m) => InitError::Config(m),
+            ConfigError::Io(m) => InitError::Io(m),
+        }
+    }
+}
+
+impl From<OpenError> for InitError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Config(m) => InitError::Config(m),
+            OpenError::Io(m) => InitError::Io(m),
+        }
+    }
+}
+
+/// Why `emit` did not queue an alert everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitError {
+    /// At least one channel's queue was full; the drop is counted. Do not retry.
+    QueueFull,
+    /// The handle is closing.
+    Closed,
+}
+
+/// `flush` or `close` ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout;
+
+/// An open set of channels with their workers.
+pub struct Outputs {
+    channels: Vec<Arc<ChannelShared>>,
+    workers: Vec<JoinHandle<()>>,
+    watchdog: Option<(JoinHandle<()>, Arc<Stop>)>,
+    progress: Arc<Progress>,
+    accepted: AtomicU64,
+    closing: AtomicBool,
+    output_timeout: Duration,
+    log: Logger,
+}
+
+impl Outputs {
+    /// Loads and validates the configuration, opens the channels, starts the workers.
+    pub fn open(options: Options) -> Result<Outputs, InitError> {
+        let log = options.log.clone();
+        let sources = ConfigSources {
+            config_path: options.config_path.as_deref(),
+            config_yaml: options.config_yaml.as_deref(),
+            overrides: &options.overrides,
+        };
+        let cfg = config::load(&sources, &mut |w| log.warning(&w))?;
+        let hostname = options.hostname.clone().unwrap_or_else(default_hostname);
+        let formatter = Formatter::new(
+            FormatOptions::from_config(&cfg, &hostname),
+            LocalZone::from_env(),
+        );
+        let output_timeout = Duration::from_millis(cfg.output_timeout_ms);
+        let opened = outputs::open_enabled(&cfg, &log)?;
+
+        let progress = Arc::new(Progress::default());
+        let epoch = Instant::now();
+        let mut outputs = Outputs {
+            channels: Vec::new(),
+            workers: Vec::new(),
+            watchdog: None,
+            progress: Arc::clone(&progress),
+            accepted: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            output_timeout,
+            log: log.clone(),
+        };
+        for ch in opened {
+            let queue = Queue::new(cfg.queue_capacity)
+                .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?;
+            let shared = Arc::new(ChannelShared {
+                name: ch.name,
+                min_priority: ch.min_priority,
+                queue,
+                stats: Arc::new(ChannelStats::default()),
+                reopen_requested: AtomicBool::new(false),
+                flush_requested: AtomicU64::new(0),
+                flush_done: AtomicU64::new(0),
+                closing: Arc::new(AtomicBool::new(false)),
+                aborting: Arc::new(AtomicBool::new(false)),
+                busy_since_ms: AtomicU64::new(0),
+                finished: AtomicBool::new(false),
+                progress: Arc::clone(&progress),
+                epoch,
+            });
+            let worker = Worker {
+                shared: Arc::clone(&shared),
+                channel: ch.channel,
+                formatter: formatter.clone(),
+                ctx: ChannelCtx {
+                    name: ch.name,
+                    log: log.clone(),
+                    stats: Arc::clone(&shared.stats),
+                    buffered: cfg.buffered_outputs,
+                    output_timeout,
+                    closing: Arc::clone(&shared.closing),
+                    aborting: Arc::clone(&shared.aborting),
+                },
+            };
+            // On failure `outputs` is dropped here, which stops the workers already started.
+            let handle =
+                spawn_blocking_signals(format!("falco-out-{}", ch.name), move || worker.run())
+                    .map_err(|e| {
+                        InitError::Io(format!("cannot start the {} worker thread: {e}", ch.name))
+                    })?;
+            outputs.channels.push(shared);
+            outputs.workers.push(handle);
+        }
+        let stop = Arc::new(Stop::default());
+        let (watched, stop2, wlog) = (outputs.channels.clone(), Arc::clone(&stop), log.clone());
+        let handle = spawn_blocking_signals("falco-out-wdog".into(), move || {
+            watchdog::run(watched, output_timeout, wlog, stop2)
+        })
+        .map_err(|e| InitError::Io(format!("cannot start the watchdog thread: {e}")))?;
+        outputs.watchdog = Some((handle, stop));
+        Ok(outputs)
+    }
+
+    /// Queues the alert for every channel whose `min_priority` admits it. Never blocks on I/O.
+    pub fn emit(&self, alert: Alert) -> Result<(), EmitError> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(EmitError::Closed);
+        }
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        let alert = Arc::new(alert);
+        let mut result = Ok(());
+        for ch in &self.channels {
+            if alert.priority > ch.min_priority {
+                ChannelStats::add(&ch.stats.filtered, 1);
+            } else if ch.queue.push(&alert, &ch.stats).is_err() {
+                ChannelStats::add(&ch.stats.dropped_queue_full, 1);
+                result = Err(EmitError::QueueFull);
+            }
+        }
+        result
+    }
+
+    /// Asks every channel to reopen. Async-signal-safe: atomics and one write(2) per channel.
+    pub fn reopen(&self) {
+        for ch in &self.channels {
+            ch.reopen_requested.store(true, Ordering::Release);
+            ch.queue.waker.wake();
+        }
+    }
+
+    /// Waits until everything emitted before the call is delivered (or failed) and flushed.
+    pub fn flush(&self, timeout: Duration) -> Result<(), Timeout> {
+        let deadline = Instant::now() + timeout;
+        let targets: Vec<(u64, u64)> = self
+            .channels
+            .iter()
+            .map(|ch| {
+                let enqueued = ch.stats.enqueued.load(Ordering::Relaxed);
+                let generation = ch.flush_requested.fetch_add(1, Ordering::AcqRel) + 1;
+                ch.queue.waker.wake();
+                (enqueued, generation)
+            })
+            .collect();
+        let done = || {
+            self.channels
+                .iter()
+                .zip(&targets)
+                .all(|(ch, (enqueued, generation))| {
+                    ch.flush_done.load(Ordering::Acquire) >= *generation
+                        && ch.settled_up_to(*enqueued)
+                })
+        };
+        if self.progress.wait_until(deadline, done) {
+            Ok(())
+        } else {
+            Err(Timeout)
+        }
+    }
+
+    /// Alerts and messages taken by `emit`.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Each channel's counters, in the order the channels were opened.
+    pub fn stats(&self) -> Vec<(&'static str, StatsSnapshot)> {
+        self.channels
+            .iter()
+            .map(|ch| (ch.name, ch.stats.snapshot()))
+            .collect()
+    }
+
+    /// Drains up to `timeout` (`None`: `output_timeout`), flushes, stops the workers and closes
+    /// the channels. `Err(Timeout)` when something had to be discarded (counted and logged).
+    pub fn close(mut self, timeout: Option<Duration>) -> Result<(), Timeout> {
+        self.shutdown(timeout.unwrap_or(self.output_timeout))
+    }
+
+    fn shutdown(&mut self, timeout: Duration) -> Result<(), Timeout> {
+        if self.closing.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let deadline = Instant::now() + timeout;
+        for ch in &self.channels {
+            ch.closing.store(true, Ordering::Release);
+            ch.queue.waker.wake();
+        }
+        let all_finished = || {
+            self.channels
+                .iter()
+                .all(|ch| ch.finished.load(Ordering::Acquire))
+        };
+        let mut result = Ok(());
+        if !self.progress.wait_until(deadline, all_finished) {
+            result = Err(Timeout);
+            for ch in &self.channels {
+                ch.aborting.store(true, Ordering::Release);
+                ch.queue.waker.wake();
+            }
+            // A worker that is not stuck in a system call stops within a few milliseconds.
+            self.progress
+                .wait_until(Instant::now() + Duration::from_millis(200), all_finished);
+            for ch in &self.channels {
+                let left = ch.discard_queued();
+                let stuck = !ch.finished.load(Ordering::Acquire);
+                if left > 0 || stuck {
+                    self.log.error(&format!(
+                        "{} output: close: deadline of {} ms passed; {} queued alerts discarded{}",
+                        ch.name,
+                        timeout.as_millis(),
+                        left,
+                        if stuck {
+                            "; the worker is blocked and was left behind"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        }
+        for (ch, handle) in self.channels.iter().zip(self.workers.drain(..)) {
+            if ch.finished.load(Ordering::Acquire) {
+                let _ = handle.join();
+            }
+            // Otherwise the thread is detached; it owns what it uses through its Arcs.
+        }
+        if let Some((handle, stop)) = self.watchdog.take() {
+            stop.stop();
+            let _ = handle.join();
+        }
+        result
+    }
+}
+
+impl Drop for Outputs {
+    fn drop(&mut self) {
+        let timeout = self.output_timeout;
+        let _ = self.shutdown(timeout);
+    }
+}
+
+/// `$FALCO_HOSTNAME`, else gethostname(), as Falco does.
+fn default_hostname() -> String {
+    if let Ok(h) = std::env::var("FALCO_HOSTNAME") {
+        if !h.is_empty() {
+            return h;
+        }
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}

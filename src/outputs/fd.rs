@@ -1,0 +1,79 @@
+//! Byte-stream plumbing shared by the stdout, file and program channels: a write that reports
+//! how far it got, and the user-space buffer of `buffered_outputs: true` with its line count.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::{Batch, ChannelCtx};
+
+/// Writes all of `bytes` to `fd`, retrying short writes and EINTR. On error, returns how many
+/// bytes did reach the fd.
+pub fn write_all(fd: RawFd, mut bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+    let total = bytes.len();
+    while !bytes.is_empty() {
+        // SAFETY: writes from a live slice.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err((total - bytes.len(), err));
+        }
+        if n == 0 {
+            return Err((
+                total - bytes.len(),
+                io::Error::from(io::ErrorKind::WriteZero),
+            ));
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
+}
+
+/// Lines waiting in user space (`buffered_outputs: true`). They are counted as delivered only
+/// once they reach the OS.
+#[derive(Default)]
+pub struct LineBuffer {
+    pub bytes: Vec<u8>,
+    pub lines: usize,
+}
+
+/// Buffered channels write once this much is waiting (and at flush, reopen, close, every second).
+pub const BUFFER_CAPACITY: usize = 256 * 1024;
+
+impl LineBuffer {
+    pub fn push(&mut self, batch: &Batch) {
+        self.bytes.extend_from_slice(batch.all_with_newlines());
+        self.lines += batch.len();
+    }
+    pub fn is_full(&self) -> bool {
+        self.bytes.len() >= BUFFER_CAPACITY
+    }
+    pub fn is_empty(&self) -> bool {
+        self.lines == 0
+    }
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.lines = 0;
+    }
+}
+
+/// Counts the outcome of writing `lines` lines held in `bytes` (each ending in `\n`) that got
+/// `written` bytes out: whole lines written are delivered, the rest failed.
+pub fn account(
+    ctx: &ChannelCtx,
+    bytes: &[u8],
+    lines: usize,
+    result: &Result<(), (usize, io::Error)>,
+) {
+    match result {
+        Ok(()) => ctx.delivered(lines),
+        Err((written, _)) => {
+            let done = bytes[..*written].iter().filter(|&&b| b == b'\n').count();
+            ctx.delivered(done);
+            ctx.failed(lines - done);
+            ctx.write_error();
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! One worker thread per channel: drains the channel's queue, formats, delivers, and carries
+//! out reopen / flush / close requests in the order that keeps the contract's promises.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::alert::{Alert, Priority};
+use crate::format::Formatter;
+use crate::outputs::{Batch, Channel, ChannelCtx, Line};
+use crate::queue::Queue;
+use crate::stats::ChannelStats;
+
+/// Bound on one `deliver` call, so memory and latency stay bounded under a burst.
+const MAX_BATCH_LINES: usize = 4096;
+const MAX_BATCH_BYTES: usize = 1 << 20;
+/// Buffered channels are flushed at least this often; idle workers tick this often.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Lets `flush` and `close` wait for workers without polling.
+#[derive(Default)]
+pub struct Progress {
+    lock: Mutex<()>,
+    cond: Condvar,
+    waiters: AtomicUsize,
+}
+
+impl Progress {
+    /// Wakes waiters, if any (cheap when nobody waits).
+    pub fn notify(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock();
+            self.cond.notify_all();
+        }
+    }
+
+    /// Waits until `done()` or the deadline; true when done.
+    pub fn wait_until(&self, deadline: Instant, done: impl Fn() -> bool) -> bool {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.lock.lock();
+        let ok = loop {
+            if done() {
+                break true;
+            }
+            // Re-check at least every 50 ms: a worker that exits or a counter bumped by the
+            // closing thread does not always notify.
+            let step = (Instant::now() + Duration::from_millis(50)).min(deadline);
+            if self.cond.wait_until(&mut guard, step).timed_out() && Instant::now() >= deadline {
+                break done();
+            }
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        ok
+    }
+}
+
+/// What the handle and the channel's worker share.
+pub struct ChannelShared {
+    pub name: &'static str,
+    pub min_priority: Priority,
+    pub queue: Queue,
+    pub stats: Arc<ChannelStats>,
+    pub reopen_requested: AtomicBool,
+    pub flush_requested: AtomicU64,
+    pub flush_done: AtomicU64,
+    pub closing: Arc<AtomicBool>,
+    pub aborting: Arc<AtomicBool>,
+    /// Milliseconds since `epoch` + 1 when the worker entered a channel call; 0 when idle.
+    pub busy_since_ms: AtomicU64,
+    pub finished: AtomicBool,
+    pub progress: Arc<Progress>,
+    pub epoch: Instant,
+}
+
+impl ChannelShared {
+    /// Everything enqueued so far has been delivered, failed or discarded.
+    pub fn settled_up_to(&self, enqueued: u64) -> bool {
+        let s = self.stats.snapshot();
+        s.delivered + s.failed + s.discarded >= enqueued
+    }
+
+    /// A request the worker has not acted on yet (`closing_seen`: close was already handled
+    /// once, the worker is only waiting for a retrying channel).
+    fn has_requests(&self, closing_seen: bool) -> bool {
+        self.reopen_requested.load(Ordering::Acquire)
+            || self.flush_requested.load(Ordering::Acquire)
+                > self.flush_done.load(Ordering::Acquire)
+            || (self.closing.load(Ordering::Acquire) && !closing_seen)
+            || self.aborting.load(Ordering::Acquire)
+    }
+
+    /// Moves whatever is still queued out and counts it as discarded.
+    pub fn discard_queued(&self) -> u64 {
+        let mut rest = VecDeque::new();
+        self.queue.drain_into(&mut rest);
+        let n = rest.len() as u64;
+        ChannelStats::add(&self.stats.discarded, n);
+        n
+    }
+}
+
+pub struct Worker {
+    pub shared: Arc<ChannelShared>,
+    pub channel: Box<dyn Channel>,
+    pub formatter: Formatter,
+    pub ctx: ChannelCtx,
+}
+
+impl Worker {
+    pub fn run(mut self) {
+        let mut pending: VecDeque<Arc<Alert>> = VecDeque::new();
+        let mut batch = Batch::default();
+        let mut last_tick = Instant::now();
+        let mut closing_seen = false;
+        let sh = Arc::clone(&self.shared);
+        loop {
+            // Read the flush generation before draining: everything pushed before the flush
+            // request is then in `pending` by the time we mark that generation done.
+            let flush_gen = sh.flush_requested.load(Ordering::Acquire);
+            sh.queue.drain_into(&mut pending);
+            // Checked after draining: an alert emitted after `reopen` returned cannot be in
+            // `pending` without this flag being visible, so it goes to the reopened target.
+            if sh.reopen_requested.swap(false, Ordering::AcqRel) {
+                self.busy(|w| {
+                    w.channel.flush(&w.ctx);
+                    w.channel.reopen(&w.ctx);
+                });
+            }
+            if sh.aborting.load(Ordering::Acquire) {
+                ChannelStats::add(&sh.stats.discarded, pending.len() as u64);
+                pending.clear();
+                sh.discard_queued();
+                self.busy(|w| w.channel.close(&w.ctx));
+                break;
+            }
+            let had_work = !pending.is_empty();
+            while !pending.is_empty() {
+                self.format_some(&mut pending, &mut batch);
+                self.busy(|w| w.channel.deliver(&batch, &w.ctx));
+                sh.progress.notify();
+            }
+            if flush_gen > sh.flush_done.load(Ordering::Acquire) {
+                self.busy(|w| w.channel.flush(&w.ctx));
+                sh.flush_done.store(flush_gen, Ordering::Release);
+                sh.progress.notify();
+            }
+            if last_tick.elapsed() >= TICK {
+                last_tick = Instant::now();
+                self.busy(|w| {
+                    if w.ctx.buffered {
+                        w.channel.flush(&w.ctx);
+                    }
+                    w.channel.tick(&w.ctx);
+                });
+                sh.progress.notify();
+            }
+            if sh.closing.load(Ordering::Acquire) && sh.queue.is_empty() {
+                self.busy(|w| w.channel.flush(&w.ctx));
+                if self.channel.held() == 0 {
+                    self.busy(|w| w.channel.close(&w.ctx));
+                    break;
+                }
+                closing_seen = true;
+            }
+            if had_work {
+                continue;
+            }
+            let now = Instant::now();
+            let mut wake_at = last_tick + TICK;
+            if let Some(t) = self.channel.next_wake() {
+                wake_at = wake_at.min(t);
+            }
+            if wake_at > now {
+                sh.queue
+                    .sleep(wake_at - now, || sh.has_requests(closing_seen));
+            }
+            if let Some(t) = self.channel.next_wake() {
+                if Instant::now() >= t {
+                    self.busy(|w| w.channel.tick(&w.ctx));
+                    sh.progress.notify();
+                }
+            }
+        }
+        sh.finished.store(true, Ordering::Release);
+        sh.progress.notify();
+    }
+
+    /// Formats alerts from the front of `pending` into `batch`, up to the batch bounds.
+    fn format_some(&mut self, pending: &mut VecDeque<Arc<Alert>>, batch: &mut Batch) {
+        batch.clear();
+        while let Some(alert) = pending.pop_front() {
+            let start = batch.bytes.len();
+            self.formatter.write_line(&alert, &mut batch.bytes);
+            let end = batch.bytes.len();
+            batch.bytes.push(b'\n');
+            batch.lines.push(Line {
+                start,
+                end,
+                priority: alert.priority,
+                time_ns: alert.time_ns,
+            });
+            if batch.lines.len() >= MAX_BATCH_LINES || batch.bytes.len() >= MAX_BATCH_BYTES {
+                break;
+            }
+        }
+    }
+
+    /// Runs a channel call with the watchdog's busy marker set.
+    fn busy(&mut self, f: impl FnOnce(&mut Worker)) {
+        let since = self.shared.epoch.elapsed().as_millis() as u64 + 1;
+        self.shared.busy_since_ms.store(since, Ordering::Release);
+        f(self);
+        self.shared.busy_since_ms.store(0, Ordering::Release);
+    }
+}

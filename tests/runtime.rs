@@ -1,0 +1,263 @@
+//! The runtime model: buffering, flush, close, queue bounds, the watchdog, signal masks.
+
+mod common;
+
+use std::ffi::CString;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::*;
+use falco_outputs::EmitError;
+
+fn file_yaml(path: &std::path::Path, extra: &str) -> String {
+    // `file_output: {k: v}` in `extra` goes inside the file block (a second block would be a
+    // duplicate key); anything else is top-level YAML.
+    let (file_keys, top) = match extra.strip_prefix("file_output: {") {
+        Some(rest) => {
+            let end = rest.find('}').unwrap();
+            (format!(", {}", &rest[..end]), rest[end + 1..].to_string())
+        }
+        None => (String::new(), extra.to_string()),
+    };
+    format!(
+        "stdout_output: {{enabled: false}}\nfile_output: {{enabled: true, keep_alive: true, filename: {}{file_keys}}}\n{top}",
+        path.display()
+    )
+}
+
+#[test]
+fn unbuffered_lines_reach_the_file_without_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    let (out, _) = open(&file_yaml(&path, "buffered_outputs: false"));
+    for i in 0..3 {
+        out.emit(seed_alert(i)).unwrap();
+    }
+    // No flush call: an idle worker must not keep anything in user space.
+    assert!(wait_for(Duration::from_secs(2), || read_lines(&path).len() == 3));
+    out.close(None).unwrap();
+}
+
+#[test]
+fn buffered_lines_wait_for_flush_or_the_one_second_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    let (out, _) = open(&file_yaml(&path, "buffered_outputs: true"));
+    out.emit(seed_alert(0)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(read_lines(&path).len(), 0, "buffered: nothing written yet");
+    out.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(read_lines(&path).len(), 1, "flush writes the buffer");
+
+    out.emit(seed_alert(1)).unwrap();
+    let start = Instant::now();
+    assert!(wait_for(Duration::from_secs(3), || read_lines(&path).len() == 2));
+    assert!(
+        start.elapsed() <= Duration::from_millis(2500),
+        "timer flush took {:?}",
+        start.elapsed()
+    );
+    out.close(None).unwrap();
+}
+
+#[test]
+fn close_drains_everything_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    let (out, _) = open(&file_yaml(
+        &path,
+        "json_output: true\nbuffered_outputs: true",
+    ));
+    for i in 0..50_000 {
+        out.emit(seed_alert(i)).unwrap();
+    }
+    out.close(Some(Duration::from_secs(30))).unwrap();
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 50_000);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(evt_num(l), i as u64, "order kept");
+    }
+}
+
+#[test]
+fn flush_accounts_every_alert_in_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    let (out, _) = open(&file_yaml(&path, ""));
+    for i in 0..1000 {
+        out.emit(seed_alert(i)).unwrap();
+    }
+    out.flush(Duration::from_secs(10)).unwrap();
+    let stats = out.stats();
+    assert_eq!(stats.len(), 1);
+    let (name, s) = stats[0];
+    assert_eq!(name, "file");
+    assert_eq!((s.enqueued, s.delivered, s.pending()), (1000, 1000, 0));
+    assert_eq!(out.accepted(), 1000);
+    out.close(None).unwrap();
+}
+
+/// A FIFO whose reader does not read: the file channel's write blocks once the pipe is full,
+/// the way a hung NFS mount or a stuck pipe reader would.
+struct StuckReader {
+    path: std::path::PathBuf,
+    reader: std::fs::File,
+}
+
+impl StuckReader {
+    fn new(dir: &std::path::Path) -> StuckReader {
+        let path = dir.join("fifo");
+        let c = CString::new(path.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Non-blocking open of the read end so the writer's open succeeds at init.
+        use std::os::unix::fs::OpenOptionsExt;
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        StuckReader { path, reader }
+    }
+    /// Reads everything currently in the pipe (unblocks the writer).
+    fn drain(&mut self) -> usize {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0;
+        while let Ok(n) = self.reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    }
+}
+
+#[test]
+fn full_queue_drops_are_counted_logged_once_a_second_and_a_stall_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fifo = StuckReader::new(dir.path());
+    let (out, logs) = open(&file_yaml(
+        &fifo.path,
+        "outputs_queue: {capacity: 100}\noutput_timeout: 200",
+    ));
+    let mut full = 0;
+    for i in 0..5_000 {
+        if out.emit(seed_alert(i)) == Err(EmitError::QueueFull) {
+            full += 1;
+        }
+    }
+    assert!(full > 0, "a stuck channel with capacity 100 must drop");
+    let (_, s) = out.stats()[0];
+    assert_eq!(s.dropped_queue_full, full);
+    assert!(wait_for(Duration::from_secs(3), || logs
+        .count_containing("output timeout")
+        >= 1));
+    assert!(wait_for(Duration::from_secs(3), || logs
+        .count_containing("queue full")
+        >= 1));
+    assert_eq!(
+        logs.count_containing("queue full"),
+        1,
+        "drops are logged at most once a second"
+    );
+    // Let the writer finish, then close cleanly.
+    let reader = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            fifo.drain();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    out.close(Some(Duration::from_secs(4))).unwrap();
+    reader.join().unwrap();
+}
+
+#[test]
+fn close_deadline_discards_and_counts_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fifo = StuckReader::new(dir.path());
+    let (out, logs) = open(&file_yaml(&fifo.path, "output_timeout: 100"));
+    for i in 0..2_000 {
+        out.emit(seed_alert(i)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    assert_eq!(
+        out.close(Some(Duration::from_millis(300))),
+        Err(falco_outputs::Timeout)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "close took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        logs.count_containing("discarded") >= 1,
+        "{:?}",
+        logs.lines()
+    );
+    fifo.drain();
+}
+
+#[test]
+fn library_threads_block_the_hosts_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    let (out, _) = open(&file_yaml(&path, ""));
+    // Threads name themselves once they run; give them a moment.
+    let named = |name: &str| {
+        std::fs::read_dir("/proc/self/task").unwrap().any(|t| {
+            std::fs::read_to_string(t.unwrap().path().join("comm"))
+                .unwrap_or_default()
+                .trim()
+                == name
+        })
+    };
+    assert!(wait_for(Duration::from_secs(2), || named("falco-out-file")
+        && named("falco-out-wdog")));
+    let mut checked = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !comm.starts_with("falco-out") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status")).unwrap();
+        let blocked = status.lines().find(|l| l.starts_with("SigBlk:")).unwrap();
+        let mask = u64::from_str_radix(blocked.split_whitespace().nth(1).unwrap(), 16).unwrap();
+        for sig in [
+            libc::SIGUSR1,
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGPIPE,
+            libc::SIGHUP,
+        ] {
+            assert!(
+                mask & (1 << (sig - 1)) != 0,
+                "{comm}: signal {sig} not blocked"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "worker and watchdog threads found");
+    out.close(None).unwrap();
+}
+
+#[test]
+fn stats_json_names_every_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    let (out, _) = open(&file_yaml(&path, "file_output: {min_priority: error}"));
+    out.emit(seed_alert(0)).unwrap(); // Error: kept
+    let mut a = seed_alert(1);
+    a.priority = falco_outputs::alert::Priority::Debug; // filtered
+    out.emit(a).unwrap();
+    out.flush(Duration::from_secs(5)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&falco_outputs::stats::to_json(out.accepted(), &out.stats())).unwrap();
+    assert_eq!(json["accepted"], 2);
+    assert_eq!(json["channels"]["file"]["delivered"], 1);
+    assert_eq!(json["channels"]["file"]["filtered"], 1);
+    assert_eq!(json["filtered"], 1);
+    out.close(None).unwrap();
+}
