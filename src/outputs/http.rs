@@ -28,6 +28,12 @@ use store::Store;
 const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(30);
 /// How long `close` sleeps at most between looks at the abort flag.
 const CLOSE_POLL: Duration = Duration::from_millis(50);
+/// Longer settings are taken as "forever" (and `Instant + Duration` cannot overflow).
+const FOREVER: Duration = Duration::from_secs(10 * 365 * 86400);
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms).min(FOREVER)
+}
 
 pub struct HttpChannel {
     client: Client,
@@ -143,14 +149,14 @@ impl HttpChannel {
             overflow: Store::memory(),
             inherited,
             batch_max: http.batch_max_alerts,
-            batch_wait: Duration::from_millis(http.batch_max_wait_ms),
+            batch_wait: millis(http.batch_max_wait_ms),
             batching,
             gzip: http.compress_uploads,
             max_bytes,
             max_consecutive_timeouts: http.max_consecutive_timeouts,
             first_pending_at: None,
             retry_at: None,
-            backoff: Backoff::new(Duration::from_millis(http.retry_max_backoff_ms.max(1))),
+            backoff: Backoff::new(millis(http.retry_max_backoff_ms.max(1))),
             consecutive_timeouts: 0,
             outage: None,
             target,
@@ -481,6 +487,15 @@ impl Channel for HttpChannel {
         loop {
             self.pump(ctx, true);
             if self.total() == 0 {
+                break;
+            }
+            if self.held() == 0 && matches!(self.store, Store::Spool(_)) {
+                // Only a previous run's alerts are left: safe on disk, no reason to hold close.
+                ctx.log.notice(&format!(
+                    "{} output: {} alerts of a previous run stay in spool_dir for the next start",
+                    ctx.name,
+                    self.total()
+                ));
                 break;
             }
             if ctx.is_aborting() {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use falco_outputs::alert::Priority;
-use falco_outputs::config::{HttpConfig, HttpMethod};
+use falco_outputs::config::HttpConfig;
 use falco_outputs::log::Logger;
 use falco_outputs::outputs::{Batch, Channel, ChannelCtx, Line};
 use falco_outputs::stats::{ChannelStats, StatsSnapshot};
@@ -281,32 +281,14 @@ pub fn header<'a>(req: &'a serde_json::Value, name: &str) -> Option<&'a str> {
         .and_then(|h| h[1].as_str())
 }
 
-/// Falco's defaults for http_output plus this library's, with test-sized timeouts.
+/// The configuration's defaults, with test-sized timeouts.
 pub fn http_config(url: &str) -> HttpConfig {
     HttpConfig {
         enabled: true,
         url: url.to_string(),
-        user_agent: "falcosecurity/falco".into(),
-        insecure: false,
-        ca_cert: String::new(),
-        ca_bundle: String::new(),
-        ca_path: "/etc/ssl/certs".into(),
-        mtls: false,
-        client_cert: "/etc/ssl/certs/client.crt".into(),
-        client_key: "/etc/ssl/certs/client.key".into(),
-        echo: false,
-        compress_uploads: false,
-        keep_alive: false,
-        max_consecutive_timeouts: 5,
-        headers: Vec::new(),
-        method: HttpMethod::Post,
         timeout_ms: 2000,
         retry_max_backoff_ms: 200,
-        spool_dir: String::new(),
-        spool_max_mb: 256,
-        batch_max_alerts: 1,
-        batch_max_wait_ms: 100,
-        min_priority: Priority::Debug,
+        ..HttpConfig::default()
     }
 }
 
