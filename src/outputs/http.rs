@@ -353,7 +353,10 @@ impl HttpChannel {
                 ctx.name
             ));
         }
-        self.first_pending_at = (self.total() > 0).then(Instant::now);
+        // The rest arrived after the batch just sent began to wait: they need not wait again.
+        if self.total() == 0 {
+            self.first_pending_at = None;
+        }
     }
 
     fn schedule_retry(&mut self, retry_after: Option<Duration>, reason: &str, ctx: &ChannelCtx) {
