@@ -60,8 +60,6 @@ pub struct Formatter {
     /// UTC time of `utc_sec`: `YYYY-MM-DDTHH:MM:SS.`.
     utc_sec: i64,
     utc_head: [u8; 20],
-    /// Field indices, sorted by name.
-    order: Vec<u32>,
     /// One value rendered before it is escaped again (emit_msg text).
     scratch: Vec<u8>,
 }
@@ -81,7 +79,6 @@ impl Formatter {
             local_zone: [0; 5],
             utc_sec: i64::MIN,
             utc_head: [0; 20],
-            order: Vec::with_capacity(32),
             scratch: Vec::with_capacity(256),
         }
     }
@@ -139,36 +136,30 @@ impl Formatter {
             } else {
                 b"evt.time"
             };
-            let order = self.sorted_fields(alert);
-            let mut first = true;
-            let mut time_done = false;
-            let n = order.len();
-            for (pos, &i) in order.iter().enumerate() {
-                let f = alert.field(i as usize);
-                let name = f.name.as_bytes();
-                // A later field of the same name replaces an earlier one (std::map assignment).
-                if pos + 1 < n && alert.field(order[pos + 1] as usize).name == f.name {
-                    continue;
-                }
-                if !time_done && name >= time_key {
-                    push_time_field(out, time_key, alert.time_ns, &mut first);
-                    time_done = true;
-                    if name == time_key {
-                        continue; // Falco's time field replaces the host's
+            with_sorted_fields(alert, |fields| {
+                let mut first = true;
+                let mut time_done = false;
+                for f in fields {
+                    let name = f.name.as_bytes();
+                    if !time_done && name >= time_key {
+                        push_time_field(out, time_key, alert.time_ns, &mut first);
+                        time_done = true;
+                        if name == time_key {
+                            continue; // Falco's time field replaces the host's
+                        }
                     }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    push_json_str(out, name);
+                    out.push(b':');
+                    push_value(out, f);
                 }
-                if !first {
-                    out.push(b',');
+                if !time_done {
+                    push_time_field(out, time_key, alert.time_ns, &mut first);
                 }
-                first = false;
-                push_json_str(out, name);
-                out.push(b':');
-                push_value(out, &f);
-            }
-            if !time_done {
-                push_time_field(out, time_key, alert.time_ns, &mut first);
-            }
-            self.order = order;
+            });
             out.push(b'}');
         }
         self.push_json_tail(alert, alert.source().as_bytes(), true, out);
@@ -183,27 +174,21 @@ impl Formatter {
             return;
         }
         out.extend_from_slice(b" (");
-        let order = self.sorted_fields(alert);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let mut first = true;
-        for (pos, &i) in order.iter().enumerate() {
-            let f = alert.field(i as usize);
-            if pos + 1 < order.len() && alert.field(order[pos + 1] as usize).name == f.name {
-                continue;
+        with_sorted_fields(alert, |fields| {
+            for (k, f) in fields.iter().enumerate() {
+                if k > 0 {
+                    out.push(b' ');
+                }
+                escape_into(out, f.name.as_bytes());
+                out.push(b'=');
+                scratch.clear();
+                push_value(&mut scratch, f);
+                escape_into(out, &scratch);
             }
-            if !first {
-                out.push(b' ');
-            }
-            first = false;
-            escape_into(out, f.name.as_bytes());
-            out.push(b'=');
-            scratch.clear();
-            push_value(&mut scratch, &f);
-            escape_into(out, &scratch);
-        }
+        });
         out.push(b')');
         self.scratch = scratch;
-        self.order = order;
     }
 
     fn msg_json(&mut self, alert: &Alert, out: &mut Vec<u8>) {
@@ -211,23 +196,17 @@ impl Formatter {
         out.extend_from_slice(b",\"output\":");
         push_json_str(out, alert.message().as_bytes());
         out.extend_from_slice(b",\"output_fields\":{");
-        let order = self.sorted_fields(alert);
-        let mut first = true;
-        for (pos, &i) in order.iter().enumerate() {
-            let f = alert.field(i as usize);
-            if pos + 1 < order.len() && alert.field(order[pos + 1] as usize).name == f.name {
-                continue;
+        with_sorted_fields(alert, |fields| {
+            for (k, f) in fields.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                push_json_str(out, f.name.as_bytes());
+                out.push(b':');
+                push_value(out, f);
             }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            push_json_str(out, f.name.as_bytes());
-            out.push(b':');
-            push_value(out, &f);
-        }
+        });
         out.push(b'}');
-        self.order = order;
         self.push_json_tail(alert, INTERNAL_SOURCE.as_bytes(), false, out);
     }
 
@@ -313,26 +292,96 @@ impl Formatter {
             self.local_head_len = 9;
         }
     }
+}
 
-    /// The alert's field indices sorted by name (stable, so equal names keep host order and the
-    /// last of a run is the one that wins). The caller puts the vector back in `self.order`.
-    fn sorted_fields(&mut self, alert: &Alert) -> Vec<u32> {
-        let mut order = std::mem::take(&mut self.order);
-        order.clear();
-        let n = alert.fields_len() as u32;
-        order.extend(0..n);
-        // Stable, so the last of equal names wins; no heap allocation below ~1000 fields.
-        order.sort_by(|&a, &b| {
-            let a = alert.field(a as usize).name.as_bytes();
-            a.cmp(alert.field(b as usize).name.as_bytes())
-        });
-        order
+/// Fields gathered on the stack up to this many (beyond, one Vec per alert).
+const STACK_FIELDS: usize = 16;
+const NO_FIELD: Field<'static> = Field {
+    name: "",
+    value: None,
+    kind: FieldKind::Null,
+};
+
+/// Calls `f` with the alert's fields sorted by name (bytes, as std::map<std::string> orders
+/// them), a later field of the same name replacing an earlier one (std::map assignment).
+#[inline]
+fn with_sorted_fields<R>(alert: &Alert, f: impl FnOnce(&[Field<'_>]) -> R) -> R {
+    let n = alert.fields_len();
+    if n <= STACK_FIELDS {
+        let mut buf = [NO_FIELD; STACK_FIELDS];
+        for (i, slot) in buf.iter_mut().enumerate().take(n) {
+            // Member by member: copying the whole struct reads the byte-sized kind back with
+            // an 8-byte load just after the callee's 1-byte store, a store-forwarding stall
+            // that cost more than everything else in this loop.
+            let f = alert.field(i);
+            slot.name = f.name;
+            slot.value = f.value;
+            slot.kind = f.kind;
+        }
+        let len = sort_dedup(&mut buf[..n]);
+        f(&buf[..len])
+    } else {
+        let mut many: Vec<Field<'_>> = alert.fields().collect();
+        let len = sort_dedup(&mut many);
+        f(&many[..len])
+    }
+}
+
+/// Stable sort by name, then keep the last of each run of equal names; returns the new length.
+fn sort_dedup(fields: &mut [Field<'_>]) -> usize {
+    let n = fields.len();
+    // Hosts usually pass fields already sorted (Falco's own come out of a std::map).
+    let sorted = fields
+        .windows(2)
+        .all(|w| cmp_bytes(w[0].name.as_bytes(), w[1].name.as_bytes()).is_lt());
+    if sorted {
+        return n; // sorted strictly: no duplicates either
+    }
+    fields.sort_by(|a, b| cmp_bytes(a.name.as_bytes(), b.name.as_bytes()));
+    let mut w = 0;
+    for r in 0..n {
+        if r + 1 < n && fields[r + 1].name == fields[r].name {
+            continue;
+        }
+        fields[w] = fields[r];
+        w += 1;
+    }
+    w
+}
+
+/// Byte-wise comparison that settles most names on their first 8 bytes without a memcmp call.
+#[inline]
+fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    match prefix8(a).cmp(&prefix8(b)) {
+        std::cmp::Ordering::Equal => a.cmp(b),
+        other => other,
+    }
+}
+
+#[inline(always)]
+fn prefix8(s: &[u8]) -> u64 {
+    if s.len() >= 8 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&s[..8]);
+        u64::from_be_bytes(b)
+    } else {
+        // Built in registers: a short copy through the stack would stall the load after it.
+        let mut v = 0u64;
+        for (k, &c) in s.iter().enumerate() {
+            v |= u64::from(c) << (56 - 8 * k);
+        }
+        v
     }
 }
 
 /// Tags sorted and de-duplicated (Falco keeps them in a std::set<std::string>).
 fn push_tags(out: &mut Vec<u8>, tags: &mut [&str]) {
-    tags.sort_unstable();
+    if !tags
+        .windows(2)
+        .all(|w| cmp_bytes(w[0].as_bytes(), w[1].as_bytes()).is_le())
+    {
+        tags.sort_unstable_by(|a, b| cmp_bytes(a.as_bytes(), b.as_bytes()));
+    }
     let mut prev: Option<&str> = None;
     for &t in tags.iter() {
         if prev == Some(t) {
@@ -538,26 +587,16 @@ fn push_f64_like_nlohmann(out: &mut Vec<u8>, f: f64) {
 // ---- strings --------------------------------------------------------------------------------
 
 /// `"` + escaped + `"`.
-#[inline]
+#[inline(always)]
 fn push_json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    escape_into(out, s);
+    if s.len() < 16 && short_is_clean(s) {
+        out.extend_from_slice(s);
+    } else {
+        escape_into(out, s);
+    }
     out.push(b'"');
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any of the 8 bytes is < 0x20, `"` or `\`.
-#[inline(always)]
-fn word_needs_escape(w: u64) -> bool {
-    let ctl = w.wrapping_sub(LO * 0x20) & !w;
-    let q = w ^ (LO * u64::from(b'"'));
-    let q = q.wrapping_sub(LO) & !q;
-    let b = w ^ (LO * u64::from(b'\\'));
-    let b = b.wrapping_sub(LO) & !b;
-    (ctl | q | b) & HI != 0
 }
 
 #[inline(always)]
@@ -565,35 +604,152 @@ fn byte_needs_escape(c: u8) -> bool {
     c < 0x20 || c == b'"' || c == b'\\'
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
 /// Appends `s` escaped as a JSON string body the way nlohmann::json dumps it with
 /// `ensure_ascii = false`: `\"`, `\\`, `\b \f \n \r \t`, other bytes below 0x20 as `\u00xx`;
 /// everything else (DEL, UTF-8) as is. Clean runs are copied whole.
+#[inline]
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    let first = if s.len() < 16 && short_is_clean(s) {
+        None
+    } else {
+        find_escape(s, 0)
+    };
+    match first {
+        None => out.extend_from_slice(s),
+        Some(j) => escape_from(out, s, j),
+    }
+}
+
+/// Whether a string shorter than 16 bytes needs no escaping, with at most two overlapping
+/// word loads (field names and values are mostly this short).
+#[inline(always)]
+fn short_is_clean(s: &[u8]) -> bool {
     let n = s.len();
+    if n >= 8 {
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&s[..8]);
+        b.copy_from_slice(&s[n - 8..]);
+        escape_mask(u64::from_le_bytes(a)) | escape_mask(u64::from_le_bytes(b)) == 0
+    } else if n >= 4 {
+        let mut a = [0u8; 4];
+        let mut b = [0u8; 4];
+        a.copy_from_slice(&s[..4]);
+        b.copy_from_slice(&s[n - 4..]);
+        let w = u64::from(u32::from_le_bytes(a)) | u64::from(u32::from_le_bytes(b)) << 32;
+        escape_mask(w) == 0
+    } else {
+        !s.iter().any(|&c| byte_needs_escape(c))
+    }
+}
+
+/// [`escape_into`] once the first byte to escape, at `j`, is known.
+fn escape_from(out: &mut Vec<u8>, s: &[u8], mut j: usize) {
     let mut start = 0;
-    let mut i = 0;
-    while i < n {
-        // Skip clean 8-byte words.
-        while i + 8 <= n {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&s[i..i + 8]);
-            if word_needs_escape(u64::from_le_bytes(w)) {
-                break;
-            }
-            i += 8;
-        }
-        let end = if i + 8 <= n { i + 8 } else { n };
-        while i < end {
-            let c = s[i];
-            if byte_needs_escape(c) {
-                out.extend_from_slice(&s[start..i]);
-                push_escape(out, c);
-                start = i + 1;
-            }
-            i += 1;
+    loop {
+        out.extend_from_slice(&s[start..j]);
+        push_escape(out, s[j]);
+        start = j + 1;
+        match find_escape(s, start) {
+            Some(next) => j = next,
+            None => break,
         }
     }
     out.extend_from_slice(&s[start..]);
+}
+
+/// Mask with the high bit set in each byte of `w` that is < 0x20, `"` or `\`. The lowest set
+/// bit is exact (borrows only create false positives above a true match).
+#[inline(always)]
+fn escape_mask(w: u64) -> u64 {
+    let ctl = w.wrapping_sub(LO * 0x20) & !w;
+    let q = w ^ (LO * u64::from(b'"'));
+    let q = q.wrapping_sub(LO) & !q;
+    let b = w ^ (LO * u64::from(b'\\'));
+    let b = b.wrapping_sub(LO) & !b;
+    (ctl | q | b) & HI
+}
+
+/// Index of the first byte at or after `i` that needs escaping.
+#[inline(always)]
+fn find_escape(s: &[u8], mut i: usize) -> Option<usize> {
+    let n = s.len();
+    #[cfg(target_arch = "x86_64")]
+    if n >= 16 {
+        return find_escape_sse2(s, i);
+    }
+    while i + 8 <= n {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        let m = escape_mask(u64::from_le_bytes(w));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i < n {
+        if n >= 8 {
+            // The tail: re-read the last 8 bytes (overlapping what was checked) and ignore the
+            // bytes before `i`. One load, no copy through memory.
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&s[n - 8..]);
+            let skip = (i + 8 - n) * 8; // bits of already-checked bytes, < 64
+            let m = (escape_mask(u64::from_le_bytes(w)) >> skip) << skip;
+            if m != 0 {
+                return Some(n - 8 + (m.trailing_zeros() / 8) as usize);
+            }
+        } else {
+            return s[i..]
+                .iter()
+                .position(|&c| byte_needs_escape(c))
+                .map(|k| i + k);
+        }
+    }
+    None
+}
+
+/// [`find_escape`] 16 bytes at a time (SSE2 is part of x86_64), for `s.len() >= 16`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn find_escape_sse2(s: &[u8], mut i: usize) -> Option<usize> {
+    use std::arch::x86_64::*;
+    let n = s.len();
+    if n < 16 || i >= n {
+        return None;
+    }
+    #[inline(always)]
+    fn mask16(chunk: &[u8]) -> u32 {
+        assert!(chunk.len() >= 16);
+        // SAFETY: `chunk` has at least 16 readable bytes (asserted above); the load is
+        // unaligned; SSE2 is always available on x86_64.
+        unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            let k1f = _mm_set1_epi8(0x1f);
+            let ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, k1f), k1f); // v <= 0x1f, unsigned
+            let q = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let b = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ctl, q), b)) as u32
+        }
+    }
+    while i + 16 <= n {
+        let m = mask16(&s[i..i + 16]);
+        if m != 0 {
+            return Some(i + m.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    if i < n {
+        // Re-read the last 16 bytes and ignore those before `i`.
+        let skip = i + 16 - n; // < 16
+        let m = (mask16(&s[n - 16..]) >> skip) << skip;
+        if m != 0 {
+            return Some(n - 16 + m.trailing_zeros() as usize);
+        }
+    }
+    None
 }
 
 #[cold]
@@ -915,6 +1071,30 @@ mod tests {
         let mut out = Vec::new();
         escape_into(&mut out, s.as_bytes());
         assert_eq!(out, s.as_bytes());
+    }
+
+    #[test]
+    fn escaping_matches_a_json_encoder_on_random_strings() {
+        let alphabet = [
+            "a", "Z", " ", "\"", "\\", "\n", "\u{1}", "\u{1f}", "\u{7f}", "é", "\u{fffd}", "😀",
+            "/",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let len = (seed >> 33) % 80;
+            let mut s = String::new();
+            for _ in 0..len {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                // Mostly clean text so that long clean runs and sparse escapes both occur.
+                let k = (seed >> 40) as usize % (alphabet.len() * 4);
+                s.push_str(alphabet.get(k).copied().unwrap_or("x"));
+            }
+            let mut out = Vec::new();
+            escape_into(&mut out, s.as_bytes());
+            let enc = serde_json::to_string(&s).unwrap();
+            assert_eq!(out, enc.as_bytes()[1..enc.len() - 1], "{s:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,12 @@ use crate::stats::ChannelStats;
 mod fd;
 pub mod file;
 pub mod http;
+pub mod program;
+pub(crate) mod spawn;
 pub mod stdout;
+pub mod syslog;
+mod syslog_transport;
+mod syslog_wire;
 
 /// One formatted line of a batch: `bytes[start..end]` is the line without its newline, and
 /// `bytes[end]` is the `\n` that follows it.
@@ -171,6 +176,20 @@ pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, Op
             name: "file",
             min_priority: cfg.file.min_priority,
             channel: Box::new(file::FileChannel::open(cfg, log)?),
+        });
+    }
+    if cfg.syslog.enabled {
+        opened.push(OpenedChannel {
+            name: "syslog",
+            min_priority: cfg.syslog.min_priority,
+            channel: Box::new(syslog::SyslogChannel::open(cfg, log)?),
+        });
+    }
+    if cfg.program.enabled {
+        opened.push(OpenedChannel {
+            name: "program",
+            min_priority: cfg.program.min_priority,
+            channel: Box::new(program::ProgramChannel::open(cfg, log)?),
         });
     }
     if cfg.http.enabled {

@@ -1,0 +1,362 @@
+//! Starting `/bin/sh -c PROGRAM` with a pipe on its stdin, and the process plumbing around it
+//! (non-blocking pipe writes, reaping, stopping a process tree).
+//!
+//! posix_spawn rather than fork: glibc uses CLONE_VFORK, so a host with a large address space
+//! does not pay for copying its page tables once per alert. The child:
+//! - starts with an empty signal mask and every signal at SIG_DFL (the library's threads block
+//!   every signal and a host may ignore some; neither must leak into the program),
+//! - stays in the host's process group (a signal sent to the group reaches it, as Falco documents),
+//! - inherits only fds 0-2: our pipe is O_CLOEXEC until it is dup2'ed onto its fd 0, and every fd
+//!   the library opens elsewhere is O_CLOEXEC too.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+extern "C" {
+    static environ: *const *mut libc::c_char;
+}
+
+/// A started program: its pid and the write end of its stdin (non-blocking, O_CLOEXEC).
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: libc::pid_t,
+    pub stdin: OwnedFd,
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// posix_spawn* functions return the error number instead of setting errno.
+fn cvt_spawn(r: libc::c_int) -> io::Result<()> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(r))
+    }
+}
+
+/// Moves `fd` to a number >= 3 if it is 0-2 (a host that closed its stdin would otherwise get our
+/// pipe as fd 0, and `dup2(0, 0)` would not clear O_CLOEXEC).
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: fcntl on an fd we own; the new fd is owned by the returned OwnedFd.
+    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// glibc's sigfillset leaves out its two internal signals (32 and 33), and its posix_spawn sets
+/// any signal that is not in the SETSIGDEF set and has a handler here to SIG_IGN in the child, so
+/// programs would start with them ignored. sigaddset refuses them: set their bits directly, the
+/// way glibc's own `__sigaddset` lays the set out (an array of unsigned longs).
+fn add_glibc_internal_signals(set: &mut libc::sigset_t) {
+    let bits = 8 * std::mem::size_of::<libc::c_ulong>();
+    let words = std::mem::size_of::<libc::sigset_t>() / std::mem::size_of::<libc::c_ulong>();
+    let ptr = (set as *mut libc::sigset_t).cast::<libc::c_ulong>();
+    for sig in [32usize, 33] {
+        let (word, bit) = ((sig - 1) / bits, (sig - 1) % bits);
+        if word < words {
+            // SAFETY: `word` is within the sigset_t, which is an array of c_ulong on Linux.
+            unsafe { *ptr.add(word) |= 1 << bit };
+        }
+    }
+}
+
+struct SpawnAttrs {
+    attr: libc::posix_spawnattr_t,
+    actions: libc::posix_spawn_file_actions_t,
+}
+
+impl SpawnAttrs {
+    fn new(stdin_fd: RawFd) -> io::Result<Box<SpawnAttrs>> {
+        // SAFETY: zeroed storage initialised by the *_init calls before any other use; boxed so
+        // the initialised objects never move.
+        unsafe {
+            let mut s: Box<SpawnAttrs> = Box::new(std::mem::zeroed());
+            cvt_spawn(libc::posix_spawnattr_init(&mut s.attr))?;
+            if let Err(e) = cvt_spawn(libc::posix_spawn_file_actions_init(&mut s.actions)) {
+                libc::posix_spawnattr_destroy(&mut s.attr);
+                return Err(e);
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigfillset(&mut all);
+            add_glibc_internal_signals(&mut all);
+            let flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+            let r = cvt_spawn(libc::posix_spawnattr_setflags(
+                &mut s.attr,
+                flags as libc::c_short,
+            ))
+            .and_then(|_| cvt_spawn(libc::posix_spawnattr_setsigmask(&mut s.attr, &empty)))
+            .and_then(|_| cvt_spawn(libc::posix_spawnattr_setsigdefault(&mut s.attr, &all)))
+            .and_then(|_| {
+                cvt_spawn(libc::posix_spawn_file_actions_adddup2(
+                    &mut s.actions,
+                    stdin_fd,
+                    0,
+                ))
+            });
+            r.map(|_| s)
+        }
+    }
+}
+
+impl Drop for SpawnAttrs {
+    fn drop(&mut self) {
+        // SAFETY: both were initialised in `new`.
+        unsafe {
+            libc::posix_spawn_file_actions_destroy(&mut self.actions);
+            libc::posix_spawnattr_destroy(&mut self.attr);
+        }
+    }
+}
+
+/// Starts `/bin/sh -c program` with a fresh pipe on its stdin.
+pub fn spawn_shell(program: &CStr) -> io::Result<Spawned> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills `fds` with two new fds we then own.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let read = above_stdio(read)?;
+    let write = above_stdio(write)?;
+    // Our end never blocks: writes wait in poll so a stuck reader can be timed out.
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let fl = cvt(libc::fcntl(write.as_raw_fd(), libc::F_GETFL))?;
+        cvt(libc::fcntl(
+            write.as_raw_fd(),
+            libc::F_SETFL,
+            fl | libc::O_NONBLOCK,
+        ))?;
+    }
+    let attrs = SpawnAttrs::new(read.as_raw_fd())?;
+    let sh = CString::new("/bin/sh").unwrap_or_default();
+    let arg0 = CString::new("sh").unwrap_or_default();
+    let dash_c = CString::new("-c").unwrap_or_default();
+    let argv = [
+        arg0.as_ptr(),
+        dash_c.as_ptr(),
+        program.as_ptr(),
+        std::ptr::null(),
+    ];
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: every pointer is valid for the call; argv is NULL-terminated; environ is the
+    // process environment (reading it races only with a host calling setenv concurrently, as
+    // for any spawn).
+    cvt_spawn(unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            sh.as_ptr(),
+            &attrs.actions,
+            &attrs.attr,
+            argv.as_ptr() as *const *mut libc::c_char,
+            environ,
+        )
+    })?;
+    drop(read);
+    Ok(Spawned { pid, stdin: write })
+}
+
+/// Waits up to `wait` for `fd` to accept data, then writes once. `Ok(0)`: not writable yet.
+/// A reader that is gone is `Err` with kind `BrokenPipe` (library threads block SIGPIPE).
+pub fn write_some(fd: RawFd, bytes: &[u8], wait: Duration) -> io::Result<usize> {
+    if bytes.is_empty() {
+        return Ok(0);
+    }
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = wait.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd.
+    let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(0)
+        } else {
+            Err(e)
+        };
+    }
+    if r == 0 {
+        return Ok(0);
+    }
+    // SAFETY: writes from a valid slice.
+    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ => Err(e),
+        };
+    }
+    Ok(n as usize)
+}
+
+/// Bytes written to a pipe that its reader has not consumed (Linux answers FIONREAD on either
+/// end, and still after the reader died).
+pub fn unread_bytes(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    if r < 0 {
+        0
+    } else {
+        n.max(0) as usize
+    }
+}
+
+/// The pipe's capacity (64 KiB by default on Linux).
+pub fn pipe_capacity(fd: RawFd) -> usize {
+    // SAFETY: F_GETPIPE_SZ takes no argument.
+    let r = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    if r > 0 {
+        r as usize
+    } else {
+        65536
+    }
+}
+
+/// What `waitpid(pid, WNOHANG)` says about one of our children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaped {
+    Running,
+    /// Reaped; the raw wait status.
+    Exited(libc::c_int),
+    /// Not our child any more: the host reaped it (SIGCHLD ignored or a `waitpid(-1)` loop).
+    Gone,
+}
+
+pub fn try_reap(pid: libc::pid_t) -> Reaped {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid on a specific pid we spawned.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == 0 {
+            return Reaped::Running;
+        }
+        if r == pid {
+            return Reaped::Exited(status);
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return Reaped::Gone;
+        }
+    }
+}
+
+/// Polls until the child exits, `deadline` passes or `stop()` says so.
+pub fn wait_until(pid: libc::pid_t, deadline: Instant, stop: &dyn Fn() -> bool) -> Reaped {
+    let mut nap = Duration::from_micros(500);
+    loop {
+        let r = try_reap(pid);
+        let now = Instant::now();
+        if r != Reaped::Running || now >= deadline || stop() {
+            return r;
+        }
+        std::thread::sleep(nap.min(deadline - now));
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// The pids of `pid`'s descendants (children first), from /proc/<pid>/task/*/children.
+fn descendants(pid: libc::pid_t, out: &mut Vec<libc::pid_t>) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return;
+    };
+    for task in tasks.flatten() {
+        let path = task.path().join("children");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        for child in text.split_whitespace().filter_map(|p| p.parse().ok()) {
+            if !out.contains(&child) && out.len() < 4096 {
+                out.push(child);
+                descendants(child, out);
+            }
+        }
+    }
+}
+
+/// Sends `sig` to a child that is still running and to its descendants (`sh -c 'a | b'` forks;
+/// the programs are in the host's group, so the group cannot be used).
+/// Only signals `pid` after checking it is still our unreaped child, so a recycled pid is never hit.
+pub fn signal_tree(pid: libc::pid_t, sig: libc::c_int) {
+    if try_reap(pid) != Reaped::Running {
+        return;
+    }
+    let mut tree = Vec::new();
+    descendants(pid, &mut tree);
+    // SAFETY: plain kill(2) calls.
+    unsafe {
+        libc::kill(pid, sig);
+        for p in tree {
+            libc::kill(p, sig);
+        }
+    }
+}
+
+/// Asks a child tree to stop (SIGTERM, then SIGKILL after `grace`) and reaps the child.
+/// Returns the wait status if it was reaped.
+pub fn stop_tree(pid: libc::pid_t, grace: Duration) -> Option<libc::c_int> {
+    signal_tree(pid, libc::SIGTERM);
+    // A process tree killed with SIGKILL dies promptly; the second bound is a backstop.
+    match wait_until(pid, Instant::now() + grace, &|| false) {
+        Reaped::Exited(s) => return Some(s),
+        Reaped::Gone => return None,
+        Reaped::Running => {}
+    }
+    signal_tree(pid, libc::SIGKILL);
+    match wait_until(pid, Instant::now() + Duration::from_secs(2), &|| false) {
+        Reaped::Exited(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// True for a clean exit (status 0).
+pub fn exited_ok(status: libc::c_int) -> bool {
+    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+}
+
+/// "exit status 127 (command not found)", "killed by signal 9 (SIGKILL)".
+pub fn describe_status(status: libc::c_int) -> String {
+    if libc::WIFEXITED(status) {
+        let code = libc::WEXITSTATUS(status);
+        let hint = match code {
+            127 => " (command not found)",
+            126 => " (command not executable)",
+            _ => "",
+        };
+        format!("exit status {code}{hint}")
+    } else if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        format!("killed by signal {sig} ({})", signal_name(sig))
+    } else {
+        format!("wait status {status}")
+    }
+}
+
+fn signal_name(sig: libc::c_int) -> &'static str {
+    match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
+        _ => "signal",
+    }
+}

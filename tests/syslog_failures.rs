@@ -1,0 +1,197 @@
+//! The syslog channel when nothing (or nothing useful) listens: it never blocks for long,
+//! counts what it could not deliver, logs without flooding, and refuses bad configuration with
+//! the key's name.
+
+#[path = "support/syslog_harness.rs"]
+mod syslog_harness;
+
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use falco_outputs::alert::Priority;
+use falco_outputs::config::SyslogFormat;
+use falco_outputs::outputs::OpenError;
+use syslog_harness::Harness;
+
+fn alerts(n: usize, label: &str) -> Vec<(Priority, String)> {
+    (0..n)
+        .map(|i| (Priority::Warning, format!("{label} #{i}")))
+        .collect()
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("fo-syslog-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+#[test]
+fn no_daemon_at_the_unix_path_fails_fast_and_logs_once() {
+    let path = temp_path("absent.sock");
+    let mut h = Harness::open(
+        &format!("unix://{}", path.display()),
+        SyslogFormat::Rfc3164,
+        1,
+    );
+    assert!(h.logs()[0].contains("does not exist"), "{:?}", h.logs());
+    let t = Instant::now();
+    h.deliver(&alerts(1000, "absent"));
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let s = h.stats();
+    assert_eq!((s.delivered, s.failed), (0, 1000), "{s:?}");
+    let errors: Vec<_> = h
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("cannot deliver"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+
+    // A daemon appears: the next alert goes to it, and the outage's end is logged.
+    let daemon = UnixDatagram::bind(&path).unwrap();
+    h.deliver(&alerts(1, "appeared"));
+    let mut buf = [0u8; 512];
+    let n = daemon.recv(&mut buf).unwrap();
+    let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        got.starts_with("<12>") && got.ends_with(": appeared #0"),
+        "{got}"
+    );
+    assert!(
+        h.logs().iter().any(|l| l.contains("again")),
+        "{:?}",
+        h.logs()
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn closed_tcp_port_fails_fast() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut h = Harness::open(&format!("tcp://127.0.0.1:{port}"), SyslogFormat::Rfc3164, 1);
+    let t = Instant::now();
+    h.deliver(&alerts(200, "closed"));
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert_eq!(h.stats().failed, 200);
+}
+
+/// A daemon that stops reading its socket: the first send waits `output_timeout`, the next ones
+/// do not wait at all, and as soon as it reads again alerts go through.
+#[test]
+fn a_stuck_unix_reader_costs_one_timeout_not_one_per_alert() {
+    let path = temp_path("stuck.sock");
+    let daemon = UnixDatagram::bind(&path).unwrap();
+    let mut h = Harness::try_open(
+        &format!("unix://{}", path.display()),
+        SyslogFormat::Rfc3164,
+        1,
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let t = Instant::now();
+    h.deliver(&alerts(3000, "stuck"));
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    let s = h.stats();
+    assert_eq!(s.delivered + s.failed, 3000, "{s:?}");
+    assert!(
+        s.failed > 0 && s.delivered > 0,
+        "the socket queue filled: {s:?}"
+    );
+
+    // Drain, then the channel delivers again.
+    daemon.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
+    while daemon.recv(&mut buf).is_ok() {}
+    h.deliver(&alerts(3, "unstuck"));
+    assert_eq!(h.stats().delivered, s.delivered + 3);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A TCP peer whose accept queue is full never completes the handshake: the connection attempt
+/// is bounded, and the alerts after it fail at once while the channel backs off.
+#[test]
+fn an_unresponsive_tcp_peer_is_bounded_and_backed_off() {
+    // listen(2) with a backlog of 0 and the queue filled: further SYNs are dropped.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fd = listener.as_raw_fd();
+    assert_eq!(unsafe { libc::listen(fd, 0) }, 0);
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+            },
+            sin_zero: [0; 8],
+        };
+        unsafe {
+            libc::connect(
+                s,
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of_val(&sa) as u32,
+            )
+        };
+        fillers.push(unsafe { std::net::TcpStream::from_raw_fd(s) });
+    }
+    std::thread::sleep(Duration::from_millis(100));
+
+    let mut h = Harness::try_open(
+        &format!("tcp://127.0.0.1:{port}"),
+        SyslogFormat::Rfc3164,
+        1,
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let t = Instant::now();
+    h.deliver(&alerts(500, "unresponsive"));
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(1000), "{took:?}");
+    assert_eq!(h.stats().failed, 500);
+    assert!(
+        h.logs().iter().any(|l| l.contains("timed out")),
+        "{:?}",
+        h.logs()
+    );
+    drop(listener);
+}
+
+#[test]
+fn bad_address_and_facility_name_the_key() {
+    for address in [
+        "/dev/log",
+        "syslog://x:1",
+        "udp://:514",
+        "tcp://h:70000",
+        "unix://rel/path",
+    ] {
+        match Harness::try_open(address, SyslogFormat::Rfc3164, 1, Duration::from_secs(1)) {
+            Err(OpenError::Config(m)) => {
+                assert!(
+                    m.starts_with("syslog_output.address: ") && m.contains(address),
+                    "{m}"
+                )
+            }
+            Err(e) => panic!("{address}: {e:?}"),
+            Ok(_) => panic!("{address} accepted"),
+        }
+    }
+    match Harness::try_open(
+        "unix:///dev/log",
+        SyslogFormat::Rfc3164,
+        24,
+        Duration::from_secs(1),
+    ) {
+        Err(OpenError::Config(m)) => assert!(m.starts_with("syslog_output.facility: 24"), "{m}"),
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("facility 24 accepted"),
+    }
+}
