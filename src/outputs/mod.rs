@@ -13,6 +13,7 @@ use crate::stats::ChannelStats;
 
 mod fd;
 pub mod file;
+pub mod http;
 pub mod program;
 pub(crate) mod spawn;
 pub mod stdout;
@@ -189,6 +190,13 @@ pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, Op
             name: "program",
             min_priority: cfg.program.min_priority,
             channel: Box::new(program::ProgramChannel::open(cfg, log)?),
+        });
+    }
+    if cfg.http.enabled {
+        opened.push(OpenedChannel {
+            name: "http",
+            min_priority: cfg.http.min_priority,
+            channel: Box::new(http::HttpChannel::open(cfg, log)?),
         });
     }
     Ok(opened)
