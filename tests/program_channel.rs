@@ -377,7 +377,11 @@ fn a_child_that_never_exits_is_reported_does_not_stall_later_alerts_and_is_stopp
         assert!(start.elapsed() < Duration::from_secs(3));
         assert!(!exists(pid), "shell {pid} left behind");
         // A grandchild dies of its SIGTERM asynchronously (and init reaps it).
-        assert!(wait_for(T, || !alive(sleeper[0])), "sleep {} left behind", sleeper[0]);
+        assert!(
+            wait_for(T, || !alive(sleeper[0])),
+            "sleep {} left behind",
+            sleeper[0]
+        );
         assert_eq!(ch.held(), 0);
         let s = h.stats();
         assert_eq!((s.delivered, s.failed), (3, 2));

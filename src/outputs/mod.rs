@@ -162,7 +162,11 @@ pub struct OpenedChannel {
 }
 
 /// Opens every enabled channel, in a fixed order (stdout, file, syslog, program, http).
-pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, OpenError> {
+pub fn open_enabled(
+    cfg: &Config,
+    log: &Logger,
+    hostname: &str,
+) -> Result<Vec<OpenedChannel>, OpenError> {
     let mut opened = Vec::new();
     if cfg.stdout.enabled {
         opened.push(OpenedChannel {
@@ -182,7 +186,7 @@ pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, Op
         opened.push(OpenedChannel {
             name: "syslog",
             min_priority: cfg.syslog.min_priority,
-            channel: Box::new(syslog::SyslogChannel::open(cfg, log)?),
+            channel: Box::new(syslog::SyslogChannel::open_for_host(cfg, log, hostname)?),
         });
     }
     if cfg.program.enabled {
