@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Config, HttpConfig};
 use crate::log::Logger;
+use crate::outputs::throttle::Throttle;
 use crate::outputs::{Batch, Channel, ChannelCtx, OpenError};
 
 use client::{Client, Outcome};
@@ -59,45 +60,15 @@ pub struct HttpChannel {
     /// The URL without credentials or query, for log lines.
     target: String,
     body: Vec<u8>,
-    drop_log: RateLimit,
-    refused_log: RateLimit,
-    spool_error_log: RateLimit,
+    drop_log: Throttle,
+    refused_log: Throttle,
+    spool_error_log: Throttle,
 }
 
 struct Outage {
     since: Instant,
     attempts: u64,
     last_log: Instant,
-}
-
-/// At most one log line per second for a repeating event, with the count of those left out.
-#[derive(Default)]
-struct RateLimit {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimit {
-    fn allow(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
-        {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
-fn and_more(suppressed: u64) -> String {
-    if suppressed == 0 {
-        String::new()
-    } else {
-        format!(" ({suppressed} similar messages suppressed)")
-    }
 }
 
 impl HttpChannel {
@@ -161,9 +132,9 @@ impl HttpChannel {
             outage: None,
             target,
             body: Vec::new(),
-            drop_log: RateLimit::default(),
-            refused_log: RateLimit::default(),
-            spool_error_log: RateLimit::default(),
+            drop_log: Throttle::default(),
+            refused_log: Throttle::default(),
+            spool_error_log: Throttle::default(),
         })
     }
 
@@ -186,12 +157,10 @@ impl HttpChannel {
                 Ok(_) => return,
                 Err(e) => {
                     ctx.write_error();
-                    if let Some(s) = self.spool_error_log.allow() {
-                        ctx.error(&format!(
-                            "cannot write to spool_dir ({e}); keeping alerts in memory{}",
-                            and_more(s)
-                        ));
-                    }
+                    self.spool_error_log.error(
+                        ctx,
+                        &format!("cannot write to spool_dir ({e}); keeping alerts in memory",),
+                    );
                 }
             }
         }
@@ -216,15 +185,15 @@ impl HttpChannel {
         dropped += self.overflow.enforce_bound(self.max_bytes).unwrap_or(0);
         if dropped > 0 {
             self.account(dropped, ChannelCtx::discarded, ctx);
-            if let Some(s) = self.drop_log.allow() {
-                ctx.error(&format!(
-                    "{} alerts held over spool_max_mb ({} MiB) while {} is failing: dropped the {dropped} oldest{}",
+            self.drop_log.error(
+                ctx,
+                &format!(
+                    "{} alerts held over spool_max_mb ({} MiB) while {} is failing: dropped the {dropped} oldest",
                     self.total() + dropped,
                     self.max_bytes >> 20,
                     self.target,
-                    and_more(s)
-                ));
-            }
+                ),
+            );
         }
     }
 
@@ -286,14 +255,14 @@ impl HttpChannel {
                         Verdict::Permanent => {
                             self.forget(got, from_overflow, ChannelCtx::failed, ctx);
                             self.recovered(ctx);
-                            if let Some(s) = self.refused_log.allow() {
-                                ctx.error(&format!(
-                                    "{} refused {got} alerts with HTTP {code}, not retried: {:?}{}",
+                            self.refused_log.error(
+                                ctx,
+                                &format!(
+                                    "{} refused {got} alerts with HTTP {code}, not retried: {:?}",
                                     self.target,
                                     String::from_utf8_lossy(&body_prefix),
-                                    and_more(s)
-                                ));
-                            }
+                                ),
+                            );
                         }
                         Verdict::Retry => {
                             ctx.write_error();

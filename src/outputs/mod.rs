@@ -20,6 +20,7 @@ pub mod stdout;
 pub mod syslog;
 mod syslog_transport;
 mod syslog_wire;
+mod throttle;
 
 /// One formatted line of a batch: `bytes[start..end]` is the line without its newline, and
 /// `bytes[end]` is the `\n` that follows it.
