@@ -2,7 +2,7 @@
 //! reopen / flush / stats / close to the workers.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -99,6 +99,8 @@ pub struct Outputs {
     progress: Arc<Progress>,
     accepted: AtomicU64,
     closing: AtomicBool,
+    /// `emit` calls under way; `close` waits for them so no alert slips in behind the workers.
+    emitting: AtomicUsize,
     output_timeout: Duration,
     log: Logger,
 }
@@ -106,7 +108,7 @@ pub struct Outputs {
 impl Outputs {
     /// Loads and validates the configuration, opens the channels, starts the workers.
     pub fn open(options: Options) -> Result<Outputs, InitError> {
-        let log = options.log.clone();
+        let log = options.log.gated();
         let sources = ConfigSources {
             config_path: options.config_path.as_deref(),
             config_yaml: options.config_yaml.as_deref(),
@@ -130,6 +132,7 @@ impl Outputs {
             progress: Arc::clone(&progress),
             accepted: AtomicU64::new(0),
             closing: AtomicBool::new(false),
+            emitting: AtomicUsize::new(0),
             output_timeout,
             log: log.clone(),
         };
@@ -186,7 +189,16 @@ impl Outputs {
 
     /// Queues the alert for every channel whose `min_priority` admits it. Never blocks on I/O.
     pub fn emit(&self, alert: Alert) -> Result<(), EmitError> {
-        if self.closing.load(Ordering::Acquire) {
+        // SeqCst pairs with `shutdown`: either this call sees `closing`, or `shutdown` sees it
+        // in flight and waits for it before waking the workers for the last time.
+        self.emitting.fetch_add(1, Ordering::SeqCst);
+        let result = self.enqueue(alert);
+        self.emitting.fetch_sub(1, Ordering::Release);
+        result
+    }
+
+    fn enqueue(&self, alert: Alert) -> Result<(), EmitError> {
+        if self.closing.load(Ordering::SeqCst) {
             return Err(EmitError::Closed);
         }
         self.accepted.fetch_add(1, Ordering::Relaxed);
@@ -260,10 +272,14 @@ impl Outputs {
     }
 
     fn shutdown(&mut self, timeout: Duration) -> Result<(), Timeout> {
-        if self.closing.swap(true, Ordering::AcqRel) {
+        if self.closing.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         let deadline = Instant::now() + timeout;
+        // An emit is a few hundred nanoseconds; wait for those already past the check.
+        while self.emitting.load(Ordering::Acquire) != 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         for ch in &self.channels {
             ch.closing.store(true, Ordering::Release);
             ch.queue.waker.wake();
@@ -276,6 +292,11 @@ impl Outputs {
         let mut result = Ok(());
         if !self.progress.wait_until(deadline, all_finished) {
             result = Err(Timeout);
+            let discarded_before: Vec<u64> = self
+                .channels
+                .iter()
+                .map(|ch| ch.stats.discarded.load(Ordering::Relaxed))
+                .collect();
             for ch in &self.channels {
                 ch.aborting.store(true, Ordering::Release);
                 ch.queue.waker.wake();
@@ -283,15 +304,16 @@ impl Outputs {
             // A worker that is not stuck in a system call stops within a few milliseconds.
             self.progress
                 .wait_until(Instant::now() + Duration::from_millis(200), all_finished);
-            for ch in &self.channels {
-                let left = ch.discard_queued();
+            for (ch, before) in self.channels.iter().zip(discarded_before) {
+                ch.discard_queued();
+                let discarded = ch.stats.discarded.load(Ordering::Relaxed) - before;
                 let stuck = !ch.finished.load(Ordering::Acquire);
-                if left > 0 || stuck {
+                if discarded > 0 || stuck {
                     self.log.error(&format!(
-                        "{} output: close: deadline of {} ms passed; {} queued alerts discarded{}",
+                        "{} output: close: deadline of {} ms passed; {} alerts discarded{}",
                         ch.name,
                         timeout.as_millis(),
-                        left,
+                        discarded,
                         if stuck {
                             "; the worker is blocked and was left behind"
                         } else {
@@ -311,6 +333,8 @@ impl Outputs {
             stop.stop();
             let _ = handle.join();
         }
+        // A worker left behind must not call the host's callback once close has returned.
+        self.log.close_gate();
         result
     }
 }

@@ -165,7 +165,11 @@ unsafe fn write_errbuf(errbuf: *mut c_char, errbuf_len: usize, msg: &str) {
     if errbuf.is_null() || errbuf_len == 0 {
         return;
     }
-    let n = msg.len().min(errbuf_len - 1);
+    let mut n = msg.len().min(errbuf_len - 1);
+    // Never cut a UTF-8 character in half.
+    while !msg.is_char_boundary(n) {
+        n -= 1;
+    }
     std::ptr::copy_nonoverlapping(msg.as_ptr(), errbuf.cast::<u8>(), n);
     *errbuf.add(n) = 0;
 }

@@ -4,6 +4,8 @@ use std::ffi::CString;
 use std::io::Write;
 use std::sync::Arc;
 
+use parking_lot::RwLock;
+
 /// Syslog severities used for the library's own log lines.
 pub const LOG_ERR: i32 = 3;
 pub const LOG_WARNING: i32 = 4;
@@ -31,6 +33,9 @@ type RustCallback = dyn Fn(i32, &str) + Send + Sync;
 #[derive(Clone)]
 pub struct Logger {
     sink: Sink,
+    /// Per handle: closed when the handle is closed, so that a worker left behind by `close`
+    /// never calls the host's callback (whose userdata may be freed by then).
+    gate: Option<Arc<RwLock<bool>>>,
 }
 
 #[derive(Clone)]
@@ -42,7 +47,10 @@ enum Sink {
 
 impl Logger {
     pub fn stderr() -> Logger {
-        Logger { sink: Sink::Stderr }
+        Logger {
+            sink: Sink::Stderr,
+            gate: None,
+        }
     }
 
     /// # Safety
@@ -50,16 +58,43 @@ impl Logger {
     pub unsafe fn from_c(func: LogFn, userdata: *mut libc::c_void) -> Logger {
         Logger {
             sink: Sink::C(CCallback { func, userdata }),
+            gate: None,
         }
     }
 
     pub fn from_fn(f: impl Fn(i32, &str) + Send + Sync + 'static) -> Logger {
         Logger {
             sink: Sink::Rust(Arc::new(f)),
+            gate: None,
+        }
+    }
+
+    /// A copy for one handle, with its own gate (see [`Logger::close_gate`]).
+    pub fn gated(&self) -> Logger {
+        Logger {
+            sink: self.sink.clone(),
+            gate: Some(Arc::new(RwLock::new(true))),
+        }
+    }
+
+    /// From now on this handle's lines are dropped. Waits for a callback in progress.
+    pub fn close_gate(&self) {
+        if let Some(gate) = &self.gate {
+            *gate.write() = false;
         }
     }
 
     pub fn log(&self, level: i32, message: &str) {
+        let _open = match &self.gate {
+            Some(gate) => {
+                let open = gate.read();
+                if !*open {
+                    return;
+                }
+                Some(open)
+            }
+            None => None,
+        };
         match &self.sink {
             Sink::Stderr => {
                 let mut err = std::io::stderr().lock();

@@ -84,11 +84,11 @@ impl ChannelShared {
     }
 
     /// A request the worker has not acted on yet (`closing_seen`: close was already handled
-    /// once, the worker is only waiting for a retrying channel).
-    fn has_requests(&self, closing_seen: bool) -> bool {
+    /// once, the worker is only waiting for a retrying channel; `flushed_for`: the last flush
+    /// generation the channel was flushed for).
+    fn has_requests(&self, closing_seen: bool, flushed_for: u64) -> bool {
         self.reopen_requested.load(Ordering::Acquire)
-            || self.flush_requested.load(Ordering::Acquire)
-                > self.flush_done.load(Ordering::Acquire)
+            || self.flush_requested.load(Ordering::Acquire) > flushed_for
             || (self.closing.load(Ordering::Acquire) && !closing_seen)
             || self.aborting.load(Ordering::Acquire)
     }
@@ -116,8 +116,9 @@ impl Worker {
         let mut batch = Batch::default();
         let mut last_tick = Instant::now();
         let mut closing_seen = false;
+        let mut flushed_for = 0;
         let sh = Arc::clone(&self.shared);
-        loop {
+        'run: loop {
             // Read the flush generation before draining: everything pushed before the flush
             // request is then in `pending` by the time we mark that generation done.
             let flush_gen = sh.flush_requested.load(Ordering::Acquire);
@@ -139,13 +140,23 @@ impl Worker {
             }
             let had_work = !pending.is_empty();
             while !pending.is_empty() {
+                // Close gave up: nothing more may be written once it has returned.
+                if sh.aborting.load(Ordering::Acquire) {
+                    continue 'run;
+                }
                 self.format_some(&mut pending, &mut batch);
                 self.busy(|w| w.channel.deliver(&batch, &w.ctx));
                 sh.progress.notify();
             }
-            if flush_gen > sh.flush_done.load(Ordering::Acquire) {
+            if flush_gen > flushed_for {
                 self.busy(|w| w.channel.flush(&w.ctx));
-                sh.flush_done.store(flush_gen, Ordering::Release);
+                flushed_for = flush_gen;
+            }
+            // A flush is done once the channel holds nothing unaccounted: a channel may settle
+            // lines out of order (a hung per-alert program), and a count alone would then let
+            // flush return before an earlier alert is settled.
+            if flushed_for > sh.flush_done.load(Ordering::Acquire) && self.channel.held() == 0 {
+                sh.flush_done.store(flushed_for, Ordering::Release);
                 sh.progress.notify();
             }
             if last_tick.elapsed() >= TICK {
@@ -176,7 +187,7 @@ impl Worker {
             }
             if wake_at > now {
                 sh.queue
-                    .sleep(wake_at - now, || sh.has_requests(closing_seen));
+                    .sleep(wake_at - now, || sh.has_requests(closing_seen, flushed_for));
             }
             if let Some(t) = self.channel.next_wake() {
                 if Instant::now() >= t {
