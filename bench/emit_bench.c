@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "falco_outputs.h"
@@ -43,11 +44,46 @@ static void die(const char *what) {
   exit(2);
 }
 
+/* CPU time (ns) the library's worker threads ("falco-out-*") have run so far, from
+ * /proc/self/task/<tid>/schedstat: what the worker costs per alert, less sensitive to other
+ * load on the machine than wall-clock time. */
+static uint64_t workers_cpu_ns(void) {
+  uint64_t total = 0;
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+    fclose(f);
+    if (strncmp(comm, "falco-out-", 10) != 0 || strncmp(comm, "falco-out-wdog", 14) == 0)
+      continue;
+    snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+    f = fopen(path, "r");
+    unsigned long long ns = 0;
+    if (f && fscanf(f, "%llu", &ns) == 1) total += ns;
+    if (f) fclose(f);
+  }
+  closedir(d);
+  return total;
+}
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 struct producer {
   falco_outputs *out;
   uint64_t first, count; /* alert numbers [first, first+count) */
   uint32_t *lat;         /* per-call ns, or NULL */
   uint64_t not_ok;
+  uint64_t cpu_ns; /* this producer's CPU time for its emits */
   pthread_barrier_t *start;
 };
 
@@ -64,6 +100,7 @@ static void *produce(void *arg) {
       .tags_len = sizeof seed_tags / sizeof seed_tags[0],
   };
   pthread_barrier_wait(p->start);
+  uint64_t cpu0 = thread_cpu_ns();
   for (uint64_t i = 0; i < p->count; i++) {
     a.time_ns = SEED_TIME0_NS + (p->first + i) * SEED_STEP_NS;
     falco_outputs_result rc;
@@ -77,6 +114,7 @@ static void *produce(void *arg) {
     }
     if (rc != FALCO_OUTPUTS_OK) p->not_ok++;
   }
+  p->cpu_ns = thread_cpu_ns() - cpu0;
   return NULL;
 }
 
@@ -168,16 +206,19 @@ int main(int argc, char **argv) {
     }
     if (pthread_create(&tids[t], NULL, produce, &ps[t]) != 0) die("pthread_create");
   }
+  uint64_t wcpu0 = workers_cpu_ns();
   uint64_t t0 = now_ns();
   pthread_barrier_wait(&start);
-  uint64_t not_ok = 0;
+  uint64_t not_ok = 0, prod_cpu = 0;
   for (int t = 0; t < threads; t++) {
     pthread_join(tids[t], NULL);
     not_ok += ps[t].not_ok;
+    prod_cpu += ps[t].cpu_ns;
   }
   uint64_t t_emitted = now_ns();
   rc = falco_outputs_flush(out, 600000);
   uint64_t t1 = now_ns();
+  uint64_t wcpu = workers_cpu_ns() - wcpu0;
   if (rc != FALCO_OUTPUTS_OK) {
     fprintf(stderr, "emit_bench: flush: %s\n", falco_outputs_result_str(rc));
     return 1;
@@ -190,6 +231,8 @@ int main(int argc, char **argv) {
          " dropped=%" PRIu64 " failed=%" PRIu64 " not_ok=%" PRIu64,
          n, secs, (double)n / secs, (double)(t_emitted - t0) / 1e9, st.delivered, st.dropped,
          st.failed, not_ok);
+  printf(" producer_cpu_ns=%.0f worker_cpu_ns=%.0f", (double)prod_cpu / (double)n,
+         (double)wcpu / (double)n);
   if (http_batch) printf(" server_alerts=%" PRIu64, http_sink_alerts());
   if (latency) {
     uint32_t *all = malloc(n * sizeof(uint32_t));
