@@ -62,7 +62,7 @@ impl Waker {
 }
 
 /// How long an idle worker polls its queue before sleeping on the eventfd.
-const SPIN: Duration = Duration::from_micros(50);
+const SPIN: Duration = Duration::from_micros(20);
 
 /// Why an alert was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl Queue {
     /// Sleeps until a producer, `reopen`, `flush` or `close` wakes the worker, or the timeout.
     /// `has_work` is re-checked after announcing the sleep, so no wake-up is lost.
     ///
-    /// It first spins for up to [`SPIN`]: under a steady flow the next alert is microseconds
+    /// It first spins for up to [`SPIN`] (at most 2% of a core per channel at 1,000 evenly spaced alerts/s): under a steady flow the next alert is microseconds
     /// away, and going to sleep would cost the producer a write(2) on its next emit and the
     /// worker a wake-up (a system call and a context switch on each side per few alerts).
     pub fn sleep(&self, timeout: Duration, has_work: impl Fn() -> bool) {
