@@ -125,8 +125,9 @@ pub struct Alert {
     rule: Span,
     source: Span,
     message: Span,
-    fields: Box<[FieldSpans]>,
-    tags: Box<[Span]>,
+    /// The fields, then the tags (as `name`): one allocation for both.
+    entries: Box<[FieldSpans]>,
+    fields_len: usize,
 }
 
 impl Alert {
@@ -141,11 +142,11 @@ impl Alert {
         self.slice(&self.message)
     }
     pub fn fields_len(&self) -> usize {
-        self.fields.len()
+        self.fields_len
     }
     /// The `i`-th field in the order the host gave them.
     pub fn field(&self, i: usize) -> Field<'_> {
-        let f = &self.fields[i];
+        let f = &self.entries[..self.fields_len][i];
         Field {
             name: self.slice(&f.name),
             value: f.value.as_ref().map(|v| self.slice(v)),
@@ -153,18 +154,26 @@ impl Alert {
         }
     }
     pub fn fields(&self) -> impl Iterator<Item = Field<'_>> + '_ {
-        (0..self.fields.len()).map(move |i| self.field(i))
+        (0..self.fields_len).map(move |i| self.field(i))
     }
     /// Tags in the order the host gave them (formatting sorts and de-duplicates).
     pub fn tags(&self) -> impl Iterator<Item = &str> + '_ {
-        self.tags.iter().map(move |t| self.slice(t))
+        self.entries[self.fields_len..]
+            .iter()
+            .map(move |t| self.slice(&t.name))
     }
     pub fn tags_len(&self) -> usize {
-        self.tags.len()
+        self.entries.len() - self.fields_len
     }
 
+    #[inline]
     fn slice(&self, span: &Span) -> &str {
-        &self.text[span.start as usize..span.end as usize]
+        let range = span.start as usize..span.end as usize;
+        debug_assert!(self.text.get(range.clone()).is_some());
+        // SAFETY: every span was made by `AlertBuilder::push` for this very arena (the fields
+        // are private and `text` is never modified), so it lies inside `text` on char
+        // boundaries. Checking boundaries again cost ~50 instructions per field read.
+        unsafe { self.text.get_unchecked(range) }
     }
 }
 
@@ -175,8 +184,9 @@ pub struct AlertBuilder {
     rule: Span,
     source: Span,
     message: Span,
-    fields: Vec<FieldSpans>,
-    tags: Vec<Span>,
+    /// Fields, then tags (see [`Alert`]).
+    entries: Vec<FieldSpans>,
+    fields_len: usize,
 }
 
 /// The arena would exceed 4 GiB (spans are 32-bit).
@@ -190,16 +200,26 @@ impl AlertBuilder {
             rule: 0..0,
             source: 0..0,
             message: 0..0,
-            fields: Vec::with_capacity(fields),
-            tags: Vec::with_capacity(tags),
+            entries: Vec::with_capacity(fields + tags),
+            fields_len: 0,
         }
     }
 
+    // Inlined: returned through memory, the span was written as two 4-byte stores and read
+    // back as one 8-byte load, a store-forwarding stall that was 70% of `field`'s time.
+    #[inline(always)]
     fn push(&mut self, bytes: &[u8]) -> Result<Span, TooLarge> {
         let start = self.text.len();
-        match std::str::from_utf8(bytes) {
-            Ok(s) => self.text.push_str(s),
-            Err(_) => self.text.push_str(&String::from_utf8_lossy(bytes)),
+        if is_ascii(bytes) {
+            // SAFETY: ASCII is UTF-8. The common case: a word-at-a-time check instead of the
+            // general validator, which was 40% of `emit` for the seed alert.
+            self.text
+                .push_str(unsafe { std::str::from_utf8_unchecked(bytes) });
+        } else {
+            match std::str::from_utf8(bytes) {
+                Ok(s) => self.text.push_str(s),
+                Err(_) => self.text.push_str(&String::from_utf8_lossy(bytes)),
+            }
         }
         let end = u32::try_from(self.text.len()).map_err(|_| TooLarge)?;
         Ok(start as u32..end)
@@ -228,12 +248,19 @@ impl AlertBuilder {
             Some(v) if kind != FieldKind::Null => Some(self.push(v)?),
             _ => None,
         };
-        self.fields.push(FieldSpans { name, value, kind });
+        // Fields go before the tags; hosts add all fields first, so this is a push.
+        self.entries
+            .insert(self.fields_len, FieldSpans { name, value, kind });
+        self.fields_len += 1;
         Ok(self)
     }
     pub fn tag(&mut self, bytes: &[u8]) -> Result<&mut Self, TooLarge> {
         let span = self.push(bytes)?;
-        self.tags.push(span);
+        self.entries.push(FieldSpans {
+            name: span,
+            value: None,
+            kind: FieldKind::Null,
+        });
         Ok(self)
     }
 
@@ -246,9 +273,38 @@ impl AlertBuilder {
             rule: self.rule,
             source: self.source,
             message: self.message,
-            fields: self.fields.into_boxed_slice(),
-            tags: self.tags.into_boxed_slice(),
+            entries: self.entries.into_boxed_slice(),
+            fields_len: self.fields_len,
         }
+    }
+}
+
+/// Whether every byte is below 0x80: the bytes ORed together a word at a time (no early exit;
+/// the strings of an alert are short), the tail with one overlapping load.
+#[inline]
+fn is_ascii(s: &[u8]) -> bool {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let n = s.len();
+    if n >= 8 {
+        let mut chunks = s.chunks_exact(8);
+        let mut acc = 0u64;
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            acc |= u64::from_ne_bytes(w);
+        }
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[n - 8..]);
+        acc |= u64::from_ne_bytes(w);
+        acc & HI == 0
+    } else if n >= 4 {
+        let mut a = [0u8; 4];
+        let mut b = [0u8; 4];
+        a.copy_from_slice(&s[..4]);
+        b.copy_from_slice(&s[n - 4..]);
+        (u32::from_ne_bytes(a) | u32::from_ne_bytes(b)) & 0x8080_8080 == 0
+    } else {
+        s.iter().all(|&c| c < 0x80)
     }
 }
 
@@ -303,6 +359,42 @@ mod tests {
         assert_eq!(a.field(0).name, "n\u{fffd}");
         assert_eq!(a.field(0).value, Some("v\u{fffd}"));
         assert_eq!(a.tags().collect::<Vec<_>>(), ["t\u{fffd}"]);
+    }
+
+    #[test]
+    fn ascii_check_agrees_with_std_at_every_length_and_position() {
+        for n in 0..40 {
+            let clean = vec![b'a'; n];
+            assert!(is_ascii(&clean));
+            for i in 0..n {
+                let mut v = clean.clone();
+                v[i] = 0x80;
+                assert!(!is_ascii(&v), "len {n}, high byte at {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn fields_and_tags_keep_their_order_when_interleaved() {
+        let mut b = AlertBuilder::with_capacity(0, 2, 2);
+        b.rule(b"r")
+            .unwrap()
+            .source(b"s")
+            .unwrap()
+            .message(b"m")
+            .unwrap();
+        b.tag(b"t1").unwrap();
+        b.field(b"f1", Some(b"v1"), FieldKind::String).unwrap();
+        b.tag(b"t2").unwrap();
+        b.field(b"f2", None, FieldKind::Null).unwrap();
+        let a = b.build(1, Priority::Error, AlertKind::Event);
+        assert_eq!(a.fields_len(), 2);
+        assert_eq!(a.field(0).name, "f1");
+        assert_eq!(a.field(0).value, Some("v1"));
+        assert_eq!(a.field(1).name, "f2");
+        assert_eq!(a.field(1).value, None);
+        assert_eq!(a.tags().collect::<Vec<_>>(), ["t1", "t2"]);
+        assert_eq!(a.tags_len(), 2);
     }
 
     #[test]

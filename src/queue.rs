@@ -7,9 +7,9 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -61,6 +61,9 @@ impl Waker {
     }
 }
 
+/// How long an idle worker polls its queue before sleeping on the eventfd.
+const SPIN: Duration = Duration::from_micros(20);
+
 /// Why an alert was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueFull;
@@ -69,6 +72,8 @@ pub struct Queue {
     items: Mutex<VecDeque<Arc<Alert>>>,
     /// 0 = unbounded.
     capacity: usize,
+    /// `items.len()`, readable without the lock (the worker's spin before sleeping).
+    len: AtomicUsize,
     sleeping: AtomicBool,
     pub waker: Waker,
 }
@@ -78,6 +83,7 @@ impl Queue {
         Ok(Queue {
             items: Mutex::new(VecDeque::new()),
             capacity,
+            len: AtomicUsize::new(0),
             sleeping: AtomicBool::new(false),
             waker: Waker::new()?,
         })
@@ -92,6 +98,7 @@ impl Queue {
                 return Err(QueueFull);
             }
             items.push_back(Arc::clone(alert));
+            self.len.store(items.len(), Ordering::Relaxed);
             ChannelStats::add(&stats.enqueued, 1);
         }
         // The mutex orders this load after the worker's `sleeping = true` whenever the worker
@@ -110,6 +117,7 @@ impl Queue {
         } else {
             out.extend(items.drain(..));
         }
+        self.len.store(0, Ordering::Relaxed);
     }
 
     pub fn len(&self) -> usize {
@@ -122,7 +130,24 @@ impl Queue {
 
     /// Sleeps until a producer, `reopen`, `flush` or `close` wakes the worker, or the timeout.
     /// `has_work` is re-checked after announcing the sleep, so no wake-up is lost.
+    ///
+    /// It first spins for up to [`SPIN`]: under a steady flow the next alert is microseconds
+    /// away, and going to sleep would cost the producer a write(2) on its next emit and the
+    /// worker a wake-up (a system call and a context switch on each side per few alerts).
+    /// At 1,000 evenly spaced alerts/s the spinning costs at most 2% of a core per channel.
     pub fn sleep(&self, timeout: Duration, has_work: impl Fn() -> bool) {
+        let spin_end = Instant::now() + SPIN.min(timeout);
+        let mut spins = 0u32;
+        while self.len.load(Ordering::Relaxed) == 0 && !has_work() {
+            spins += 1;
+            if spins % 64 == 0 && Instant::now() >= spin_end {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        if self.len.load(Ordering::Relaxed) != 0 {
+            return;
+        }
         self.sleeping.store(true, Ordering::SeqCst);
         if self.is_empty() && !has_work() {
             self.waker.wait(timeout);

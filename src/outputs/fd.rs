@@ -90,6 +90,12 @@ pub trait ByteStream {
             self.write(batch.all_with_newlines(), batch.len(), ctx);
             return;
         }
+        if self.buffer().is_empty() && batch.all_with_newlines().len() >= BUFFER_CAPACITY {
+            // A batch this large would fill the buffer by itself: write it from where it is
+            // rather than copying it first (under load batches are about 1 MiB).
+            self.write(batch.all_with_newlines(), batch.len(), ctx);
+            return;
+        }
         self.buffer().push(batch);
         if self.buffer().is_full() {
             self.flush_buffer(ctx);

@@ -1,0 +1,258 @@
+/* The library's side of the benchmark, through the public header only (the real ABI path).
+ *
+ * Emits the seed alert N times (split across --threads producer threads), then calls
+ * falco_outputs_flush, and reports the time from the first emit to flush's return; with
+ * --latency it also times every falco_outputs_emit call on the calling thread. One line of
+ * key=value pairs on stdout (bench/run parses it):
+ *
+ *   emit_bench --format json|text [--buffered] [--out PATH | --http-batch B] [--n N]
+ *              [--threads T] [--capacity C] [--latency]
+ *
+ * --out writes with file_output (keep_alive: true) to PATH (a file, or /dev/null);
+ * --http-batch sends with http_output (keep_alive: true, batch_max_alerts B) to a loopback
+ * server in this process; exits 3 ("http_output not available") when the library has no HTTP
+ * channel. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "falco_outputs.h"
+#include "http_sink.h"
+#include "seed_alert.h"
+
+#define FIELD(n, v, num) {n, v, (num) ? FALCO_FIELD_NUMBER : FALCO_FIELD_STRING},
+#define TAG(t) t,
+static const falco_field seed_fields[] = {SEED_FIELDS(FIELD)};
+static const char *const seed_tags[] = {SEED_TAGS(TAG)};
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "emit_bench: %s\n", what);
+  exit(2);
+}
+
+/* CPU time (ns) the library's worker threads ("falco-out-*") have run so far, from
+ * /proc/self/task/<tid>/schedstat: what the worker costs per alert, less sensitive to other
+ * load on the machine than wall-clock time. */
+static uint64_t workers_cpu_ns(void) {
+  uint64_t total = 0;
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+    fclose(f);
+    if (strncmp(comm, "falco-out-", 10) != 0 || strncmp(comm, "falco-out-wdog", 14) == 0)
+      continue;
+    snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+    f = fopen(path, "r");
+    unsigned long long ns = 0;
+    if (f && fscanf(f, "%llu", &ns) == 1) total += ns;
+    if (f) fclose(f);
+  }
+  closedir(d);
+  return total;
+}
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+struct producer {
+  falco_outputs *out;
+  uint64_t first, count; /* alert numbers [first, first+count) */
+  uint32_t *lat;         /* per-call ns, or NULL */
+  uint64_t not_ok;
+  uint64_t cpu_ns; /* this producer's CPU time for its emits */
+  pthread_barrier_t *start;
+};
+
+static void *produce(void *arg) {
+  struct producer *p = arg;
+  falco_alert a = {
+      .priority = FALCO_PRIORITY_ERROR,
+      .rule = SEED_RULE,
+      .source = SEED_SOURCE,
+      .message = SEED_MESSAGE,
+      .fields = seed_fields,
+      .fields_len = sizeof seed_fields / sizeof seed_fields[0],
+      .tags = seed_tags,
+      .tags_len = sizeof seed_tags / sizeof seed_tags[0],
+  };
+  pthread_barrier_wait(p->start);
+  uint64_t cpu0 = thread_cpu_ns();
+  for (uint64_t i = 0; i < p->count; i++) {
+    a.time_ns = SEED_TIME0_NS + (p->first + i) * SEED_STEP_NS;
+    falco_outputs_result rc;
+    if (p->lat) {
+      uint64_t t0 = now_ns();
+      rc = falco_outputs_emit(p->out, &a);
+      uint64_t d = now_ns() - t0;
+      p->lat[i] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    } else {
+      rc = falco_outputs_emit(p->out, &a);
+    }
+    if (rc != FALCO_OUTPUTS_OK) p->not_ok++;
+  }
+  p->cpu_ns = thread_cpu_ns() - cpu0;
+  return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void log_fn(void *ud, int32_t level, const char *msg) {
+  (void)ud;
+  fprintf(stderr, "emit_bench: library log (%d): %s\n", level, msg);
+}
+
+int main(int argc, char **argv) {
+  const char *format = "json", *out_path = NULL;
+  int buffered = 0, threads = 1, latency = 0, http_batch = 0;
+  uint64_t n = 100000, capacity = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--format") && v) format = argv[++i];
+    else if (!strcmp(a, "--buffered")) buffered = 1;
+    else if (!strcmp(a, "--out") && v) out_path = argv[++i];
+    else if (!strcmp(a, "--http-batch") && v) http_batch = atoi(argv[++i]);
+    else if (!strcmp(a, "--n") && v) n = strtoull(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--threads") && v) threads = atoi(argv[++i]);
+    else if (!strcmp(a, "--capacity") && v) capacity = strtoull(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--latency")) latency = 1;
+    else {
+      fprintf(stderr, "emit_bench: unknown argument %s\n", a);
+      return 2;
+    }
+  }
+  if (strcmp(format, "json") && strcmp(format, "text")) die("--format is json or text");
+  if (!out_path == !http_batch) die("give one of --out PATH or --http-batch B");
+  if (threads < 1 || n < (uint64_t)threads) die("need 1 <= threads <= n");
+
+  char yaml[1024];
+  int port = 0;
+  if (out_path) {
+    snprintf(yaml, sizeof yaml,
+             "json_output: %s\nbuffered_outputs: %s\noutputs_queue: {capacity: %" PRIu64 "}\n"
+             "file_output: {enabled: true, keep_alive: true, filename: \"%s\"}\n",
+             strcmp(format, "json") ? "false" : "true", buffered ? "true" : "false", capacity,
+             out_path);
+  } else {
+    port = http_sink_start();
+    if (!port) die("cannot start the loopback HTTP server");
+    snprintf(yaml, sizeof yaml,
+             "json_output: %s\nbuffered_outputs: %s\noutputs_queue: {capacity: %" PRIu64 "}\n"
+             "http_output: {enabled: true, keep_alive: true, url: \"http://127.0.0.1:%d/\", "
+             "batch_max_alerts: %d}\n",
+             strcmp(format, "json") ? "false" : "true", buffered ? "true" : "false", capacity,
+             port, http_batch);
+  }
+  falco_outputs_options opts = {.config_yaml = yaml, .hostname = SEED_HOSTNAME, .log_fn = log_fn};
+  falco_outputs *out = NULL;
+  char err[512] = "";
+  falco_outputs_result rc = falco_outputs_init(&opts, &out, err, sizeof err);
+  if (rc != FALCO_OUTPUTS_OK) {
+    fprintf(stderr, "emit_bench: init: %s: %s\n", falco_outputs_result_str(rc), err);
+    return http_batch ? 3 : 2;
+  }
+  if (http_batch) {
+    /* A library without the HTTP channel accepts the keys but opens no channel. */
+    char js[4096];
+    falco_outputs_stats_json(out, js, sizeof js);
+    if (!strstr(js, "\"http\"")) {
+      fprintf(stderr, "emit_bench: http_output not available in this build of the library\n");
+      falco_outputs_close(out, 1000);
+      return 3;
+    }
+  }
+
+  struct producer *ps = calloc((size_t)threads, sizeof *ps);
+  pthread_t *tids = calloc((size_t)threads, sizeof *tids);
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
+  for (int t = 0; t < threads; t++) {
+    ps[t].out = out;
+    ps[t].first = n * (uint64_t)t / (uint64_t)threads;
+    ps[t].count = n * (uint64_t)(t + 1) / (uint64_t)threads - ps[t].first;
+    ps[t].start = &start;
+    if (latency) {
+      ps[t].lat = calloc(ps[t].count, sizeof(uint32_t));
+      if (!ps[t].lat) die("out of memory");
+      /* Touch the array now so its page faults are not timed. */
+      memset(ps[t].lat, 1, ps[t].count * sizeof(uint32_t));
+    }
+    if (pthread_create(&tids[t], NULL, produce, &ps[t]) != 0) die("pthread_create");
+  }
+  uint64_t wcpu0 = workers_cpu_ns();
+  uint64_t t0 = now_ns();
+  pthread_barrier_wait(&start);
+  uint64_t not_ok = 0, prod_cpu = 0;
+  for (int t = 0; t < threads; t++) {
+    pthread_join(tids[t], NULL);
+    not_ok += ps[t].not_ok;
+    prod_cpu += ps[t].cpu_ns;
+  }
+  uint64_t t_emitted = now_ns();
+  rc = falco_outputs_flush(out, 600000);
+  uint64_t t1 = now_ns();
+  uint64_t wcpu = workers_cpu_ns() - wcpu0;
+  if (rc != FALCO_OUTPUTS_OK) {
+    fprintf(stderr, "emit_bench: flush: %s\n", falco_outputs_result_str(rc));
+    return 1;
+  }
+  falco_outputs_stats st;
+  falco_outputs_get_stats(out, &st);
+
+  double secs = (double)(t1 - t0) / 1e9;
+  printf("alerts=%" PRIu64 " secs=%.6f rate=%.0f emit_secs=%.6f delivered=%" PRIu64
+         " dropped=%" PRIu64 " failed=%" PRIu64 " not_ok=%" PRIu64,
+         n, secs, (double)n / secs, (double)(t_emitted - t0) / 1e9, st.delivered, st.dropped,
+         st.failed, not_ok);
+  printf(" producer_cpu_ns=%.0f worker_cpu_ns=%.0f", (double)prod_cpu / (double)n,
+         (double)wcpu / (double)n);
+  if (http_batch) printf(" server_alerts=%" PRIu64, http_sink_alerts());
+  if (latency) {
+    uint32_t *all = malloc(n * sizeof(uint32_t));
+    uint64_t k = 0;
+    for (int t = 0; t < threads; t++) {
+      memcpy(all + k, ps[t].lat, ps[t].count * sizeof(uint32_t));
+      k += ps[t].count;
+    }
+    qsort(all, n, sizeof(uint32_t), cmp_u32);
+    printf(" emit_p50_ns=%u emit_p99_ns=%u emit_p999_ns=%u emit_max_ns=%u", all[n / 2],
+           all[n * 99 / 100], all[n * 999 / 1000], all[n - 1]);
+    free(all);
+  }
+  rc = falco_outputs_close(out, 60000);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  printf(" maxrss_kb=%ld\n", ru.ru_maxrss);
+  if (rc != FALCO_OUTPUTS_OK) {
+    fprintf(stderr, "emit_bench: close: %s\n", falco_outputs_result_str(rc));
+    return 1;
+  }
+  return 0;
+}
