@@ -156,7 +156,7 @@ bool strip_output_prefix(std::string_view output, std::string_view priority, std
 bool parse_alert_line(std::string_view line, ParsedAlert &out, std::string &error) {
   std::vector<JsonMember> top;
   if (!parse_object(line, top, error)) {
-    error = "not a JSON object: " + error;
+    error = "invalid JSON: " + error;
     return false;
   }
   const JsonValue *time = nullptr, *rule = nullptr, *priority = nullptr, *source = nullptr,

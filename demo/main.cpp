@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
   if (!install_signal_handlers(error)) return cannot_run(error);
 
   OutputsHandle out;
-  if (!out.open(opts.outputs, error)) return cannot_run("configuration refused: " + error);
+  if (!out.open(opts.outputs, error)) return cannot_run("cannot start: " + error);
 
   uint64_t malformed = 0;
   bool read_ok = true;

@@ -35,7 +35,7 @@ bool OutputsHandle::open(const OutputsConfig &config, std::string &error) {
   char err[1024] = "";
   falco_outputs_result rc = falco_outputs_init(&opts, &h_, err, sizeof err);
   if (rc != FALCO_OUTPUTS_OK) {
-    error = std::string(falco_outputs_result_str(rc)) + ": " + err;
+    error = err[0] ? err : falco_outputs_result_str(rc);
     h_ = nullptr;
     return false;
   }
