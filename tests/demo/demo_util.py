@@ -1,9 +1,11 @@
 """Helpers shared by the demo host tests: run the real falco-outputs-demo binary, read what
 its channels wrote, and keep every wait bounded."""
 
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +59,8 @@ def start(args, stdin=None, stdout=subprocess.DEVNULL, **envs):
 
 def wait(proc, timeout):
     """Waits for a started demo; kills it and fails if it does not exit in time."""
+    if proc.stdin is not None and proc.stdin.closed:
+        proc.stdin = None  # communicate() would flush it
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -75,8 +79,21 @@ def wait_until(cond, timeout, what):
     raise Failure(f"timed out after {timeout}s waiting for {what}")
 
 
+_dirs = []
+
+
+@atexit.register
+def _remove_dirs():
+    if os.environ.get("FO_KEEP_TEST_DIRS") != "1":
+        for d in _dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def tempdir():
-    return tempfile.mkdtemp(prefix="fo-demo-test-")
+    """A private directory, removed at exit (kept with FO_KEEP_TEST_DIRS=1)."""
+    d = tempfile.mkdtemp(prefix="fo-demo-test-")
+    _dirs.append(d)
+    return d
 
 
 def write(path, text, mode=0o644):
