@@ -1,7 +1,9 @@
 /* The program channel through the C header: a host with Falco-like signal handling (SIGPIPE at
  * its default, which kills; a SIGUSR1 handler calling falco_outputs_reopen) feeds `cat`,
  * reopens, and survives a program that exits without reading its input. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

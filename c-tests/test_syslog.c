@@ -3,7 +3,9 @@
  * from a -o override, its own program name as the tag; and an absent daemon is counted, never
  * fatal. The receiving socket is a datagram socket this test binds, so the exact bytes are
  * checked (the Rust tests check what a real rsyslogd stores). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +84,8 @@ static void test_bytes_on_the_socket(const char *dir) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  strncpy(sa.sun_path, path, sizeof sa.sun_path - 1);
+  CHECK(strlen(path) < sizeof sa.sun_path, "socket path too long: %s", path);
+  memcpy(sa.sun_path, path, strlen(path) + 1);
   CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind %s: %s", path, strerror(errno));
   struct timeval tv = {5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

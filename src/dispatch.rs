@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::alert::Alert;
 use crate::config::{self, ConfigError, ConfigSources};
 use crate::format::{FormatOptions, Formatter};
+use crate::hostname::default_hostname;
 use crate::localtime::LocalZone;
 use crate::log::Logger;
 use crate::outputs::{self, ChannelCtx, OpenError};
@@ -118,7 +119,7 @@ impl Outputs {
             LocalZone::from_env(),
         );
         let output_timeout = Duration::from_millis(cfg.output_timeout_ms);
-        let opened = outputs::open_enabled(&cfg, &log)?;
+        let opened = outputs::open_enabled(&cfg, &log, &hostname)?;
 
         let progress = Arc::new(Progress::default());
         let epoch = Instant::now();
@@ -319,21 +320,4 @@ impl Drop for Outputs {
         let timeout = self.output_timeout;
         let _ = self.shutdown(timeout);
     }
-}
-
-/// `$FALCO_HOSTNAME`, else gethostname(), as Falco does.
-fn default_hostname() -> String {
-    if let Ok(h) = std::env::var("FALCO_HOSTNAME") {
-        if !h.is_empty() {
-            return h;
-        }
-    }
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..len]).into_owned()
 }

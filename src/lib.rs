@@ -7,6 +7,7 @@ pub mod config;
 pub mod dispatch;
 pub mod ffi;
 pub mod format;
+pub mod hostname;
 pub mod localtime;
 pub mod log;
 pub mod outputs;

@@ -140,9 +140,21 @@ fn full_queue_drops_are_counted_logged_once_a_second_and_a_stall_is_reported() {
         &fifo.path,
         "outputs_queue: {capacity: 100}\noutput_timeout: 200",
     ));
+    // Each alert is larger than the pipe (64 KiB), so the first write blocks whatever the
+    // scheduling, and the queue (100) must overflow.
+    let big = "x".repeat(80 * 1024);
     let mut full = 0;
-    for i in 0..5_000 {
-        if out.emit(seed_alert(i)) == Err(EmitError::QueueFull) {
+    for i in 0..300 {
+        let a = falco_outputs::alert::alert_from_parts(
+            i,
+            falco_outputs::alert::Priority::Error,
+            "r",
+            "syscall",
+            &big,
+            &[],
+            &[],
+        );
+        if out.emit(a) == Err(EmitError::QueueFull) {
             full += 1;
         }
     }
@@ -177,8 +189,18 @@ fn close_deadline_discards_and_counts_what_is_left() {
     let dir = tempfile::tempdir().unwrap();
     let mut fifo = StuckReader::new(dir.path());
     let (out, logs) = open(&file_yaml(&fifo.path, "output_timeout: 100"));
-    for i in 0..2_000 {
-        out.emit(seed_alert(i)).unwrap();
+    let big = "x".repeat(80 * 1024);
+    for i in 0..20 {
+        let a = falco_outputs::alert::alert_from_parts(
+            i,
+            falco_outputs::alert::Priority::Error,
+            "r",
+            "syscall",
+            &big,
+            &[],
+            &[],
+        );
+        out.emit(a).unwrap();
     }
     std::thread::sleep(Duration::from_millis(50));
     let start = Instant::now();

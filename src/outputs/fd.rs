@@ -77,3 +77,33 @@ pub fn account(
         }
     }
 }
+
+/// A channel that writes batches to one byte stream (stdout, a file): written at once, or
+/// gathered in a [`LineBuffer`] with `buffered_outputs: true`.
+pub trait ByteStream {
+    fn buffer(&mut self) -> &mut LineBuffer;
+    /// Writes `lines` whole lines held in `bytes` and accounts for them.
+    fn write(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx);
+
+    fn deliver_batch(&mut self, batch: &Batch, ctx: &ChannelCtx) {
+        if !ctx.buffered {
+            self.write(batch.all_with_newlines(), batch.len(), ctx);
+            return;
+        }
+        self.buffer().push(batch);
+        if self.buffer().is_full() {
+            self.flush_buffer(ctx);
+        }
+    }
+
+    fn flush_buffer(&mut self, ctx: &ChannelCtx) {
+        if self.buffer().is_empty() {
+            return;
+        }
+        // Taken out for the write, then put back to keep its allocation.
+        let mut buffer = std::mem::take(self.buffer());
+        self.write(&buffer.bytes, buffer.lines, ctx);
+        buffer.clear();
+        *self.buffer() = buffer;
+    }
+}

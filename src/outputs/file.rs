@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::fd::{account, write_all, LineBuffer};
+use super::fd::{account, write_all, ByteStream, LineBuffer};
 use super::{Batch, Channel, ChannelCtx, OpenError};
 use crate::config::Config;
 use crate::log::Logger;
@@ -105,6 +105,24 @@ impl FileChannel {
             None => Err(io::Error::from(io::ErrorKind::NotFound)),
         }
     }
+}
+
+fn identity_of_fd(file: &File) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata()?;
+    Ok((m.dev(), m.ino()))
+}
+
+fn identity_of_path(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+impl ByteStream for FileChannel {
+    fn buffer(&mut self) -> &mut LineBuffer {
+        &mut self.buffer
+    }
 
     fn write(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx) {
         let result = if self.keep_alive {
@@ -143,38 +161,13 @@ impl FileChannel {
     }
 }
 
-fn identity_of_fd(file: &File) -> io::Result<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = file.metadata()?;
-    Ok((m.dev(), m.ino()))
-}
-
-fn identity_of_path(path: &Path) -> io::Result<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path)?;
-    Ok((m.dev(), m.ino()))
-}
-
 impl Channel for FileChannel {
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
-        if !ctx.buffered {
-            self.write(batch.all_with_newlines(), batch.len(), ctx);
-            return;
-        }
-        self.buffer.push(batch);
-        if self.buffer.is_full() {
-            self.flush(ctx);
-        }
+        self.deliver_batch(batch, ctx);
     }
 
     fn flush(&mut self, ctx: &ChannelCtx) {
-        if self.buffer.is_empty() {
-            return;
-        }
-        let buffer = std::mem::take(&mut self.buffer);
-        self.write(&buffer.bytes, buffer.lines, ctx);
-        self.buffer = buffer;
-        self.buffer.clear();
+        self.flush_buffer(ctx);
     }
 
     fn reopen(&mut self, _ctx: &ChannelCtx) {

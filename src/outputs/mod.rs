@@ -13,12 +13,14 @@ use crate::stats::ChannelStats;
 
 mod fd;
 pub mod file;
+pub mod http;
 pub mod program;
 pub(crate) mod spawn;
 pub mod stdout;
 pub mod syslog;
 mod syslog_transport;
 mod syslog_wire;
+mod throttle;
 
 /// One formatted line of a batch: `bytes[start..end]` is the line without its newline, and
 /// `bytes[end]` is the `\n` that follows it.
@@ -161,7 +163,11 @@ pub struct OpenedChannel {
 }
 
 /// Opens every enabled channel, in a fixed order (stdout, file, syslog, program, http).
-pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, OpenError> {
+pub fn open_enabled(
+    cfg: &Config,
+    log: &Logger,
+    hostname: &str,
+) -> Result<Vec<OpenedChannel>, OpenError> {
     let mut opened = Vec::new();
     if cfg.stdout.enabled {
         opened.push(OpenedChannel {
@@ -181,7 +187,7 @@ pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, Op
         opened.push(OpenedChannel {
             name: "syslog",
             min_priority: cfg.syslog.min_priority,
-            channel: Box::new(syslog::SyslogChannel::open(cfg, log)?),
+            channel: Box::new(syslog::SyslogChannel::open_for_host(cfg, log, hostname)?),
         });
     }
     if cfg.program.enabled {
@@ -189,6 +195,13 @@ pub fn open_enabled(cfg: &Config, log: &Logger) -> Result<Vec<OpenedChannel>, Op
             name: "program",
             min_priority: cfg.program.min_priority,
             channel: Box::new(program::ProgramChannel::open(cfg, log)?),
+        });
+    }
+    if cfg.http.enabled {
+        opened.push(OpenedChannel {
+            name: "http",
+            min_priority: cfg.http.min_priority,
+            channel: Box::new(http::HttpChannel::open(cfg, log)?),
         });
     }
     Ok(opened)

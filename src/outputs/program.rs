@@ -19,6 +19,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::spawn::{self, Reaped, Spawned};
+use super::throttle::Throttle;
 use super::{Batch, Channel, ChannelCtx, OpenError};
 use crate::config::Config;
 use crate::log::Logger;
@@ -621,54 +622,5 @@ impl Channel for ProgramChannel {
         self.reap_lingering(ctx);
         self.stop_lingering(ctx);
         self.throttle.flush(ctx);
-    }
-}
-
-/// Per-alert failures can repeat at the alert rate: log the first, then at most one a second
-/// with the number of similar messages held back.
-#[derive(Default)]
-struct Throttle {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl Throttle {
-    fn allow(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
-        {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
-    }
-    fn text(msg: &str, held_back: u64) -> String {
-        if held_back == 0 {
-            msg.to_string()
-        } else {
-            format!("{msg} ({held_back} similar message(s) held back)")
-        }
-    }
-    fn error(&mut self, ctx: &ChannelCtx, msg: &str) {
-        if let Some(n) = self.allow() {
-            ctx.error(&Self::text(msg, n));
-        }
-    }
-    fn warning(&mut self, ctx: &ChannelCtx, msg: &str) {
-        if let Some(n) = self.allow() {
-            ctx.warning(&Self::text(msg, n));
-        }
-    }
-    fn flush(&mut self, ctx: &ChannelCtx) {
-        if self.suppressed > 0 {
-            ctx.warning(&format!(
-                "{} similar program message(s) held back in the last second",
-                std::mem::take(&mut self.suppressed)
-            ));
-            self.last = Some(Instant::now());
-        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use super::fd::{account, write_all, LineBuffer};
+use super::fd::{account, write_all, ByteStream, LineBuffer};
 use super::{Batch, Channel, ChannelCtx, OpenError};
 use crate::config::Config;
 use crate::log::Logger;
@@ -21,12 +21,6 @@ impl StdoutChannel {
         })
     }
 
-    fn write(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx) {
-        let result = write_all(libc::STDOUT_FILENO, bytes);
-        account(ctx, bytes, lines, &result);
-        self.note(&result, ctx);
-    }
-
     fn note(&mut self, result: &Result<(), (usize, io::Error)>, ctx: &ChannelCtx) {
         match result {
             Err((_, e)) if !self.failing => {
@@ -42,26 +36,25 @@ impl StdoutChannel {
     }
 }
 
+impl ByteStream for StdoutChannel {
+    fn buffer(&mut self) -> &mut LineBuffer {
+        &mut self.buffer
+    }
+
+    fn write(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx) {
+        let result = write_all(libc::STDOUT_FILENO, bytes);
+        account(ctx, bytes, lines, &result);
+        self.note(&result, ctx);
+    }
+}
+
 impl Channel for StdoutChannel {
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
-        if !ctx.buffered {
-            self.write(batch.all_with_newlines(), batch.len(), ctx);
-            return;
-        }
-        self.buffer.push(batch);
-        if self.buffer.is_full() {
-            self.flush(ctx);
-        }
+        self.deliver_batch(batch, ctx);
     }
 
     fn flush(&mut self, ctx: &ChannelCtx) {
-        if self.buffer.is_empty() {
-            return;
-        }
-        let buffer = std::mem::take(&mut self.buffer);
-        self.write(&buffer.bytes, buffer.lines, ctx);
-        self.buffer = buffer;
-        self.buffer.clear();
+        self.flush_buffer(ctx);
     }
 
     fn held(&self) -> usize {

@@ -83,22 +83,6 @@ fn program_short_name() -> String {
         .unwrap_or_default()
 }
 
-/// `$FALCO_HOSTNAME`, else gethostname(): the hostname Falco puts in its JSON alerts.
-fn hostname() -> String {
-    if let Ok(h) = std::env::var("FALCO_HOSTNAME") {
-        if !h.is_empty() {
-            return h;
-        }
-    }
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes.
-    if unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) } != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 /// Errors that mean "nothing is listening right now": cheap to retry at the next alert.
 fn is_immediate(e: &io::Error) -> bool {
     matches!(
@@ -108,7 +92,17 @@ fn is_immediate(e: &io::Error) -> bool {
 }
 
 impl SyslogChannel {
+    /// Opens with the default host name (`$FALCO_HOSTNAME`, else gethostname()).
     pub fn open(cfg: &Config, log: &Logger) -> Result<SyslogChannel, OpenError> {
+        Self::open_for_host(cfg, log, &crate::hostname::default_hostname())
+    }
+
+    /// Opens with the host name the handle's alerts carry (`options.hostname`).
+    pub fn open_for_host(
+        cfg: &Config,
+        log: &Logger,
+        hostname: &str,
+    ) -> Result<SyslogChannel, OpenError> {
         let c = &cfg.syslog;
         let address = parse_address(&c.address).map_err(OpenError::Config)?;
         if c.facility > 23 {
@@ -122,7 +116,7 @@ impl SyslogChannel {
         let hostname = if is_local && c.format == SyslogFormat::Rfc3164 {
             None
         } else {
-            Some(hostname())
+            Some(hostname.to_string())
         };
         if let Address::Unix(path) = &address {
             if !path.exists() {

@@ -1,0 +1,567 @@
+//! The HTTP[s] channel, on libcurl: Falco's `http_output` (one POST per alert, its TLS options),
+//! plus what Falco lacks: a 2xx is required, failures are retried in order with backoff, alerts
+//! wait in memory or in an on-disk spool, and several alerts may share one request.
+//!
+//! Everything runs on the channel's worker thread: `deliver` stores the lines and sends what is
+//! due; while the endpoint is failing it returns at once and the retry happens from `tick` at
+//! `next_wake`, so the worker keeps draining its queue into the store.
+
+mod batch;
+mod client;
+mod retry;
+mod spool;
+mod store;
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{Config, HttpConfig};
+use crate::log::Logger;
+use crate::outputs::throttle::Throttle;
+use crate::outputs::{Batch, Channel, ChannelCtx, OpenError};
+
+use client::{Client, Outcome};
+use retry::{Backoff, Verdict};
+use spool::Spool;
+use store::Store;
+
+/// While failing, the channel says so at most this often.
+const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(30);
+/// How long `close` sleeps at most between looks at the abort flag.
+const CLOSE_POLL: Duration = Duration::from_millis(50);
+/// Longer settings are taken as "forever" (and `Instant + Duration` cannot overflow).
+const FOREVER: Duration = Duration::from_secs(10 * 365 * 86400);
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms).min(FOREVER)
+}
+
+pub struct HttpChannel {
+    client: Client,
+    /// Memory, or the spool when `spool_dir` is set.
+    store: Store,
+    /// Where lines go when the spool cannot be written (disk full): memory, after the spool's.
+    overflow: Store,
+    /// The oldest lines of `store` that a previous run left in the spool: sent first, but this
+    /// handle never counted them, so it does not account for them either.
+    inherited: usize,
+    batch_max: usize,
+    batch_wait: Duration,
+    batching: bool,
+    gzip: bool,
+    max_bytes: u64,
+    max_consecutive_timeouts: u32,
+    /// When the oldest line not yet sent arrived (the `batch_max_wait_ms` clock).
+    first_pending_at: Option<Instant>,
+    retry_at: Option<Instant>,
+    backoff: Backoff,
+    consecutive_timeouts: u32,
+    outage: Option<Outage>,
+    /// The URL without credentials or query, for log lines.
+    target: String,
+    body: Vec<u8>,
+    drop_log: Throttle,
+    refused_log: Throttle,
+    spool_error_log: Throttle,
+}
+
+struct Outage {
+    since: Instant,
+    attempts: u64,
+    last_log: Instant,
+}
+
+impl HttpChannel {
+    pub fn open(cfg: &Config, log: &Logger) -> Result<HttpChannel, OpenError> {
+        HttpChannel::open_http(&cfg.http, cfg.json_output, log)
+    }
+
+    /// Opens the channel from its own block of the configuration.
+    pub fn open_http(
+        http: &HttpConfig,
+        json_output: bool,
+        log: &Logger,
+    ) -> Result<HttpChannel, OpenError> {
+        validate(http)?;
+        if http.insecure {
+            log.warning(
+                "http output: insecure: true, the server's TLS certificate is not verified",
+            );
+        }
+        let batching = http.batch_max_alerts > 1;
+        let client = Client::open(http, batch::content_type(json_output, batching))?;
+        let max_bytes = http.spool_max_mb.saturating_mul(1 << 20);
+        let target = redact_url(&http.url);
+        let mut store = Store::memory();
+        let mut inherited = 0;
+        if !http.spool_dir.is_empty() {
+            let spool = Spool::open(Path::new(&http.spool_dir), max_bytes, log)?;
+            inherited = spool.len();
+            store = Store::Spool(spool);
+            if inherited > 0 {
+                log.notice(&format!(
+                    "http output: {inherited} alerts left in spool_dir by a previous run; delivering them to {target} first"
+                ));
+            }
+            let dropped = store.enforce_bound(max_bytes).map_err(|e| {
+                OpenError::Io(format!("http_output.spool_dir {}: {e}", http.spool_dir))
+            })?;
+            if dropped > 0 {
+                inherited -= dropped.min(inherited);
+                log.error(&format!(
+                    "http output: spool over spool_max_mb ({} MiB): dropped the {dropped} oldest alerts of a previous run",
+                    http.spool_max_mb
+                ));
+            }
+        }
+        Ok(HttpChannel {
+            client,
+            store,
+            overflow: Store::memory(),
+            inherited,
+            batch_max: http.batch_max_alerts,
+            batch_wait: millis(http.batch_max_wait_ms),
+            batching,
+            gzip: http.compress_uploads,
+            max_bytes,
+            max_consecutive_timeouts: http.max_consecutive_timeouts,
+            first_pending_at: None,
+            retry_at: None,
+            backoff: Backoff::new(millis(http.retry_max_backoff_ms.max(1))),
+            consecutive_timeouts: 0,
+            outage: None,
+            target,
+            body: Vec::new(),
+            drop_log: Throttle::default(),
+            refused_log: Throttle::default(),
+            spool_error_log: Throttle::default(),
+        })
+    }
+
+    fn total(&self) -> usize {
+        self.store.len() + self.overflow.len()
+    }
+
+    /// Counts `n` of the oldest lines as `how`, skipping those a previous run left.
+    fn account(&mut self, n: usize, how: fn(&ChannelCtx, usize), ctx: &ChannelCtx) -> usize {
+        let old = n.min(self.inherited);
+        self.inherited -= old;
+        how(ctx, n - old);
+        old
+    }
+
+    fn store_lines(&mut self, batch: &Batch, ctx: &ChannelCtx) {
+        let lines = (0..batch.len()).map(|i| batch.line(i));
+        if self.overflow.is_empty() {
+            match self.store.push(lines) {
+                Ok(_) => return,
+                Err(e) => {
+                    ctx.write_error();
+                    self.spool_error_log.error(
+                        ctx,
+                        &format!("cannot write to spool_dir ({e}); keeping alerts in memory",),
+                    );
+                }
+            }
+        }
+        let lines = (0..batch.len()).map(|i| batch.line(i));
+        let _ = self.overflow.push(lines);
+    }
+
+    /// Keeps the store within `spool_max_mb` by dropping the oldest lines.
+    fn enforce_bound(&mut self, ctx: &ChannelCtx) {
+        let over_mem = self.overflow.bytes();
+        let mut dropped = match self
+            .store
+            .enforce_bound(self.max_bytes.saturating_sub(over_mem))
+        {
+            Ok(n) => n,
+            Err(e) => {
+                ctx.write_error();
+                ctx.error(&format!("cannot drop alerts from spool_dir: {e}"));
+                0
+            }
+        };
+        dropped += self.overflow.enforce_bound(self.max_bytes).unwrap_or(0);
+        if dropped > 0 {
+            self.account(dropped, ChannelCtx::discarded, ctx);
+            self.drop_log.error(
+                ctx,
+                &format!(
+                    "{} alerts held over spool_max_mb ({} MiB) while {} is failing: dropped the {dropped} oldest",
+                    self.total() + dropped,
+                    self.max_bytes >> 20,
+                    self.target,
+                ),
+            );
+        }
+    }
+
+    /// Sends what is due, oldest first. `force`: do not wait for a batch to fill (flush, close).
+    fn pump(&mut self, ctx: &ChannelCtx, force: bool) {
+        loop {
+            let total = self.total();
+            if total == 0 {
+                self.first_pending_at = None;
+                return;
+            }
+            let now = Instant::now();
+            if let Some(at) = self.retry_at {
+                if now < at {
+                    return;
+                }
+                self.retry_at = None;
+            }
+            let want = total.min(self.batch_max);
+            if want < self.batch_max && !force {
+                let since = *self.first_pending_at.get_or_insert(now);
+                if now < since + self.batch_wait {
+                    return;
+                }
+            }
+            let from_overflow = self.store.is_empty();
+            self.body.clear();
+            let peeked = if from_overflow {
+                self.overflow.peek(want, &mut self.body)
+            } else {
+                self.store.peek(want, &mut self.body)
+            };
+            let got = match peeked.and_then(|n| {
+                batch::finish_body(&mut self.body, self.batching, self.gzip).map(|_| n)
+            }) {
+                Ok(n) if n > 0 => n,
+                Ok(_) => return,
+                Err(e) => {
+                    ctx.write_error();
+                    ctx.error(&format!("cannot read alerts back from spool_dir: {e}"));
+                    self.schedule_retry(None, "spool read error", ctx);
+                    return;
+                }
+            };
+            let outcome = self.client.send(&self.body, &|| ctx.is_aborting());
+            match outcome {
+                Outcome::Aborted => return,
+                Outcome::Status {
+                    code,
+                    retry_after,
+                    body_prefix,
+                } => {
+                    self.consecutive_timeouts = 0;
+                    match retry::classify_status(code) {
+                        Verdict::Delivered => {
+                            self.forget(got, from_overflow, ChannelCtx::delivered, ctx);
+                            self.recovered(ctx);
+                        }
+                        Verdict::Permanent => {
+                            self.forget(got, from_overflow, ChannelCtx::failed, ctx);
+                            self.recovered(ctx);
+                            self.refused_log.error(
+                                ctx,
+                                &format!(
+                                    "{} refused {got} alerts with HTTP {code}, not retried: {:?}",
+                                    self.target,
+                                    String::from_utf8_lossy(&body_prefix),
+                                ),
+                            );
+                        }
+                        Verdict::Retry => {
+                            ctx.write_error();
+                            let wait = retry_after
+                                .as_deref()
+                                .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                            self.schedule_retry(wait, &format!("HTTP {code}"), ctx);
+                            return;
+                        }
+                    }
+                }
+                Outcome::Transport { message, timeout } => {
+                    ctx.write_error();
+                    if timeout {
+                        self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+                        // Falco retries a timed-out request at once, max_consecutive_timeouts times.
+                        if self.consecutive_timeouts <= self.max_consecutive_timeouts {
+                            continue;
+                        }
+                        if self.consecutive_timeouts == self.max_consecutive_timeouts + 1 {
+                            ctx.error(&format!(
+                                "{} consecutive timeouts sending to {} (max_consecutive_timeouts: {}); backing off, alerts kept",
+                                self.consecutive_timeouts, self.target, self.max_consecutive_timeouts
+                            ));
+                        }
+                    } else {
+                        self.consecutive_timeouts = 0;
+                    }
+                    self.schedule_retry(None, &message, ctx);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Drops `n` answered lines from where they were peeked and counts them.
+    fn forget(
+        &mut self,
+        n: usize,
+        from_overflow: bool,
+        how: fn(&ChannelCtx, usize),
+        ctx: &ChannelCtx,
+    ) {
+        let res = if from_overflow {
+            self.overflow.consume(n)
+        } else {
+            self.store.consume(n)
+        };
+        if let Err(e) = res {
+            ctx.write_error();
+            ctx.error(&format!("cannot mark alerts as sent in spool_dir: {e}"));
+        }
+        let old = self.account(n, how, ctx);
+        if old > 0 && self.inherited == 0 {
+            ctx.log.notice(&format!(
+                "{} output: the alerts of a previous run are sent",
+                ctx.name
+            ));
+        }
+        // The rest arrived after the batch just sent began to wait: they need not wait again.
+        if self.total() == 0 {
+            self.first_pending_at = None;
+        }
+    }
+
+    fn schedule_retry(&mut self, retry_after: Option<Duration>, reason: &str, ctx: &ChannelCtx) {
+        let delay = self.backoff.next_delay(retry_after);
+        let now = Instant::now();
+        self.retry_at = Some(now + delay);
+        let held = self.total();
+        match &mut self.outage {
+            None => {
+                self.outage = Some(Outage {
+                    since: now,
+                    attempts: 1,
+                    last_log: now,
+                });
+                ctx.warning(&format!(
+                    "cannot deliver to {}: {reason}; {held} alerts kept, retrying in {} ms",
+                    self.target,
+                    delay.as_millis()
+                ));
+            }
+            Some(o) => {
+                o.attempts += 1;
+                if now.duration_since(o.last_log) >= OUTAGE_LOG_EVERY {
+                    o.last_log = now;
+                    ctx.warning(&format!(
+                        "still cannot deliver to {} after {} attempts over {} s: {reason}; {held} alerts kept",
+                        self.target,
+                        o.attempts,
+                        now.duration_since(o.since).as_secs()
+                    ));
+                }
+            }
+        }
+    }
+
+    fn recovered(&mut self, ctx: &ChannelCtx) {
+        self.backoff.reset();
+        if let Some(o) = self.outage.take() {
+            ctx.log.notice(&format!(
+                "{} output: delivering to {} again after {} failed attempts over {} ms",
+                ctx.name,
+                self.target,
+                o.attempts,
+                o.since.elapsed().as_millis()
+            ));
+        }
+    }
+
+    /// The close deadline passed with lines still held.
+    fn abandon(&mut self, ctx: &ChannelCtx) {
+        if let Store::Spool(_) = self.store {
+            // Move what only memory holds to the spool, if the disk lets us now.
+            let mut body = Vec::new();
+            let n = self.overflow.len();
+            if n > 0 && self.overflow.peek(n, &mut body).is_ok() {
+                let lines = body.split(|b| *b == b'\n').take(n);
+                if self.store.push(lines).is_ok() {
+                    let _ = self.overflow.consume(n);
+                }
+            }
+            self.store.sync(true);
+            if !self.store.is_empty() {
+                ctx.warning(&format!(
+                    "{} alerts not delivered to {} by the close deadline stay in spool_dir for the next start",
+                    self.store.len(),
+                    self.target
+                ));
+            }
+        } else if !self.store.is_empty() {
+            let n = self.store.len();
+            let _ = self.store.consume(n);
+            self.account(n, ChannelCtx::discarded, ctx);
+            ctx.error(&format!(
+                "{n} alerts not delivered to {} by the close deadline: discarded",
+                self.target
+            ));
+        }
+        let n = self.overflow.len();
+        if n > 0 {
+            let _ = self.overflow.consume(n);
+            ctx.discarded(n);
+            ctx.error(&format!(
+                "{n} alerts that the spool could not take were discarded at close"
+            ));
+        }
+    }
+}
+
+impl Channel for HttpChannel {
+    fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
+        if batch.is_empty() {
+            return;
+        }
+        self.store_lines(batch, ctx);
+        self.enforce_bound(ctx);
+        self.first_pending_at.get_or_insert_with(Instant::now);
+        self.pump(ctx, false);
+    }
+
+    fn flush(&mut self, ctx: &ChannelCtx) {
+        self.pump(ctx, true);
+        self.store.sync(true);
+    }
+
+    fn tick(&mut self, ctx: &ChannelCtx) {
+        self.pump(ctx, false);
+        self.store.sync(false);
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        if self.total() == 0 {
+            return None;
+        }
+        if let Some(at) = self.retry_at {
+            return Some(at);
+        }
+        if self.total() >= self.batch_max {
+            return Some(Instant::now());
+        }
+        Some(
+            self.first_pending_at
+                .map_or_else(Instant::now, |t| t + self.batch_wait),
+        )
+    }
+
+    fn held(&self) -> usize {
+        self.total() - self.inherited.min(self.total())
+    }
+
+    fn close(&mut self, ctx: &ChannelCtx) {
+        loop {
+            self.pump(ctx, true);
+            if self.total() == 0 {
+                break;
+            }
+            if self.held() == 0 && matches!(self.store, Store::Spool(_)) {
+                // Only a previous run's alerts are left: safe on disk, no reason to hold close.
+                ctx.log.notice(&format!(
+                    "{} output: {} alerts of a previous run stay in spool_dir for the next start",
+                    ctx.name,
+                    self.total()
+                ));
+                break;
+            }
+            if ctx.is_aborting() {
+                self.abandon(ctx);
+                break;
+            }
+            let now = Instant::now();
+            let wait = self
+                .retry_at
+                .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+            std::thread::sleep(wait.clamp(Duration::from_millis(1), CLOSE_POLL));
+        }
+        self.store.sync(true);
+    }
+}
+
+/// Refuses what libcurl would only fail on later, naming the key (never a header's value).
+fn validate(http: &HttpConfig) -> Result<(), OpenError> {
+    let bad = |m: String| Err(OpenError::Config(m));
+    let scheme = http
+        .url
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http") | Some("https") => {}
+        _ if http.url.is_empty() => {
+            return bad("http_output.url is empty (required when http_output is enabled)".into())
+        }
+        _ => {
+            return bad(format!(
+                "http_output.url must start with http:// or https:// (got {})",
+                redact_url(&http.url)
+            ))
+        }
+    }
+    if http.batch_max_alerts == 0 {
+        return bad("http_output.batch_max_alerts must be at least 1".into());
+    }
+    if http.spool_max_mb == 0 {
+        return bad("http_output.spool_max_mb must be at least 1".into());
+    }
+    if http.timeout_ms == 0 {
+        return bad("http_output.timeout_ms must be at least 1".into());
+    }
+    for (name, value) in &http.headers {
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if name.is_empty() || !name.chars().all(token) {
+            return bad(format!(
+                "http_output.headers: {name:?} is not a valid header name"
+            ));
+        }
+        if value.contains(['\r', '\n', '\0']) {
+            return bad(format!(
+                "http_output.headers.{name}: the value contains a line break or NUL"
+            ));
+        }
+    }
+    let must_read = |key: &str, path: &str| -> Result<(), OpenError> {
+        std::fs::File::open(path)
+            .map(|_| ())
+            .map_err(|e| OpenError::Config(format!("http_output.{key}: cannot read {path}: {e}")))
+    };
+    if !http.ca_cert.is_empty() {
+        must_read("ca_cert", &http.ca_cert)?;
+    } else if !http.ca_bundle.is_empty() {
+        must_read("ca_bundle", &http.ca_bundle)?;
+    }
+    if http.mtls {
+        must_read("client_cert", &http.client_cert)?;
+        must_read("client_key", &http.client_key)?;
+    }
+    Ok(())
+}
+
+/// `scheme://host[:port]/path`: no user, password, query or fragment, which may hold secrets.
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let rest = &rest[..end];
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_drops_credentials_and_query() {
+        assert_eq!(
+            redact_url("https://u:p@h.example:8443/a/b?token=x#f"),
+            "https://h.example:8443/a/b"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:80"), "http://127.0.0.1:80");
+    }
+}

@@ -1,0 +1,114 @@
+//! Where lines wait for their 2xx: in memory, or in the on-disk spool when `spool_dir` is set.
+//! Both keep emit order and are bounded by `spool_max_mb`, over which the oldest lines go.
+
+use std::collections::VecDeque;
+use std::io;
+
+use super::spool::Spool;
+
+/// Per-line overhead counted against the bound, the same in memory and on disk (the spool's
+/// length prefix), so that one setting means one capacity.
+const RECORD_OVERHEAD: u64 = 4;
+
+pub enum Store {
+    Memory {
+        lines: VecDeque<Box<[u8]>>,
+        bytes: u64,
+    },
+    Spool(Spool),
+}
+
+impl Store {
+    pub fn memory() -> Store {
+        Store::Memory {
+            lines: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Store::Memory { lines, .. } => lines.len(),
+            Store::Spool(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Store::Memory { bytes, .. } => *bytes,
+            Store::Spool(s) => s.bytes(),
+        }
+    }
+
+    /// Appends lines in order; all or none.
+    pub fn push<'a>(&mut self, lines: impl Iterator<Item = &'a [u8]>) -> io::Result<usize> {
+        match self {
+            Store::Memory { lines: q, bytes } => {
+                let before = q.len();
+                for line in lines {
+                    *bytes += line.len() as u64 + RECORD_OVERHEAD;
+                    q.push_back(line.into());
+                }
+                Ok(q.len() - before)
+            }
+            Store::Spool(s) => s.push(lines),
+        }
+    }
+
+    /// Appends the `n` oldest lines to `out`, each followed by `\n`; returns how many.
+    pub fn peek(&mut self, n: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            Store::Memory { lines, .. } => {
+                let n = n.min(lines.len());
+                for line in lines.iter().take(n) {
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
+                }
+                Ok(n)
+            }
+            Store::Spool(s) => s.peek(n, out),
+        }
+    }
+
+    /// Forgets the `n` oldest lines.
+    pub fn consume(&mut self, n: usize) -> io::Result<()> {
+        match self {
+            Store::Memory { lines, bytes } => {
+                for line in lines.drain(..n.min(lines.len())) {
+                    *bytes -= line.len() as u64 + RECORD_OVERHEAD;
+                }
+                Ok(())
+            }
+            Store::Spool(s) => s.consume(n),
+        }
+    }
+
+    /// Drops the oldest lines until the store fits in `max_bytes`; returns how many went.
+    pub fn enforce_bound(&mut self, max_bytes: u64) -> io::Result<usize> {
+        let mut dropped = 0;
+        while self.bytes() > max_bytes && !self.is_empty() {
+            // Drop in chunks so a large excess costs few walks over the spool.
+            let over = self.bytes() - max_bytes;
+            let avg = (self.bytes() / self.len() as u64).max(1);
+            let n = ((over / avg) as usize).clamp(1, self.len());
+            self.consume(n)?;
+            dropped += n;
+        }
+        Ok(dropped)
+    }
+
+    /// Pushes spooled data to the disk; nothing to do in memory.
+    pub fn sync(&mut self, now: bool) {
+        if let Store::Spool(s) = self {
+            if now {
+                s.sync()
+            } else {
+                s.maybe_sync()
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The on-disk spool: alerts held while the endpoint is down survive the handle (a clean close, a
+//! killed process), come out first and in order, and the bound drops the oldest, counted.
+
+#[path = "support/http_util.rs"]
+mod util;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use falco_outputs::outputs::http::HttpChannel;
+use falco_outputs::outputs::Channel;
+use util::*;
+
+fn spool_files_are_private(dir: &std::path::Path) {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{:?} has mode {mode:o}", e.path());
+        n += 1;
+    }
+    assert!(n > 0);
+}
+
+fn spool_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn spool_survives_close_and_a_new_handle_delivers_the_old_alerts_first() {
+    if !require("python3") {
+        return;
+    }
+    let spool = TempDir::new("spool-restart");
+    let port = free_port();
+    let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
+    cfg.spool_dir = spool.path("spool").to_string_lossy().into();
+    let first = alert_lines("first-run", 30);
+    {
+        let ctx = Ctx::new();
+        let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
+        for chunk in first.chunks(7) {
+            ch.deliver(&batch_of(chunk), &ctx.ctx);
+        }
+        ctx.abort_after(Duration::from_millis(300));
+        ch.close(&ctx.ctx);
+        let st = ctx.stats();
+        assert_eq!(
+            (st.delivered, st.discarded, st.failed),
+            (0, 0, 0),
+            "kept, not discarded"
+        );
+        assert!(
+            ctx.log_text().contains("30 alerts not delivered"),
+            "{}",
+            ctx.log_text()
+        );
+    }
+    spool_files_are_private(&spool.path("spool"));
+
+    let srv = Server::start(ServerOpts {
+        port,
+        ..Default::default()
+    });
+    let second = alert_lines("second-run", 5);
+    let ctx = Ctx::new();
+    let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
+    assert!(
+        ctx.log_text().contains("30 alerts left in spool_dir"),
+        "{}",
+        ctx.log_text()
+    );
+    assert_eq!(
+        ch.held(),
+        0,
+        "the previous run's alerts are not this handle's to account"
+    );
+    ch.deliver(&batch_of(&second), &ctx.ctx);
+    assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(10), || srv
+        .requests()
+        .len()
+        == 35));
+    ch.close(&ctx.ctx);
+    let expected: Vec<String> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(
+        received_lines(&srv.requests()),
+        expected,
+        "old first, then new, in order, once"
+    );
+    assert_eq!(ctx.stats().delivered, 5);
+    drop(ch);
+
+    // A third handle finds nothing left: no duplicates after a clean run.
+    let ctx = Ctx::new();
+    let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
+    drive(&mut ch, &ctx.ctx, Duration::from_millis(300), || false);
+    ch.close(&ctx.ctx);
+    assert_eq!(srv.requests().len(), 35);
+    assert!(spool_bytes(&spool.path("spool")) < 64 << 10);
+}
+
+#[test]
+fn one_spool_dir_serves_one_handle_at_a_time() {
+    let spool = TempDir::new("spool-lock");
+    let mut cfg = http_config(&format!("http://127.0.0.1:{}/", free_port()));
+    cfg.spool_dir = spool.0.to_string_lossy().into();
+    let ctx = Ctx::new();
+    let _first = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
+    match HttpChannel::open_http(&cfg, true, &ctx.logger()) {
+        Err(e) => assert!(format!("{e:?}").contains("http_output.spool_dir"), "{e:?}"),
+        Ok(_) => panic!("two handles on one spool"),
+    }
+}
+
+#[test]
+fn spool_over_its_bound_drops_the_oldest_and_counts_them() {
+    if !require("python3") {
+        return;
+    }
+    let spool = TempDir::new("spool-bound");
+    let port = free_port();
+    let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
+    cfg.spool_dir = spool.0.to_string_lossy().into();
+    cfg.spool_max_mb = 1;
+    let pad = "x".repeat(1000);
+    let lines: Vec<String> = (0..3000)
+        .map(|i| format!("{{\"seq\":{i},\"pad\":\"{pad}\"}}"))
+        .collect();
+    let ctx = Ctx::new();
+    let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
+    for chunk in lines.chunks(100) {
+        ch.deliver(&batch_of(chunk), &ctx.ctx);
+    }
+    let dropped = ctx.stats().discarded as usize;
+    assert!(
+        dropped > 1900 && dropped < 2100,
+        "about 2 MiB of 3 dropped: {dropped}"
+    );
+    assert_eq!(ch.held(), 3000 - dropped);
+    let on_disk = spool_bytes(&spool.0);
+    // Held alerts fit the bound; the disk also has the acknowledged part of the oldest segment
+    // (< one 64 KiB segment) and the last write may overshoot a segment by one batch.
+    assert!(
+        on_disk <= (1 << 20) + (64 << 10) + 100 * 1004,
+        "spool holds {on_disk} bytes"
+    );
+    assert!(ctx.log_text().contains("dropped the"), "{}", ctx.log_text());
+
+    let srv = Server::start(ServerOpts {
+        port,
+        ..Default::default()
+    });
+    let want = 3000 - dropped;
+    assert!(drive(
+        &mut ch,
+        &ctx.ctx,
+        Duration::from_secs(20),
+        || ctx.stats().delivered as usize == want
+    ));
+    assert_eq!(ch.held(), 0);
+    assert_eq!(
+        received_lines(&srv.requests()),
+        lines[dropped..].to_vec(),
+        "the newest survive, in order"
+    );
+    let st = ctx.stats();
+    assert_eq!(st.delivered as usize + st.discarded as usize, 3000);
+}
+
+/// A host killed while the endpoint is down: the next process delivers what the dead one held.
+#[test]
+fn spool_survives_a_killed_process() {
+    if !require("python3") {
+        return;
+    }
+    let spool = TempDir::new("spool-crash");
+    let port = free_port();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env("HTTP_CRASH_CHILD", format!("{port} {}", spool.0.display()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the child was meant to die");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("child stored 40"));
+
+    // A torn write from the crash is cut off with a warning, never sent.
+    let seg = std::fs::read_dir(&spool.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    std::io::Write::write_all(&mut f, &[200, 0, 0, 0, b'{']).unwrap();
+
+    let srv = Server::start(ServerOpts {
+        port,
+        ..Default::default()
+    });
+    let mut cfg = http_config(&srv.url("/"));
+    cfg.spool_dir = spool.0.to_string_lossy().into();
+    let ctx = Ctx::new();
+    let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
+    assert!(
+        ctx.log_text().contains("incomplete record"),
+        "{}",
+        ctx.log_text()
+    );
+    assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(10), || srv
+        .requests()
+        .len()
+        >= 40));
+    ch.close(&ctx.ctx);
+    assert_eq!(received_lines(&srv.requests()), alert_lines("crash", 40));
+}
+
+#[test]
+fn crash_child() {
+    let Ok(arg) = std::env::var("HTTP_CRASH_CHILD") else {
+        return;
+    };
+    let (port, dir) = arg.split_once(' ').unwrap();
+    let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
+    cfg.spool_dir = dir.into();
+    let ctx = Ctx::new();
+    let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
+    ch.deliver(&batch_of(&alert_lines("crash", 40)), &ctx.ctx);
+    println!("child stored {}", ch.held());
+    std::process::abort();
+}
