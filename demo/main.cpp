@@ -93,9 +93,7 @@ int main(int argc, char **argv) {
   if (stop_signal() != 0)
     summary += std::string("; stopped by ") + (stop_signal() == SIGINT ? "SIGINT" : "SIGTERM");
   summary += "; SIGUSR1 handled " + std::to_string(reopen_signals_seen()) + " times";
-  std::fprintf(stderr, "falco-outputs-demo: %s\n", summary.c_str());
-
-  bool clean = out.shutdown();
+  bool clean = out.shutdown(summary);
   if (!read_ok) return cannot_run(error);
   if (!clean) return kExitCannotRun;
   return static_cast<int>(malformed < kMaxMalformedStatus ? malformed : kMaxMalformedStatus);

@@ -87,7 +87,7 @@ void OutputsHandle::emit(uint64_t time_ns, int32_t priority, const char *rule,
   report(falco_outputs_emit(h_, &alert));
 }
 
-bool OutputsHandle::shutdown() {
+bool OutputsHandle::shutdown(const std::string &summary) {
   if (!h_) return true;
   // No reopen may reach a handle being freed.
   set_reopen_target(nullptr);
@@ -101,6 +101,7 @@ bool OutputsHandle::shutdown() {
   stats.resize(need);
   falco_outputs_result closed = falco_outputs_close(h_, 0);
   h_ = nullptr;
+  std::fprintf(stderr, "falco-outputs-demo: %s\n", summary.c_str());
   std::fprintf(stderr, "falco-outputs-demo: stats %s\n", stats.c_str());
   if (flushed != FALCO_OUTPUTS_OK)
     std::fprintf(stderr, "falco-outputs-demo: flush: %s\n", falco_outputs_result_str(flushed));

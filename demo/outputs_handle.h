@@ -35,8 +35,9 @@ class OutputsHandle {
             const char *message, const std::vector<falco_field> &fields,
             const std::vector<const char *> &tags);
 
-  // Flushes, prints the statistics to stderr, closes. False if alerts had to be discarded.
-  bool shutdown();
+  // Flushes, prints `summary` and the statistics to stderr (after the alerts, so a terminal
+  // shows them last), closes. False if alerts had to be discarded.
+  bool shutdown(const std::string &summary);
 
  private:
   void report(falco_outputs_result rc);
