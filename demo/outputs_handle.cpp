@@ -10,7 +10,9 @@ namespace demo {
 const char *const kBuiltinConfig = "stdout_output: {enabled: true}\n";
 
 namespace {
-constexpr uint32_t kFlushTimeoutMs = 10000;
+// Bounded: a hung channel must not hold a stopping host for long; close then applies
+// output_timeout and counts whatever it had to discard.
+constexpr uint32_t kFlushTimeoutMs = 5000;
 }
 
 OutputsHandle::~OutputsHandle() {
