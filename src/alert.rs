@@ -121,16 +121,42 @@ pub struct Alert {
     pub time_ns: u64,
     pub priority: Priority,
     pub kind: AlertKind,
-    text: Box<str>,
+    /// Kept as `String`/`Vec` (not boxed) so that a recycled alert keeps its capacity.
+    text: String,
     rule: Span,
     source: Span,
     message: Span,
     /// The fields, then the tags (as `name`): one allocation for both.
-    entries: Box<[FieldSpans]>,
+    entries: Vec<FieldSpans>,
     fields_len: usize,
 }
 
+/// Alerts whose buffers grew beyond this are not recycled (one huge message must not pin
+/// memory in the pool).
+const RECYCLE_MAX_TEXT: usize = 64 * 1024;
+const RECYCLE_MAX_ENTRIES: usize = 256;
+
 impl Alert {
+    /// An alert with nothing in it, to be filled by [`AlertBuilder::reuse`].
+    pub fn empty() -> Alert {
+        Alert {
+            time_ns: 0,
+            priority: Priority::Debug,
+            kind: AlertKind::Event,
+            text: String::new(),
+            rule: 0..0,
+            source: 0..0,
+            message: 0..0,
+            entries: Vec::new(),
+            fields_len: 0,
+        }
+    }
+
+    /// Small enough to be kept for reuse.
+    pub fn recyclable(&self) -> bool {
+        self.text.capacity() <= RECYCLE_MAX_TEXT && self.entries.capacity() <= RECYCLE_MAX_ENTRIES
+    }
+
     pub fn rule(&self) -> &str {
         self.slice(&self.rule)
     }
@@ -225,6 +251,23 @@ impl AlertBuilder {
         Ok(start as u32..end)
     }
 
+    /// A builder that writes into `alert`'s buffers (cleared), keeping their capacity: the
+    /// emit path allocates nothing when the alert comes from the pool.
+    pub fn reuse(alert: &mut Alert) -> AlertBuilder {
+        let mut text = std::mem::take(&mut alert.text);
+        let mut entries = std::mem::take(&mut alert.entries);
+        text.clear();
+        entries.clear();
+        AlertBuilder {
+            text,
+            rule: 0..0,
+            source: 0..0,
+            message: 0..0,
+            entries,
+            fields_len: 0,
+        }
+    }
+
     pub fn rule(&mut self, bytes: &[u8]) -> Result<&mut Self, TooLarge> {
         self.rule = self.push(bytes)?;
         Ok(self)
@@ -265,17 +308,24 @@ impl AlertBuilder {
     }
 
     pub fn build(self, time_ns: u64, priority: Priority, kind: AlertKind) -> Alert {
-        Alert {
+        let mut alert = Alert::empty();
+        self.build_into(&mut alert, time_ns, priority, kind);
+        alert
+    }
+
+    /// Finishes the alert in `target` (usually the one given to [`AlertBuilder::reuse`]).
+    pub fn build_into(self, target: &mut Alert, time_ns: u64, priority: Priority, kind: AlertKind) {
+        *target = Alert {
             time_ns,
             priority,
             kind,
-            text: self.text.into_boxed_str(),
+            text: self.text,
             rule: self.rule,
             source: self.source,
             message: self.message,
-            entries: self.entries.into_boxed_slice(),
+            entries: self.entries,
             fields_len: self.fields_len,
-        }
+        };
     }
 }
 

@@ -14,6 +14,7 @@ use crate::hostname::default_hostname;
 use crate::localtime::LocalZone;
 use crate::log::Logger;
 use crate::outputs::{self, ChannelCtx, OpenError};
+use crate::pool::AlertPool;
 use crate::queue::Queue;
 use crate::signals::spawn_blocking_signals;
 use crate::stats::{ChannelStats, StatsSnapshot};
@@ -101,6 +102,7 @@ pub struct Outputs {
     closing: AtomicBool,
     /// `emit` calls under way; `close` waits for them so no alert slips in behind the workers.
     emitting: AtomicUsize,
+    pool: Arc<AlertPool>,
     output_timeout: Duration,
     log: Logger,
 }
@@ -133,6 +135,7 @@ impl Outputs {
             accepted: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             emitting: AtomicUsize::new(0),
+            pool: Arc::new(AlertPool::default()),
             output_timeout,
             log: log.clone(),
         };
@@ -158,6 +161,8 @@ impl Outputs {
                 shared: Arc::clone(&shared),
                 channel: ch.channel,
                 formatter: formatter.clone(),
+                pool: Arc::clone(&outputs.pool),
+                spent: Vec::new(),
                 ctx: ChannelCtx {
                     name: ch.name,
                     log: log.clone(),
@@ -189,6 +194,17 @@ impl Outputs {
 
     /// Queues the alert for every channel whose `min_priority` admits it. Never blocks on I/O.
     pub fn emit(&self, alert: Alert) -> Result<(), EmitError> {
+        self.emit_shared(Arc::new(alert))
+    }
+
+    /// An alert from the recycling pool, to fill in place (with [`crate::pool::unique`] and
+    /// [`crate::alert::AlertBuilder::reuse`]) and hand to [`Outputs::emit_shared`].
+    pub fn recycled_alert(&self) -> Arc<Alert> {
+        self.pool.take()
+    }
+
+    /// [`Outputs::emit`] for an alert already behind an `Arc` (e.g. from the pool).
+    pub fn emit_shared(&self, alert: Arc<Alert>) -> Result<(), EmitError> {
         // SeqCst pairs with `shutdown`: either this call sees `closing`, or `shutdown` sees it
         // in flight and waits for it before waking the workers for the last time.
         self.emitting.fetch_add(1, Ordering::SeqCst);
@@ -197,12 +213,11 @@ impl Outputs {
         result
     }
 
-    fn enqueue(&self, alert: Alert) -> Result<(), EmitError> {
+    fn enqueue(&self, alert: Arc<Alert>) -> Result<(), EmitError> {
         if self.closing.load(Ordering::SeqCst) {
             return Err(EmitError::Closed);
         }
         self.accepted.fetch_add(1, Ordering::Relaxed);
-        let alert = Arc::new(alert);
         let mut result = Ok(());
         for ch in &self.channels {
             if alert.priority > ch.min_priority {

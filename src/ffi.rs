@@ -10,6 +10,7 @@ use crate::alert::{AlertBuilder, AlertKind, FieldKind, Priority};
 use crate::dispatch::{EmitError, InitError, Options, Outputs, Timeout};
 use crate::log::Logger;
 use crate::panic::guard;
+use crate::pool;
 use crate::stats;
 
 pub const FALCO_PRIORITY_EMERGENCY: i32 = 0;
@@ -268,11 +269,23 @@ unsafe fn add_fields(
     Ok(())
 }
 
-unsafe fn fields_bytes(fields: &[falco_field]) -> usize {
-    fields
-        .iter()
-        .map(|f| bytes(f.name).map_or(0, <[u8]>::len) + bytes(f.value).map_or(0, <[u8]>::len))
-        .sum()
+/// Builds an alert in place in a recycled one (no allocation in steady state) and queues it.
+/// `fill` validates as it copies; on error nothing is queued.
+fn build_and_emit(
+    outputs: &Outputs,
+    time_ns: u64,
+    priority: Priority,
+    kind: AlertKind,
+    fill: impl FnOnce(&mut AlertBuilder) -> Result<(), falco_outputs_result>,
+) -> falco_outputs_result {
+    let mut slot = outputs.recycled_alert();
+    let alert = pool::unique(&mut slot);
+    let mut b = AlertBuilder::reuse(alert);
+    if let Err(e) = fill(&mut b) {
+        return e;
+    }
+    b.build_into(alert, time_ns, priority, kind);
+    emit_result(outputs.emit_shared(slot))
 }
 
 /// Queues one alert for every enabled channel. Thread-safe (many engine threads may call it at
@@ -305,35 +318,23 @@ pub unsafe extern "C" fn falco_outputs_emit(
             Ok(t) => t,
             Err(e) => return e,
         };
-        let mut tags_total = 0;
-        for t in tags {
-            match bytes(*t) {
-                Some(b) => tags_total += b.len(),
-                None => return FALCO_OUTPUTS_ERR_NULL_ARGUMENT,
-            }
-        }
-        let capacity =
-            rule.len() + source.len() + message.len() + fields_bytes(fields) + tags_total;
-        let mut b = AlertBuilder::with_capacity(capacity, fields.len(), tags.len());
-        if b.rule(rule)
-            .and_then(|b| b.source(source))
-            .and_then(|b| b.message(message))
-            .is_err()
-        {
-            return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
-        }
-        if let Err(e) = add_fields(&mut b, fields) {
-            return e;
-        }
-        for t in tags {
-            if b.tag(bytes(*t).unwrap_or_default()).is_err() {
-                return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
-            }
-        }
-        emit_result(
-            (*outputs)
-                .inner
-                .emit(b.build(a.time_ns, priority, AlertKind::Event)),
+        build_and_emit(
+            &(*outputs).inner,
+            a.time_ns,
+            priority,
+            AlertKind::Event,
+            |b| {
+                b.rule(rule)
+                    .and_then(|b| b.source(source))
+                    .and_then(|b| b.message(message))
+                    .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
+                add_fields(b, fields)?;
+                for t in tags {
+                    let tag = bytes(*t).ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
+                    b.tag(tag).map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
+                }
+                Ok(())
+            },
         )
     })
 }
@@ -367,22 +368,18 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
             Ok(f) => f,
             Err(e) => return e,
         };
-        let capacity = rule.len() + 8 + message.len() + fields_bytes(fields);
-        let mut b = AlertBuilder::with_capacity(capacity, fields.len(), 0);
-        if b.rule(rule)
-            .and_then(|b| b.source(b"internal"))
-            .and_then(|b| b.message(message))
-            .is_err()
-        {
-            return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
-        }
-        if let Err(e) = add_fields(&mut b, fields) {
-            return e;
-        }
-        emit_result(
-            (*outputs)
-                .inner
-                .emit(b.build(time_ns, priority, AlertKind::Message)),
+        build_and_emit(
+            &(*outputs).inner,
+            time_ns,
+            priority,
+            AlertKind::Message,
+            |b| {
+                b.rule(rule)
+                    .and_then(|b| b.source(b"internal"))
+                    .and_then(|b| b.message(message))
+                    .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
+                add_fields(b, fields)
+            },
         )
     })
 }

@@ -12,6 +12,7 @@ pub mod localtime;
 pub mod log;
 pub mod outputs;
 mod panic;
+pub mod pool;
 pub mod queue;
 pub mod signals;
 pub mod stats;

@@ -11,6 +11,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::alert::{Alert, Priority};
 use crate::format::Formatter;
 use crate::outputs::{Batch, Channel, ChannelCtx, Line};
+use crate::pool::AlertPool;
 use crate::queue::Queue;
 use crate::stats::ChannelStats;
 
@@ -108,6 +109,10 @@ pub struct Worker {
     pub channel: Box<dyn Channel>,
     pub formatter: Formatter,
     pub ctx: ChannelCtx,
+    /// Where formatted alerts go back for reuse by `emit`.
+    pub pool: Arc<AlertPool>,
+    /// Alerts of the batch being delivered, given back once it is.
+    pub spent: Vec<Arc<Alert>>,
 }
 
 impl Worker {
@@ -146,6 +151,7 @@ impl Worker {
                 }
                 self.format_some(&mut pending, &mut batch);
                 self.busy(|w| w.channel.deliver(&batch, &w.ctx));
+                self.pool.give_back(&mut self.spent);
                 sh.progress.notify();
             }
             if flush_gen > flushed_for {
@@ -214,6 +220,7 @@ impl Worker {
                 priority: alert.priority,
                 time_ns: alert.time_ns,
             });
+            self.spent.push(alert);
             if batch.lines.len() >= MAX_BATCH_LINES || batch.bytes.len() >= MAX_BATCH_BYTES {
                 break;
             }
