@@ -162,7 +162,7 @@ fn rename_then_reopen_loses_and_duplicates_nothing() {
 }
 
 #[test]
-fn keep_alive_file_renamed_away_is_reopened_by_name_without_reopen() {
+fn keep_alive_file_deleted_is_reopened_by_name_without_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.txt");
     let (out, _) = open(&file_yaml(&path, "file_output: {keep_alive: true}"));
@@ -259,4 +259,30 @@ fn write_failure_is_logged_counted_and_recovers() {
         );
         out.close(None).unwrap();
     }
+}
+
+#[test]
+fn keep_alive_file_renamed_away_is_kept_until_a_new_file_takes_the_name() {
+    // logrotate's `create`: rename, then create the new file, then SIGUSR1. Between the rename
+    // and the create the alerts go on into the renamed file (creating the file ourselves would
+    // race with logrotate's create); once the new file exists they go there.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    let rotated = dir.path().join("a.txt.1");
+    let (out, _) = open(&file_yaml(&path, "file_output: {keep_alive: true}"));
+    out.emit(seed_alert(1)).unwrap();
+    out.flush(Duration::from_secs(5)).unwrap();
+    std::fs::rename(&path, &rotated).unwrap();
+    out.emit(seed_alert(2)).unwrap();
+    out.flush(Duration::from_secs(5)).unwrap();
+    assert!(
+        !path.exists(),
+        "the channel must not create the name itself"
+    );
+    assert_eq!(read_lines(&rotated).len(), 2);
+    std::fs::File::create(&path).unwrap();
+    out.emit(seed_alert(3)).unwrap();
+    out.close(None).unwrap();
+    assert_eq!(read_lines(&rotated).len(), 2);
+    assert_eq!(read_lines(&path).len(), 1);
 }

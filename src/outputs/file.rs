@@ -2,8 +2,8 @@
 //!
 //! `keep_alive: false` opens, writes and closes for every batch (Falco does it per alert; a
 //! batch is what one write carries). `keep_alive: true` holds the file open and reopens it by
-//! name on `reopen` (SIGUSR1 after logrotate), and also when the name no longer leads to the
-//! open file (renamed or deleted away), so alerts never go to an unlinked inode.
+//! name on `reopen` (SIGUSR1 after logrotate), and also when another file has taken the name or
+//! the open file was deleted, so alerts never go to an unlinked inode.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -91,9 +91,18 @@ impl FileChannel {
     }
 
     /// The kept-open file, reopened by name when the name now leads elsewhere.
+    ///
+    /// Followed: another file now has the name (logrotate's `create` made it), or the open
+    /// file was deleted. Not followed: the name is merely gone (renamed away, the new file not
+    /// created yet): the alerts keep going to the renamed file until a new one appears or
+    /// `reopen` is called. Creating the file ourselves then would race with logrotate's own
+    /// `create`, which can replace it and lose what was written in between.
     fn current_file(&mut self) -> io::Result<&File> {
         let stale = match &self.file {
-            Some((_, id)) => identity_of_path(&self.path).ok() != Some(*id),
+            Some((f, id)) => match identity_of_path(&self.path) {
+                Ok(current) => current != *id,
+                Err(_) => is_deleted(f),
+            },
             None => true,
         };
         if stale {
@@ -105,6 +114,12 @@ impl FileChannel {
             None => Err(io::Error::from(io::ErrorKind::NotFound)),
         }
     }
+}
+
+/// The open file has no name left (or cannot even be inspected).
+fn is_deleted(file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().map_or(true, |m| m.nlink() == 0)
 }
 
 fn identity_of_fd(file: &File) -> io::Result<(u64, u64)> {
