@@ -292,8 +292,12 @@ impl AlertBuilder {
             _ => None,
         };
         // Fields go before the tags; hosts add all fields first, so this is a push.
-        self.entries
-            .insert(self.fields_len, FieldSpans { name, value, kind });
+        let spans = FieldSpans { name, value, kind };
+        if self.fields_len == self.entries.len() {
+            self.entries.push(spans);
+        } else {
+            self.entries.insert(self.fields_len, spans);
+        }
         self.fields_len += 1;
         Ok(self)
     }
