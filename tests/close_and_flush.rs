@@ -10,10 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn file_yaml(path: &std::path::Path, extra: &str) -> String {
-    format!(
-        "stdout_output: {{enabled: false}}\nfile_output: {{enabled: true, keep_alive: true, filename: {}}}\n{extra}",
-        path.display()
-    )
+    file_config(path, "keep_alive: true", extra)
 }
 
 fn program_yaml(program: &str, keep_alive: bool, extra: &str) -> String {

@@ -14,19 +14,7 @@ use falco_outputs::InitError;
 const SEED_JSON: &str = r#"{"hostname":"h","output":"23:31:56.746609046: Error File below a known binary directory opened for writing (user=root command=touch /bin/hack file=/bin/hack)","output_fields":{"evt.num":0,"evt.time":1507591916746609046,"fd.name":"/bin/hack","proc.cmdline":"touch /bin/hack","user.name":"root"},"priority":"Error","rule":"Write below binary dir","source":"syscall","tags":["filesystem","mitre_persistence"],"time":"2017-10-09T23:31:56.746609046Z"}"#;
 
 fn file_yaml(path: &std::path::Path, extra: &str) -> String {
-    // `file_output: {k: v}` in `extra` goes inside the file block (a second block would be a
-    // duplicate key); anything else is top-level YAML.
-    let (file_keys, top) = match extra.strip_prefix("file_output: {") {
-        Some(rest) => {
-            let end = rest.find('}').unwrap();
-            (format!(", {}", &rest[..end]), rest[end + 1..].to_string())
-        }
-        None => (String::new(), extra.to_string()),
-    };
-    format!(
-        "stdout_output: {{enabled: false}}\nfile_output: {{enabled: true, filename: {}{file_keys}}}\n{top}",
-        path.display()
-    )
+    file_config(path, "", extra)
 }
 
 #[test]

@@ -10,19 +10,7 @@ use common::*;
 use falco_outputs::EmitError;
 
 fn file_yaml(path: &std::path::Path, extra: &str) -> String {
-    // `file_output: {k: v}` in `extra` goes inside the file block (a second block would be a
-    // duplicate key); anything else is top-level YAML.
-    let (file_keys, top) = match extra.strip_prefix("file_output: {") {
-        Some(rest) => {
-            let end = rest.find('}').unwrap();
-            (format!(", {}", &rest[..end]), rest[end + 1..].to_string())
-        }
-        None => (String::new(), extra.to_string()),
-    };
-    format!(
-        "stdout_output: {{enabled: false}}\nfile_output: {{enabled: true, keep_alive: true, filename: {}{file_keys}}}\n{top}",
-        path.display()
-    )
+    file_config(path, "keep_alive: true", extra)
 }
 
 #[test]

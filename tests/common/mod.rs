@@ -101,3 +101,25 @@ pub fn evt_num(line: &str) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("no evt.num in {line}"))
 }
+
+/// A config with only the file channel on, writing to `path`. `file_keys` are extra keys of the
+/// file block (e.g. `"keep_alive: true"`); in `extra`, a leading `file_output: {k: v}` also goes
+/// inside the block (a second block would be a duplicate key) and the rest is top-level YAML.
+pub fn file_config(path: &Path, file_keys: &str, extra: &str) -> String {
+    let (more_keys, top) = match extra.strip_prefix("file_output: {") {
+        Some(rest) => {
+            let end = rest.find('}').unwrap();
+            (&rest[..end], &rest[end + 1..])
+        }
+        None => ("", extra),
+    };
+    let keys: String = [file_keys, more_keys]
+        .iter()
+        .filter(|k| !k.is_empty())
+        .map(|k| format!(", {k}"))
+        .collect();
+    format!(
+        "stdout_output: {{enabled: false}}\nfile_output: {{enabled: true, filename: {}{keys}}}\n{top}",
+        path.display()
+    )
+}
