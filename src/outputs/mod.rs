@@ -45,6 +45,19 @@ impl Batch {
         self.bytes.clear();
         self.lines.clear();
     }
+    /// Appends an already formatted line (without newline).
+    pub fn push_line(&mut self, line: &[u8], priority: Priority, time_ns: u64) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(line);
+        let end = self.bytes.len();
+        self.bytes.push(b'\n');
+        self.lines.push(Line {
+            start,
+            end,
+            priority,
+            time_ns,
+        });
+    }
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
     }

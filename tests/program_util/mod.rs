@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use falco_outputs::alert::Priority;
 use falco_outputs::config::Config;
 use falco_outputs::log::Logger;
 use falco_outputs::outputs::program::ProgramChannel;
-use falco_outputs::outputs::{Batch, ChannelCtx, Line};
+use falco_outputs::outputs::{Batch, ChannelCtx};
 use falco_outputs::stats::{ChannelStats, StatsSnapshot};
 
 pub struct Harness {
@@ -74,16 +74,7 @@ pub fn channel(program: &str, keep_alive: bool) -> ProgramChannel {
 pub fn batch<S: AsRef<str>>(lines: &[S]) -> Batch {
     let mut b = Batch::default();
     for l in lines {
-        let start = b.bytes.len();
-        b.bytes.extend_from_slice(l.as_ref().as_bytes());
-        let end = b.bytes.len();
-        b.bytes.push(b'\n');
-        b.lines.push(Line {
-            start,
-            end,
-            priority: Priority::Warning,
-            time_ns: 0,
-        });
+        b.push_line(l.as_ref().as_bytes(), Priority::Warning, 0);
     }
     b
 }
@@ -100,23 +91,11 @@ pub fn on_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T
     out
 }
 
-pub fn read_lines(path: &Path) -> Vec<String> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => s.lines().map(str::to_string).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cond()
-}
+// The file and polling helpers are the integration tests' common ones.
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)] // not every program test binary uses both
+pub use common::{read_lines, wait_for};
 
 /// True while `pid` exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use falco_outputs::alert::Priority;
 use falco_outputs::config::HttpConfig;
 use falco_outputs::log::Logger;
-use falco_outputs::outputs::{Batch, Channel, ChannelCtx, Line};
+use falco_outputs::outputs::{Batch, Channel, ChannelCtx};
 use falco_outputs::stats::{ChannelStats, StatsSnapshot};
 
 /// A fresh directory under cargo's per-test tmp dir, removed on drop.
@@ -345,16 +345,7 @@ impl Ctx {
 pub fn batch_of<S: AsRef<str>>(lines: &[S]) -> Batch {
     let mut b = Batch::default();
     for l in lines {
-        let start = b.bytes.len();
-        b.bytes.extend_from_slice(l.as_ref().as_bytes());
-        let end = b.bytes.len();
-        b.bytes.push(b'\n');
-        b.lines.push(Line {
-            start,
-            end,
-            priority: Priority::Warning,
-            time_ns: 0,
-        });
+        b.push_line(l.as_ref().as_bytes(), Priority::Warning, 0);
     }
     b
 }
