@@ -13,16 +13,7 @@
 
 #include "falco_outputs.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
+#include "test_util.h"
 
 static falco_outputs *g_outputs;
 static void on_usr1(int sig) {
@@ -44,7 +35,7 @@ static falco_outputs *open_yaml(const char *yaml) {
     falco_outputs *o = NULL;
     char err[512] = "";
     falco_outputs_result r = falco_outputs_init(&opts, &o, err, sizeof err);
-    CHECK(r == FALCO_OUTPUTS_OK, "init: %s (%s)", falco_outputs_result_str(r), err);
+    CHECK_MSG(r == FALCO_OUTPUTS_OK, "init: %s (%s)", falco_outputs_result_str(r), err);
     return o;
 }
 
@@ -58,7 +49,7 @@ static void emit(falco_outputs *o, int n) {
     a.rule = "r";
     a.message = msg;
     falco_outputs_result r = falco_outputs_emit(o, &a);
-    CHECK(r == FALCO_OUTPUTS_OK, "emit: %s", falco_outputs_result_str(r));
+    CHECK_MSG(r == FALCO_OUTPUTS_OK, "emit: %s", falco_outputs_result_str(r));
 }
 
 static int count_lines_with(const char *path, const char *needle) {
@@ -83,19 +74,19 @@ static void cat_keep_alive_and_sigusr1_reopen(const char *dir) {
     g_outputs = open_yaml(yaml);
     if (!g_outputs) return;
     for (int i = 0; i < 3; i++) emit(g_outputs, i);
-    CHECK(falco_outputs_flush(g_outputs, 5000) == FALCO_OUTPUTS_OK, "flush");
+    CHECK_MSG(falco_outputs_flush(g_outputs, 5000) == FALCO_OUTPUTS_OK, "flush");
     raise(SIGUSR1); /* the host's handler reopens: the program is respawned */
     for (int i = 3; i < 5; i++) emit(g_outputs, i);
     falco_outputs_stats st;
-    CHECK(falco_outputs_flush(g_outputs, 5000) == FALCO_OUTPUTS_OK, "flush");
-    CHECK(falco_outputs_close(g_outputs, 5000) == FALCO_OUTPUTS_OK, "close");
+    CHECK_MSG(falco_outputs_flush(g_outputs, 5000) == FALCO_OUTPUTS_OK, "flush");
+    CHECK_MSG(falco_outputs_close(g_outputs, 5000) == FALCO_OUTPUTS_OK, "close");
     (void)st;
     g_outputs = NULL;
-    CHECK(count_lines_with(out, "start") == 2, "two children, got %d", count_lines_with(out, "start"));
+    CHECK_MSG(count_lines_with(out, "start") == 2, "two children, got %d", count_lines_with(out, "start"));
     for (int i = 0; i < 5; i++) {
         char needle[32];
         snprintf(needle, sizeof needle, "Warning alert-%d", i);
-        CHECK(count_lines_with(out, needle) == 1, "%s once", needle);
+        CHECK_MSG(count_lines_with(out, needle) == 1, "%s once", needle);
     }
 }
 
@@ -120,11 +111,11 @@ static void per_alert_exit_127_is_counted(void) {
         "program_output: {enabled: true, program: \"no-such-command-for-falco-outputs\"}\n");
     if (!o) return;
     emit(o, 0);
-    CHECK(falco_outputs_flush(o, 5000) == FALCO_OUTPUTS_OK, "flush");
+    CHECK_MSG(falco_outputs_flush(o, 5000) == FALCO_OUTPUTS_OK, "flush");
     char json[4096];
     uintptr_t n = falco_outputs_stats_json(o, json, sizeof json);
-    CHECK(n > 0 && n < sizeof json, "stats json");
-    CHECK(strstr(json, "\"failed\":1") != NULL, "failed counted: %s", json);
+    CHECK_MSG(n > 0 && n < sizeof json, "stats json");
+    CHECK_MSG(strstr(json, "\"failed\":1") != NULL, "failed counted: %s", json);
     falco_outputs_close(o, 2000);
 }
 
@@ -136,9 +127,9 @@ static void missing_program_is_a_config_error(void) {
     falco_outputs *o = (falco_outputs *)1;
     char err[512] = "";
     falco_outputs_result r = falco_outputs_init(&opts, &o, err, sizeof err);
-    CHECK(r == FALCO_OUTPUTS_ERR_CONFIG, "got %s", falco_outputs_result_str(r));
-    CHECK(o == NULL, "out is NULL");
-    CHECK(strstr(err, "program_output.program") != NULL, "errbuf names the key: %s", err);
+    CHECK_MSG(r == FALCO_OUTPUTS_ERR_CONFIG, "got %s", falco_outputs_result_str(r));
+    CHECK_MSG(o == NULL, "out is NULL");
+    CHECK_MSG(strstr(err, "program_output.program") != NULL, "errbuf names the key: %s", err);
 }
 
 int main(void) {
@@ -156,8 +147,8 @@ int main(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
+    if (tu_failures) {
+        fprintf(stderr, "%d failure(s)\n", tu_failures);
         return 1;
     }
     printf("test_program: ok\n");

@@ -17,16 +17,7 @@
 
 #include "falco_outputs.h"
 
-static int failures = 0;
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                        \
-      fprintf(stderr, "\n");                                               \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
+#include "test_util.h"
 
 static int warnings = 0;
 static void on_log(void *userdata, int32_t level, const char *message) {
@@ -57,7 +48,7 @@ static struct falco_outputs *open_with(const char *address, const char *facility
   struct falco_outputs *out = NULL;
   char err[256] = "";
   falco_outputs_result r = falco_outputs_init(&opts, &out, err, sizeof err);
-  CHECK(r == FALCO_OUTPUTS_OK && out != NULL, "init: %d %s", (int)r, err);
+  CHECK_MSG(r == FALCO_OUTPUTS_OK && out != NULL, "init: %d %s", (int)r, err);
   return out;
 }
 
@@ -73,7 +64,7 @@ static void emit_each_priority(struct falco_outputs *out) {
     a.source = "syscall";
     a.message = msg;
     falco_outputs_result r = falco_outputs_emit(out, &a);
-    CHECK(r == FALCO_OUTPUTS_OK, "emit %d: %d", p, (int)r);
+    CHECK_MSG(r == FALCO_OUTPUTS_OK, "emit %d: %d", p, (int)r);
   }
 }
 
@@ -84,9 +75,9 @@ static void test_bytes_on_the_socket(const char *dir) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  CHECK(strlen(path) < sizeof sa.sun_path, "socket path too long: %s", path);
+  CHECK_MSG(strlen(path) < sizeof sa.sun_path, "socket path too long: %s", path);
   memcpy(sa.sun_path, path, strlen(path) + 1);
-  CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind %s: %s", path, strerror(errno));
+  CHECK_MSG(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind %s: %s", path, strerror(errno));
   struct timeval tv = {5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
@@ -94,12 +85,12 @@ static void test_bytes_on_the_socket(const char *dir) {
   struct falco_outputs *out = open_with(path, "syslog_output.facility=local3");
   if (!out) return;
   emit_each_priority(out);
-  CHECK(falco_outputs_flush(out, 5000) == FALCO_OUTPUTS_OK, "flush");
+  CHECK_MSG(falco_outputs_flush(out, 5000) == FALCO_OUTPUTS_OK, "flush");
 
   for (int p = 0; p < 8; p++) {
     char buf[1024];
     ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
-    CHECK(n > 0, "recv #%d: %s", p, strerror(errno));
+    CHECK_MSG(n > 0, "recv #%d: %s", p, strerror(errno));
     if (n <= 0) break;
     buf[n] = '\0';
     char want[512];
@@ -107,14 +98,14 @@ static void test_bytes_on_the_socket(const char *dir) {
      * short name, no [pid], no newline; MSG = Falco's text line. */
     snprintf(want, sizeof want, "<%d>Oct  9 23:31:56 %s: 23:31:56.746609046: %s c test #%d (user=root)",
              19 * 8 + p, program_invocation_short_name, names[p], p);
-    CHECK(strcmp(buf, want) == 0, "\n got: %s\nwant: %s", buf, want);
+    CHECK_MSG(strcmp(buf, want) == 0, "\n got: %s\nwant: %s", buf, want);
   }
 
   struct falco_outputs_stats st;
-  CHECK(falco_outputs_get_stats(out, &st) == FALCO_OUTPUTS_OK, "stats");
-  CHECK(st.delivered == 8 && st.failed == 0, "delivered %llu failed %llu",
+  CHECK_MSG(falco_outputs_get_stats(out, &st) == FALCO_OUTPUTS_OK, "stats");
+  CHECK_MSG(st.delivered == 8 && st.failed == 0, "delivered %llu failed %llu",
         (unsigned long long)st.delivered, (unsigned long long)st.failed);
-  CHECK(falco_outputs_close(out, 2000) == FALCO_OUTPUTS_OK, "close");
+  CHECK_MSG(falco_outputs_close(out, 2000) == FALCO_OUTPUTS_OK, "close");
   close(fd);
   unlink(path);
 }
@@ -126,15 +117,15 @@ static void test_absent_daemon_is_counted(const char *dir) {
   struct falco_outputs *out = open_with(path, NULL);
   if (!out) return;
   emit_each_priority(out);
-  CHECK(falco_outputs_flush(out, 5000) == FALCO_OUTPUTS_OK, "flush");
+  CHECK_MSG(falco_outputs_flush(out, 5000) == FALCO_OUTPUTS_OK, "flush");
   struct falco_outputs_stats st;
-  CHECK(falco_outputs_get_stats(out, &st) == FALCO_OUTPUTS_OK, "stats");
-  CHECK(st.delivered == 0 && st.failed == 8, "delivered %llu failed %llu",
+  CHECK_MSG(falco_outputs_get_stats(out, &st) == FALCO_OUTPUTS_OK, "stats");
+  CHECK_MSG(st.delivered == 0 && st.failed == 8, "delivered %llu failed %llu",
         (unsigned long long)st.delivered, (unsigned long long)st.failed);
   /* One warning at init (no socket there), one error for the outage: not one per alert. */
   int seen = __atomic_load_n(&warnings, __ATOMIC_RELAXED);
-  CHECK(seen == 2, "warnings: %d", seen);
-  CHECK(falco_outputs_close(out, 2000) == FALCO_OUTPUTS_OK, "close");
+  CHECK_MSG(seen == 2, "warnings: %d", seen);
+  CHECK_MSG(falco_outputs_close(out, 2000) == FALCO_OUTPUTS_OK, "close");
 }
 
 int main(void) {
@@ -147,8 +138,8 @@ int main(void) {
   test_bytes_on_the_socket(dir);
   test_absent_daemon_is_counted(dir);
   rmdir(dir);
-  if (failures) {
-    fprintf(stderr, "test_syslog: %d failure(s)\n", failures);
+  if (tu_failures) {
+    fprintf(stderr, "test_syslog: %d failure(s)\n", tu_failures);
     return 1;
   }
   printf("test_syslog: ok\n");

@@ -34,18 +34,6 @@ fn fifo(dir: &std::path::Path) -> (std::path::PathBuf, std::fs::File) {
     (path, reader)
 }
 
-fn big_alert(i: u64) -> falco_outputs::alert::Alert {
-    falco_outputs::alert::alert_from_parts(
-        i,
-        falco_outputs::alert::Priority::Error,
-        "r",
-        "syscall",
-        &"x".repeat(80 * 1024),
-        &[],
-        &[],
-    )
-}
-
 /// After close's deadline the worker must stop at the next batch boundary. It does not: the
 /// `while !pending.is_empty()` loop in worker.rs never looks at `aborting`, so every alert the
 /// worker had already drained is still written out *after close returned*.

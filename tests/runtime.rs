@@ -130,18 +130,9 @@ fn full_queue_drops_are_counted_logged_once_a_second_and_a_stall_is_reported() {
     ));
     // Each alert is larger than the pipe (64 KiB), so the first write blocks whatever the
     // scheduling, and the queue (100) must overflow.
-    let big = "x".repeat(80 * 1024);
     let mut full = 0;
     for i in 0..300 {
-        let a = falco_outputs::alert::alert_from_parts(
-            i,
-            falco_outputs::alert::Priority::Error,
-            "r",
-            "syscall",
-            &big,
-            &[],
-            &[],
-        );
+        let a = big_alert(i);
         if out.emit(a) == Err(EmitError::QueueFull) {
             full += 1;
         }
@@ -177,17 +168,8 @@ fn close_deadline_discards_and_counts_what_is_left() {
     let dir = tempfile::tempdir().unwrap();
     let mut fifo = StuckReader::new(dir.path());
     let (out, logs) = open(&file_yaml(&fifo.path, "output_timeout: 100"));
-    let big = "x".repeat(80 * 1024);
     for i in 0..20 {
-        let a = falco_outputs::alert::alert_from_parts(
-            i,
-            falco_outputs::alert::Priority::Error,
-            "r",
-            "syscall",
-            &big,
-            &[],
-            &[],
-        );
+        let a = big_alert(i);
         out.emit(a).unwrap();
     }
     std::thread::sleep(Duration::from_millis(50));

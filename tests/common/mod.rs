@@ -123,3 +123,17 @@ pub fn file_config(path: &Path, file_keys: &str, extra: &str) -> String {
         path.display()
     )
 }
+
+/// An alert larger than a pipe's buffer (64 KiB): one write of it blocks on a reader that does
+/// not read, whatever the scheduling.
+pub fn big_alert(n: u64) -> Alert {
+    alert_from_parts(
+        n,
+        Priority::Error,
+        "r",
+        "syscall",
+        &"x".repeat(80 * 1024),
+        &[],
+        &[],
+    )
+}
