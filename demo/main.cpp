@@ -1,5 +1,5 @@
 // falco-outputs-demo: a small engine-like host of the falco-outputs library (see options.cpp
-// for the command line and the README for its uses).
+// for the command line and demo/README.md for its uses).
 #include <fcntl.h>
 #include <unistd.h>
 

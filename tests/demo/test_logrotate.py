@@ -26,7 +26,7 @@ def test_logrotate_create_and_sigusr1_lose_and_duplicate_nothing():
                    f"file_output: {{enabled: true, keep_alive: true, filename: {events}}}\n")
     demo = start(["-c", config, "--generate", str(COUNT), "--rate", str(RATE)])
     try:
-        # The README's example, with this run's pid.
+        # demo/README.md's logrotate example, with this run's pid.
         rotate_conf = write(os.path.join(d, "logrotate.conf"), f"""\
 {events} {{
     rotate 20

@@ -186,7 +186,7 @@ fn transport_msg(message: &str) -> Outcome {
     }
 }
 
-/// libcurl's global state, set up once per process (see the README, "libcurl global initialisation and the host").
+/// libcurl's global state, set up once per process (see docs/http.md, "libcurl global initialisation and the host").
 fn init_libcurl() -> Result<(), OpenError> {
     // curl::init runs curl_global_init(CURL_GLOBAL_ALL) under a Once and asserts it succeeded;
     // a failure there must become an init error, not a panic across the C ABI.
