@@ -1,11 +1,9 @@
 //! The program channel end to end: falco.yaml keys in, `Outputs::emit`, what the program's
 //! stdin received out.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use falco_outputs::alert::{alert_from_parts, Priority};
 
 fn program_yaml(program: &str, keep_alive: bool, extra: &str) -> String {

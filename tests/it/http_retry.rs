@@ -1,14 +1,12 @@
 //! Delivery through failures, as the server saw it: an endpoint down then up, 5xx, 429 with
 //! Retry-After, a permanent 400, a server that never answers, and the close deadline.
 
-#[path = "support/http_util.rs"]
-mod util;
-
 use std::time::{Duration, Instant};
 
+use crate::support::http::*;
+use crate::support::*;
 use falco_outputs::outputs::http::HttpChannel;
 use falco_outputs::outputs::Channel;
-use util::*;
 
 fn times(reqs: &[serde_json::Value]) -> Vec<f64> {
     reqs.iter().map(|r| r["t"].as_f64().unwrap()).collect()
@@ -21,12 +19,12 @@ fn endpoint_down_then_up_every_alert_arrives_in_order() {
     }
     let port = free_port();
     let cfg = http_config(&format!("http://127.0.0.1:{port}/in"));
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     let lines = alert_lines("outage", 50);
     let t0 = Instant::now();
     for chunk in lines.chunks(5) {
-        ch.deliver(&batch_of(chunk), &ctx.ctx);
+        ch.deliver(&batch(chunk), &ctx.ctx);
     }
     // While the endpoint is down, deliver stores and returns: the worker keeps draining.
     assert!(
@@ -78,10 +76,10 @@ fn server_errors_are_retried_until_2xx() {
         script: "500,503,502".into(),
         ..Default::default()
     });
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&http_config(&srv.url("/")), true, &ctx.logger()).unwrap();
     let lines = alert_lines("5xx", 3);
-    ch.deliver(&batch_of(&lines), &ctx.ctx);
+    ch.deliver(&batch(&lines), &ctx.ctx);
     assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(10), || ctx
         .stats()
         .delivered
@@ -109,11 +107,11 @@ fn too_many_requests_waits_for_retry_after() {
         script: "429:1".into(),
         ..Default::default()
     });
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut cfg = http_config(&srv.url("/"));
     cfg.retry_max_backoff_ms = 5000;
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
-    ch.deliver(&batch_of(&alert_lines("429", 1)), &ctx.ctx);
+    ch.deliver(&batch(&alert_lines("429", 1)), &ctx.ctx);
     assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(5), || ctx
         .stats()
         .delivered
@@ -137,10 +135,10 @@ fn bad_request_is_not_retried_and_counted_failed() {
         script: "400".into(),
         ..Default::default()
     });
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&http_config(&srv.url("/")), true, &ctx.logger()).unwrap();
     let lines = alert_lines("400", 2);
-    ch.deliver(&batch_of(&lines), &ctx.ctx);
+    ch.deliver(&batch(&lines), &ctx.ctx);
     assert!(drive(
         &mut ch,
         &ctx.ctx,
@@ -159,7 +157,7 @@ fn bad_request_is_not_retried_and_counted_failed() {
     );
 }
 
-fn ch_done(ctx: &Ctx, n: u64) -> bool {
+fn ch_done(ctx: &Harness, n: u64) -> bool {
     let s = ctx.stats();
     s.delivered + s.failed == n
 }
@@ -175,14 +173,14 @@ fn never_answering_server_times_out_and_is_retried_as_falco_does() {
         script: "hang,hang,hang".into(),
         ..Default::default()
     });
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut cfg = http_config(&srv.url("/"));
     cfg.timeout_ms = 300;
     cfg.max_consecutive_timeouts = 2;
     cfg.retry_max_backoff_ms = 400;
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     let lines = alert_lines("hang", 2);
-    ch.deliver(&batch_of(&lines), &ctx.ctx);
+    ch.deliver(&batch(&lines), &ctx.ctx);
     assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(10), || ctx
         .stats()
         .delivered
@@ -215,13 +213,13 @@ fn close_deadline_interrupts_a_hung_request_and_counts_the_discard() {
         script: "hang".into(),
         ..Default::default()
     });
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut cfg = http_config(&srv.url("/"));
     cfg.timeout_ms = 30_000;
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     ctx.abort_after(Duration::from_millis(300));
     let t0 = Instant::now();
-    ch.deliver(&batch_of(&alert_lines("stuck", 3)), &ctx.ctx);
+    ch.deliver(&batch(&alert_lines("stuck", 3)), &ctx.ctx);
     ch.close(&ctx.ctx);
     let took = t0.elapsed();
     assert!(

@@ -1,13 +1,11 @@
 //! close and flush at their edges: a close deadline that passes while a worker is stuck, and a
 //! flush behind a channel that settles alerts out of order (found in review).
 
-mod common;
-
 use std::ffi::CString;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 
 fn file_yaml(path: &std::path::Path, extra: &str) -> String {
     file_config(path, "keep_alive: true", extra)

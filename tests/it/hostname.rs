@@ -1,9 +1,11 @@
 //! The hostname in JSON alerts: `options.hostname`, else `$FALCO_HOSTNAME`, else gethostname().
-//! One test in its own binary: it changes the process environment.
+//! It runs in its own process: it changes the process environment.
 
 use std::time::Duration;
 
 use falco_outputs::{Options, Outputs};
+
+use crate::support::in_own_process;
 
 fn hostname_in_json(dir: &std::path::Path, name: &str, option: Option<&str>) -> String {
     let path = dir.join(name);
@@ -35,11 +37,13 @@ fn hostname_in_json(dir: &std::path::Path, name: &str, option: Option<&str>) -> 
 
 #[test]
 fn options_then_falco_hostname_then_gethostname() {
-    let dir = tempfile::tempdir().unwrap();
-    std::env::remove_var("FALCO_HOSTNAME");
-    let system = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    assert_eq!(hostname_in_json(dir.path(), "a", None), system.trim());
-    std::env::set_var("FALCO_HOSTNAME", "node-7.example");
-    assert_eq!(hostname_in_json(dir.path(), "b", None), "node-7.example");
-    assert_eq!(hostname_in_json(dir.path(), "c", Some("given")), "given");
+    in_own_process(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::env::remove_var("FALCO_HOSTNAME");
+        let system = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(hostname_in_json(dir.path(), "a", None), system.trim());
+        std::env::set_var("FALCO_HOSTNAME", "node-7.example");
+        assert_eq!(hostname_in_json(dir.path(), "b", None), "node-7.example");
+        assert_eq!(hostname_in_json(dir.path(), "c", Some("given")), "given");
+    });
 }

@@ -1,18 +1,14 @@
 //! The syslog channel against a real rsyslogd: what rsyslog stored (facility, severity, tag,
 //! message, timestamps) over a unix socket, UDP and TCP, and what happens when it dies.
 
-#[path = "support/rsyslog.rs"]
-mod rsyslog;
-#[path = "support/syslog_harness.rs"]
-mod syslog_harness;
-
 use std::time::{Duration, Instant};
 
+use crate::support::rsyslog::{Record, Rsyslog};
+use crate::support::syslog::SyslogHarness;
+use crate::support::*;
 use falco_outputs::alert::Priority;
 use falco_outputs::config::SyslogFormat;
 use falco_outputs::outputs::{Batch, Channel, Line};
-use rsyslog::{Record, Rsyslog};
-use syslog_harness::{batch, Harness};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -103,7 +99,7 @@ fn rfc3164_tag_checks(got: &[Record]) {
 #[test]
 fn each_priority_over_the_unix_socket_like_syslog3() {
     let rs = Rsyslog::start();
-    let mut h = Harness::open(
+    let mut h = SyslogHarness::open(
         &format!("unix://{}", rs.unix.display()),
         SyslogFormat::Rfc3164,
         1,
@@ -121,14 +117,14 @@ fn each_priority_over_the_unix_socket_like_syslog3() {
 fn network_3164(scheme: &str, port: fn(&Rsyslog) -> u16) {
     let rs = Rsyslog::start();
     let label = format!("{scheme}-3164");
-    let mut h = Harness::open(
+    let mut h = SyslogHarness::open(
         &format!("{scheme}://127.0.0.1:{}", port(&rs)),
         SyslogFormat::Rfc3164,
         1,
     );
     let sent = one_per_priority(&label);
-    let b = batch(&sent);
-    h.channel.deliver(&b, &h.ctx);
+    let b = batch_at_priorities(&sent);
+    h.channel.deliver(&b, &h.harness.ctx);
     let got = assert_each_priority(&rs, &label, 1, &sent);
     rfc3164_tag_checks(&got);
     for (r, line) in got.iter().zip(&b.lines) {
@@ -160,10 +156,10 @@ fn rfc5424_over_unix_udp_and_tcp() {
     ];
     for (name, address) in addresses {
         let label = format!("{name}-5424");
-        let mut h = Harness::open(&address, SyslogFormat::Rfc5424, 1);
+        let mut h = SyslogHarness::open(&address, SyslogFormat::Rfc5424, 1);
         let sent = one_per_priority(&label);
-        let b = batch(&sent);
-        h.channel.deliver(&b, &h.ctx);
+        let b = batch_at_priorities(&sent);
+        h.channel.deliver(&b, &h.harness.ctx);
         let got = assert_each_priority(&rs, &label, 1, &sent);
         for (r, line) in got.iter().zip(&b.lines) {
             assert_eq!(
@@ -208,7 +204,7 @@ fn custom_facility_local0_on_every_transport() {
                 continue; // the special-parser socket is for syslog(3)'s format
             }
             let label = format!("{name}-{format:?}-local0");
-            let mut h = Harness::open(&address, format, 16);
+            let mut h = SyslogHarness::open(&address, format, 16);
             let sent = one_per_priority(&label);
             h.deliver(&sent);
             assert_each_priority(&rs, &label, 16, &sent);
@@ -219,7 +215,7 @@ fn custom_facility_local0_on_every_transport() {
 #[test]
 fn a_long_alert_arrives_whole_over_tcp() {
     let rs = Rsyslog::start();
-    let mut h = Harness::open(
+    let mut h = SyslogHarness::open(
         &format!("tcp://127.0.0.1:{}", rs.tcp_port),
         SyslogFormat::Rfc3164,
         1,
@@ -246,7 +242,7 @@ fn a_long_alert_arrives_whole_over_tcp() {
 /// it back, and check that every alert emitted after it came back was stored.
 fn restart_mid_stream(address: fn(&Rsyslog) -> String, name: &str) {
     let mut rs = Rsyslog::start();
-    let mut h = Harness::open(&address(&rs), SyslogFormat::Rfc3164, 1);
+    let mut h = SyslogHarness::open(&address(&rs), SyslogFormat::Rfc3164, 1);
     let before: Vec<_> = (0..20)
         .map(|i| (Priority::Warning, format!("{name}-before #{i} alert")))
         .collect();
@@ -285,7 +281,7 @@ fn restart_mid_stream(address: fn(&Rsyslog) -> String, name: &str) {
     let s = h.stats();
     assert_eq!((s.delivered, s.failed, s.discarded), (220, 50, 0), "{s:?}");
 
-    let logs = h.logs.lock().unwrap().clone();
+    let logs = h.log_lines();
     let errors: Vec<_> = logs
         .iter()
         .filter(|l| l.contains("cannot deliver"))
@@ -308,7 +304,7 @@ fn restart_mid_stream(address: fn(&Rsyslog) -> String, name: &str) {
 /// alert after the restart must not vanish into it.
 fn restart_between_alerts(address: fn(&Rsyslog) -> String, name: &str) {
     let mut rs = Rsyslog::start();
-    let mut h = Harness::open(&address(&rs), SyslogFormat::Rfc3164, 1);
+    let mut h = SyslogHarness::open(&address(&rs), SyslogFormat::Rfc3164, 1);
     h.deliver(&[(Priority::Notice, format!("{name} first alert"))]);
     assert_eq!(rs.wait_for(1, WAIT, |r| r.msg.contains(name)).len(), 1);
     rs.restart();

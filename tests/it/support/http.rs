@@ -1,63 +1,17 @@
-//! Shared by the http channel's tests: the scriptable test server (tests/support/http_server.py),
-//! test certificates made with the openssl CLI, a hand-built `ChannelCtx` and a worker-like
-//! driver loop.
-#![allow(dead_code)]
+//! The http channel's helpers: the scriptable test server (`http_server.py` beside this file)
+//! and test certificates made with the openssl CLI.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use falco_outputs::alert::Priority;
 use falco_outputs::config::HttpConfig;
-use falco_outputs::log::Logger;
-use falco_outputs::outputs::{Batch, Channel, ChannelCtx};
-use falco_outputs::stats::{ChannelStats, StatsSnapshot};
-
-/// A fresh directory under cargo's per-test tmp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "http-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Skips loudly when a tool the test needs is absent (scripts/deps installs them).
-pub fn require(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        eprintln!("SKIPPED: `{tool}` is not installed; run scripts/deps. THIS TEST DID NOT RUN.");
-    }
-    ok
-}
 
 /// Test PKI: a CA, a server certificate for 127.0.0.1/localhost, a client certificate.
 pub struct Certs {
-    pub dir: PathBuf,
+    /// Owns the files above.
+    _dir: tempfile::TempDir,
     pub ca: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
@@ -83,10 +37,12 @@ fn openssl(dir: &Path, args: &[&str]) {
 pub fn certs() -> &'static Certs {
     static CERTS: OnceLock<Certs> = OnceLock::new();
     CERTS.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("http-certs-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        // Kept for the whole run (a static is never dropped), under cargo's tmp dir.
+        let tmp = tempfile::Builder::new()
+            .prefix("http-certs-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
         let ec = [
             "-newkey",
             "ec",
@@ -162,7 +118,7 @@ pub fn certs() -> &'static Certs {
             client_cert: dir.join("client.pem"),
             client_key: dir.join("client.key"),
             ca_dir,
-            dir,
+            _dir: tmp,
         }
     })
 }
@@ -183,15 +139,15 @@ pub struct Server {
     tls: bool,
     pub port: u16,
     pub log: PathBuf,
-    _dir: TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Server {
     pub fn start(opts: ServerOpts) -> Server {
-        let dir = TempDir::new("server");
-        let log = dir.path("requests.jsonl");
-        let port_file = dir.path("port");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/http_server.py");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("requests.jsonl");
+        let port_file = dir.path().join("port");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/http_server.py");
         let mut cmd = Command::new("python3");
         cmd.arg(script)
             .arg("--port")
@@ -292,95 +248,10 @@ pub fn http_config(url: &str) -> HttpConfig {
     }
 }
 
-/// A ChannelCtx as the dispatcher builds it, with the log captured.
-pub struct Ctx {
-    pub ctx: ChannelCtx,
-    pub logs: Arc<Mutex<Vec<(i32, String)>>>,
-}
-
-impl Ctx {
-    pub fn new() -> Ctx {
-        let logs: Arc<Mutex<Vec<(i32, String)>>> = Arc::default();
-        let sink = logs.clone();
-        let log =
-            Logger::from_fn(move |level, msg| sink.lock().unwrap().push((level, msg.to_string())));
-        Ctx {
-            ctx: ChannelCtx {
-                name: "http",
-                log,
-                stats: Arc::new(ChannelStats::default()),
-                buffered: false,
-                output_timeout: Duration::from_millis(2000),
-                closing: Arc::new(AtomicBool::new(false)),
-                aborting: Arc::new(AtomicBool::new(false)),
-            },
-            logs,
-        }
-    }
-    pub fn logger(&self) -> Logger {
-        self.ctx.log.clone()
-    }
-    pub fn stats(&self) -> StatsSnapshot {
-        self.ctx.stats.snapshot()
-    }
-    pub fn log_text(&self) -> String {
-        self.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(l, m)| format!("[{l}] {m}\n"))
-            .collect()
-    }
-    /// Sets `aborting` after `after`, as close's deadline would.
-    pub fn abort_after(&self, after: Duration) {
-        let flag = self.ctx.aborting.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(after);
-            flag.store(true, Ordering::Release);
-        });
-    }
-}
-
-/// A batch as the worker formats it: each line followed by `\n`.
-pub fn batch_of<S: AsRef<str>>(lines: &[S]) -> Batch {
-    let mut b = Batch::default();
-    for l in lines {
-        b.push_line(l.as_ref().as_bytes(), Priority::Warning, 0);
-    }
-    b
-}
-
 pub fn alert_lines(prefix: &str, n: usize) -> Vec<String> {
     (0..n)
         .map(|i| format!("{{\"output\":\"{prefix} alert {i}\",\"seq\":{i}}}"))
         .collect()
-}
-
-/// What the worker does while idle: tick at next_wake (at least once a second), until `done`.
-pub fn drive(
-    ch: &mut dyn Channel,
-    ctx: &ChannelCtx,
-    timeout: Duration,
-    mut done: impl FnMut() -> bool,
-) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if done() {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        let wake = ch
-            .next_wake()
-            .unwrap_or(now + Duration::from_secs(1))
-            .min(now + Duration::from_millis(50));
-        if wake > now {
-            std::thread::sleep(wake - now);
-        }
-        ch.tick(ctx);
-    }
 }
 
 /// The bodies the server got, split into lines (a batch body holds several).

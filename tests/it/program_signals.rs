@@ -5,15 +5,14 @@
 //! process group of its own (the test runner must not signal its own group), and sends SIGTERM
 //! to that group from outside, as `kill -TERM -<pgid>` would.
 
-mod program_util;
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::program::*;
+use crate::support::*;
 use falco_outputs::outputs::Channel;
-use program_util::*;
 
 fn status_field(status: &str, key: &str) -> String {
     status
@@ -24,28 +23,30 @@ fn status_field(status: &str, key: &str) -> String {
 
 #[test]
 fn child_has_default_mask_and_dispositions_and_the_hosts_process_group() {
-    // The host ignores a signal (Rust already ignores SIGPIPE; add SIGHUP, as `nohup` does);
-    // the worker thread blocks everything.
-    unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("status.txt");
-    let program = format!("exec cat /proc/self/status > {}", out.display());
-    on_worker(move || {
-        let h = Harness::new(false, Duration::from_secs(2));
-        let mut ch = channel(&program, false);
-        ch.deliver(&batch(&["a"]), &h.ctx);
-        ch.close(&h.ctx);
-        assert_eq!(h.stats().delivered, 1);
+    in_own_process(|| {
+        // The host ignores a signal (Rust already ignores SIGPIPE; add SIGHUP, as `nohup` does);
+        // the worker thread blocks everything.
+        unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("status.txt");
+        let program = format!("exec cat /proc/self/status > {}", out.display());
+        on_worker(move || {
+            let h = Harness::program(false, Duration::from_secs(2));
+            let mut ch = channel(&program, false);
+            ch.deliver(&batch(&["a"]), &h.ctx);
+            ch.close(&h.ctx);
+            assert_eq!(h.stats().delivered, 1);
+        });
+        let status = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(status_field(&status, "SigBlk:"), "0000000000000000");
+        assert_eq!(status_field(&status, "SigIgn:"), "0000000000000000");
+        let pgid = status_field(&status, "NSpgid:");
+        assert_eq!(
+            pgid,
+            unsafe { libc::getpgrp() }.to_string(),
+            "child is in the host's process group"
+        );
     });
-    let status = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(status_field(&status, "SigBlk:"), "0000000000000000");
-    assert_eq!(status_field(&status, "SigIgn:"), "0000000000000000");
-    let pgid = status_field(&status, "NSpgid:");
-    assert_eq!(
-        pgid,
-        unsafe { libc::getpgrp() }.to_string(),
-        "child is in the host's process group"
-    );
 }
 
 const HOST_ENV: &str = "FALCO_OUTPUTS_TEST_SIGNAL_HOST";
@@ -61,7 +62,7 @@ fn signal_host_process() {
     extern "C" fn on_term(_: libc::c_int) {}
     unsafe { libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t) };
     on_worker(|| {
-        let h = Harness::new(false, Duration::from_secs(2));
+        let h = Harness::program(false, Duration::from_secs(2));
         // `exec`: the signal must reach the program itself, not only the shell (dash unblocks
         // signals while it waits for a foreground job).
         let mut ch = channel("exec cat > /dev/null", true);
@@ -86,7 +87,7 @@ fn signal_to_the_host_group_reaches_the_child() {
     let mut host = Command::new(exe)
         .args([
             "--exact",
-            "signal_host_process",
+            "program_signals::signal_host_process",
             "--nocapture",
             "--test-threads=1",
         ])

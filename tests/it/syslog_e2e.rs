@@ -2,15 +2,11 @@
 //! to the file channel: what rsyslog stored is the line the file got (minus the newline), and a
 //! dead daemon costs the other channels nothing.
 
-mod common;
-#[path = "support/rsyslog.rs"]
-mod rsyslog;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::rsyslog::Rsyslog;
+use crate::support::*;
 use falco_outputs::alert::{alert_from_parts, Alert, Priority};
-use rsyslog::Rsyslog;
 
 fn alert(p: Priority, label: &str, i: usize) -> Alert {
     alert_from_parts(

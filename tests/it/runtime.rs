@@ -1,12 +1,10 @@
 //! The runtime model: buffering, flush, close, queue bounds, the watchdog, signal masks.
 
-mod common;
-
 use std::ffi::CString;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use falco_outputs::EmitError;
 
 fn file_yaml(path: &std::path::Path, extra: &str) -> String {
@@ -193,46 +191,48 @@ fn close_deadline_discards_and_counts_what_is_left() {
 
 #[test]
 fn library_threads_block_the_hosts_signals() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.txt");
-    let (out, _) = open(&file_yaml(&path, ""));
-    // Threads name themselves once they run; give them a moment.
-    let named = |name: &str| {
-        std::fs::read_dir("/proc/self/task").unwrap().any(|t| {
-            std::fs::read_to_string(t.unwrap().path().join("comm"))
-                .unwrap_or_default()
-                .trim()
-                == name
-        })
-    };
-    assert!(wait_for(Duration::from_secs(2), || named("falco-out-file")
-        && named("falco-out-wdog")));
-    let mut checked = 0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let task = task.unwrap().path();
-        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
-        if !comm.starts_with("falco-out") {
-            continue;
+    in_own_process(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        let (out, _) = open(&file_yaml(&path, ""));
+        // Threads name themselves once they run; give them a moment.
+        let named = |name: &str| {
+            std::fs::read_dir("/proc/self/task").unwrap().any(|t| {
+                std::fs::read_to_string(t.unwrap().path().join("comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    == name
+            })
+        };
+        assert!(wait_for(Duration::from_secs(2), || named("falco-out-file")
+            && named("falco-out-wdog")));
+        let mut checked = 0;
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let task = task.unwrap().path();
+            let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+            if !comm.starts_with("falco-out") {
+                continue;
+            }
+            let status = std::fs::read_to_string(task.join("status")).unwrap();
+            let blocked = status.lines().find(|l| l.starts_with("SigBlk:")).unwrap();
+            let mask = u64::from_str_radix(blocked.split_whitespace().nth(1).unwrap(), 16).unwrap();
+            for sig in [
+                libc::SIGUSR1,
+                libc::SIGINT,
+                libc::SIGTERM,
+                libc::SIGPIPE,
+                libc::SIGHUP,
+            ] {
+                assert!(
+                    mask & (1 << (sig - 1)) != 0,
+                    "{comm}: signal {sig} not blocked"
+                );
+            }
+            checked += 1;
         }
-        let status = std::fs::read_to_string(task.join("status")).unwrap();
-        let blocked = status.lines().find(|l| l.starts_with("SigBlk:")).unwrap();
-        let mask = u64::from_str_radix(blocked.split_whitespace().nth(1).unwrap(), 16).unwrap();
-        for sig in [
-            libc::SIGUSR1,
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGPIPE,
-            libc::SIGHUP,
-        ] {
-            assert!(
-                mask & (1 << (sig - 1)) != 0,
-                "{comm}: signal {sig} not blocked"
-            );
-        }
-        checked += 1;
-    }
-    assert!(checked >= 2, "worker and watchdog threads found");
-    out.close(None).unwrap();
+        assert!(checked >= 2, "worker and watchdog threads found");
+        out.close(None).unwrap();
+    });
 }
 
 #[test]

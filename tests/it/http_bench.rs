@@ -5,18 +5,16 @@
 //!
 //! Not a timed test: it prints alerts/s for each setting and only asserts that nothing was lost.
 
-#[path = "support/http_util.rs"]
-mod util;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::http::*;
+use crate::support::*;
 use falco_outputs::outputs::http::HttpChannel;
 use falco_outputs::outputs::Channel;
-use util::*;
 
 /// Counts the alerts (body lines) it receives; answers every request with 200.
 fn fast_server() -> (u16, Arc<AtomicUsize>) {
@@ -81,18 +79,18 @@ fn run(name: &str, n: usize, edit: impl Fn(&mut falco_outputs::config::HttpConfi
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
     cfg.keep_alive = true;
     edit(&mut cfg);
-    let spool = TempDir::new("bench-spool");
+    let spool = tempfile::tempdir().unwrap();
     if cfg.spool_dir == "SPOOL" {
-        cfg.spool_dir = spool.0.to_string_lossy().into();
+        cfg.spool_dir = spool.path().to_string_lossy().into();
     }
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     // A typical Falco JSON alert is 400-800 bytes.
     let pad = "p".repeat(400);
     let lines: Vec<String> = (0..n)
         .map(|i| format!("{{\"hostname\":\"bench\",\"output\":\"alert {i} {pad}\",\"priority\":\"Warning\",\"rule\":\"r\"}}"))
         .collect();
-    let batches: Vec<_> = lines.chunks(64).map(batch_of).collect();
+    let batches: Vec<_> = lines.chunks(64).map(batch).collect();
     let t0 = Instant::now();
     for b in &batches {
         ch.deliver(b, &ctx.ctx);

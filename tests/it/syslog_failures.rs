@@ -2,18 +2,15 @@
 //! counts what it could not deliver, logs without flooding, and refuses bad configuration with
 //! the key's name.
 
-#[path = "support/syslog_harness.rs"]
-mod syslog_harness;
-
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
+use crate::support::syslog::SyslogHarness;
 use falco_outputs::alert::Priority;
 use falco_outputs::config::SyslogFormat;
 use falco_outputs::outputs::OpenError;
-use syslog_harness::Harness;
 
 fn alerts(n: usize, label: &str) -> Vec<(Priority, String)> {
     (0..n)
@@ -30,19 +27,23 @@ fn temp_path(name: &str) -> std::path::PathBuf {
 #[test]
 fn no_daemon_at_the_unix_path_fails_fast_and_logs_once() {
     let path = temp_path("absent.sock");
-    let mut h = Harness::open(
+    let mut h = SyslogHarness::open(
         &format!("unix://{}", path.display()),
         SyslogFormat::Rfc3164,
         1,
     );
-    assert!(h.logs()[0].contains("does not exist"), "{:?}", h.logs());
+    assert!(
+        h.log_lines()[0].contains("does not exist"),
+        "{:?}",
+        h.log_lines()
+    );
     let t = Instant::now();
     h.deliver(&alerts(1000, "absent"));
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     let s = h.stats();
     assert_eq!((s.delivered, s.failed), (0, 1000), "{s:?}");
     let errors: Vec<_> = h
-        .logs()
+        .log_lines()
         .into_iter()
         .filter(|l| l.contains("cannot deliver"))
         .collect();
@@ -59,9 +60,9 @@ fn no_daemon_at_the_unix_path_fails_fast_and_logs_once() {
         "{got}"
     );
     assert!(
-        h.logs().iter().any(|l| l.contains("again")),
+        h.log_lines().iter().any(|l| l.contains("again")),
         "{:?}",
-        h.logs()
+        h.log_lines()
     );
     let _ = std::fs::remove_file(&path);
 }
@@ -73,7 +74,7 @@ fn closed_tcp_port_fails_fast() {
         .local_addr()
         .unwrap()
         .port();
-    let mut h = Harness::open(&format!("tcp://127.0.0.1:{port}"), SyslogFormat::Rfc3164, 1);
+    let mut h = SyslogHarness::open(&format!("tcp://127.0.0.1:{port}"), SyslogFormat::Rfc3164, 1);
     let t = Instant::now();
     h.deliver(&alerts(200, "closed"));
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
@@ -86,7 +87,7 @@ fn closed_tcp_port_fails_fast() {
 fn a_stuck_unix_reader_costs_one_timeout_not_one_per_alert() {
     let path = temp_path("stuck.sock");
     let daemon = UnixDatagram::bind(&path).unwrap();
-    let mut h = Harness::try_open(
+    let mut h = SyslogHarness::try_open(
         &format!("unix://{}", path.display()),
         SyslogFormat::Rfc3164,
         1,
@@ -144,7 +145,7 @@ fn an_unresponsive_tcp_peer_is_bounded_and_backed_off() {
     }
     std::thread::sleep(Duration::from_millis(100));
 
-    let mut h = Harness::try_open(
+    let mut h = SyslogHarness::try_open(
         &format!("tcp://127.0.0.1:{port}"),
         SyslogFormat::Rfc3164,
         1,
@@ -157,9 +158,9 @@ fn an_unresponsive_tcp_peer_is_bounded_and_backed_off() {
     assert!(took < Duration::from_millis(1000), "{took:?}");
     assert_eq!(h.stats().failed, 500);
     assert!(
-        h.logs().iter().any(|l| l.contains("timed out")),
+        h.log_lines().iter().any(|l| l.contains("timed out")),
         "{:?}",
-        h.logs()
+        h.log_lines()
     );
     drop(listener);
 }
@@ -173,7 +174,7 @@ fn bad_address_and_facility_name_the_key() {
         "tcp://h:70000",
         "unix://rel/path",
     ] {
-        match Harness::try_open(address, SyslogFormat::Rfc3164, 1, Duration::from_secs(1)) {
+        match SyslogHarness::try_open(address, SyslogFormat::Rfc3164, 1, Duration::from_secs(1)) {
             Err(OpenError::Config(m)) => {
                 assert!(
                     m.starts_with("syslog_output.address: ") && m.contains(address),
@@ -184,7 +185,7 @@ fn bad_address_and_facility_name_the_key() {
             Ok(_) => panic!("{address} accepted"),
         }
     }
-    match Harness::try_open(
+    match SyslogHarness::try_open(
         "unix:///dev/log",
         SyslogFormat::Rfc3164,
         24,

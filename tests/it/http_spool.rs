@@ -1,15 +1,13 @@
 //! The on-disk spool: alerts held while the endpoint is down survive the handle (a clean close, a
 //! killed process), come out first and in order, and the bound drops the oldest, counted.
 
-#[path = "support/http_util.rs"]
-mod util;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use crate::support::http::*;
+use crate::support::*;
 use falco_outputs::outputs::http::HttpChannel;
 use falco_outputs::outputs::Channel;
-use util::*;
 
 fn spool_files_are_private(dir: &std::path::Path) {
     let mut n = 0;
@@ -36,16 +34,16 @@ fn spool_survives_close_and_a_new_handle_delivers_the_old_alerts_first() {
     if !require("python3") {
         return;
     }
-    let spool = TempDir::new("spool-restart");
+    let spool = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
-    cfg.spool_dir = spool.path("spool").to_string_lossy().into();
+    cfg.spool_dir = spool.path().join("spool").to_string_lossy().into();
     let first = alert_lines("first-run", 30);
     {
-        let ctx = Ctx::new();
+        let ctx = Harness::http();
         let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
         for chunk in first.chunks(7) {
-            ch.deliver(&batch_of(chunk), &ctx.ctx);
+            ch.deliver(&batch(chunk), &ctx.ctx);
         }
         ctx.abort_after(Duration::from_millis(300));
         ch.close(&ctx.ctx);
@@ -61,14 +59,14 @@ fn spool_survives_close_and_a_new_handle_delivers_the_old_alerts_first() {
             ctx.log_text()
         );
     }
-    spool_files_are_private(&spool.path("spool"));
+    spool_files_are_private(&spool.path().join("spool"));
 
     let srv = Server::start(ServerOpts {
         port,
         ..Default::default()
     });
     let second = alert_lines("second-run", 5);
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     assert!(
         ctx.log_text().contains("30 alerts left in spool_dir"),
@@ -80,7 +78,7 @@ fn spool_survives_close_and_a_new_handle_delivers_the_old_alerts_first() {
         0,
         "the previous run's alerts are not this handle's to account"
     );
-    ch.deliver(&batch_of(&second), &ctx.ctx);
+    ch.deliver(&batch(&second), &ctx.ctx);
     assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(10), || srv
         .requests()
         .len()
@@ -96,20 +94,20 @@ fn spool_survives_close_and_a_new_handle_delivers_the_old_alerts_first() {
     drop(ch);
 
     // A third handle finds nothing left: no duplicates after a clean run.
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     drive(&mut ch, &ctx.ctx, Duration::from_millis(300), || false);
     ch.close(&ctx.ctx);
     assert_eq!(srv.requests().len(), 35);
-    assert!(spool_bytes(&spool.path("spool")) < 64 << 10);
+    assert!(spool_bytes(&spool.path().join("spool")) < 64 << 10);
 }
 
 #[test]
 fn one_spool_dir_serves_one_handle_at_a_time() {
-    let spool = TempDir::new("spool-lock");
+    let spool = tempfile::tempdir().unwrap();
     let mut cfg = http_config(&format!("http://127.0.0.1:{}/", free_port()));
-    cfg.spool_dir = spool.0.to_string_lossy().into();
-    let ctx = Ctx::new();
+    cfg.spool_dir = spool.path().to_string_lossy().into();
+    let ctx = Harness::http();
     let _first = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     match HttpChannel::open_http(&cfg, true, &ctx.logger()) {
         Err(e) => assert!(format!("{e:?}").contains("http_output.spool_dir"), "{e:?}"),
@@ -122,19 +120,19 @@ fn spool_over_its_bound_drops_the_oldest_and_counts_them() {
     if !require("python3") {
         return;
     }
-    let spool = TempDir::new("spool-bound");
+    let spool = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
-    cfg.spool_dir = spool.0.to_string_lossy().into();
+    cfg.spool_dir = spool.path().to_string_lossy().into();
     cfg.spool_max_mb = 1;
     let pad = "x".repeat(1000);
     let lines: Vec<String> = (0..3000)
         .map(|i| format!("{{\"seq\":{i},\"pad\":\"{pad}\"}}"))
         .collect();
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     for chunk in lines.chunks(100) {
-        ch.deliver(&batch_of(chunk), &ctx.ctx);
+        ch.deliver(&batch(chunk), &ctx.ctx);
     }
     let dropped = ctx.stats().discarded as usize;
     assert!(
@@ -142,7 +140,7 @@ fn spool_over_its_bound_drops_the_oldest_and_counts_them() {
         "about 2 MiB of 3 dropped: {dropped}"
     );
     assert_eq!(ch.held(), 3000 - dropped);
-    let on_disk = spool_bytes(&spool.0);
+    let on_disk = spool_bytes(spool.path());
     // Held alerts fit the bound; the disk also has the acknowledged part of the oldest segment
     // (< one 64 KiB segment) and the last write may overshoot a segment by one batch.
     assert!(
@@ -178,18 +176,26 @@ fn spool_survives_a_killed_process() {
     if !require("python3") {
         return;
     }
-    let spool = TempDir::new("spool-crash");
+    let spool = tempfile::tempdir().unwrap();
     let port = free_port();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env("HTTP_CRASH_CHILD", format!("{port} {}", spool.0.display()))
+        .args([
+            "--exact",
+            "http_spool::crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(
+            "HTTP_CRASH_CHILD",
+            format!("{port} {}", spool.path().display()),
+        )
         .output()
         .unwrap();
     assert!(!out.status.success(), "the child was meant to die");
     assert!(String::from_utf8_lossy(&out.stdout).contains("child stored 40"));
 
     // A torn write from the crash is cut off with a warning, never sent.
-    let seg = std::fs::read_dir(&spool.0)
+    let seg = std::fs::read_dir(spool.path())
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -203,8 +209,8 @@ fn spool_survives_a_killed_process() {
         ..Default::default()
     });
     let mut cfg = http_config(&srv.url("/"));
-    cfg.spool_dir = spool.0.to_string_lossy().into();
-    let ctx = Ctx::new();
+    cfg.spool_dir = spool.path().to_string_lossy().into();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     assert!(
         ctx.log_text().contains("incomplete record"),
@@ -227,9 +233,9 @@ fn crash_child() {
     let (port, dir) = arg.split_once(' ').unwrap();
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
     cfg.spool_dir = dir.into();
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
-    ch.deliver(&batch_of(&alert_lines("crash", 40)), &ctx.ctx);
+    ch.deliver(&batch(&alert_lines("crash", 40)), &ctx.ctx);
     println!("child stored {}", ch.held());
     std::process::abort();
 }

@@ -1,13 +1,11 @@
 //! The file channel end to end: what ends up in the file, byte for byte, across keep_alive
 //! modes, rotation, failures and the file's mode.
 
-mod common;
-
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use falco_outputs::alert::{alert_from_parts, Priority};
 use falco_outputs::InitError;
 

@@ -1,8 +1,6 @@
 //! The C ABI called from Rust with hostile input: NULL pointers, out-of-range enums, invalid
 //! UTF-8, huge strings, tiny error buffers. Every case returns a result code, never crashes.
 
-mod common;
-
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr::{null, null_mut};
 use std::sync::Mutex;
@@ -37,7 +35,7 @@ fn options(yaml: &CString) -> falco_outputs_options {
 }
 
 unsafe fn init(yaml: &str) -> (*mut falco_outputs, falco_outputs_result, String) {
-    common::utc();
+    crate::support::utc();
     let yaml = c(yaml);
     let opts = options(&yaml);
     let mut out = null_mut();

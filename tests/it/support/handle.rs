@@ -1,10 +1,7 @@
-//! Helpers shared by the integration tests: open a handle on YAML, capture its log lines,
-//! build realistic alerts, read files back.
-#![allow(dead_code)]
+//! A handle opened on YAML with its log lines captured, and realistic alerts to emit.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use falco_outputs::alert::{alert_from_parts, Alert, FieldKind, Priority};
 use falco_outputs::log::Logger;
@@ -72,25 +69,6 @@ pub fn seed_alert(n: u64) -> Alert {
         ],
         &["filesystem", "mitre_persistence"],
     )
-}
-
-pub fn read_lines(path: &Path) -> Vec<String> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => s.lines().map(str::to_string).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Polls `cond` every 5 ms for at most `limit`; true when it held.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cond()
 }
 
 /// The `evt.num` field of a JSON line written from [`seed_alert`].

@@ -2,14 +2,10 @@
 //! line as the body, the loader's quote stripping, a stalled endpoint that does not delay the file
 //! channel, and the spool across two handles.
 
-mod common;
-#[path = "support/http_util.rs"]
-mod util;
-
 use std::time::{Duration, Instant};
 
-use common::{open, read_lines, seed_alert};
-use util::{header, require, Server, ServerOpts, TempDir};
+use crate::support::http::{header, Server, ServerOpts};
+use crate::support::{open, read_lines, require, seed_alert};
 
 const SEED_JSON: &str = r#"{"hostname":"h","output":"23:31:56.746609046: Error File below a known binary directory opened for writing (user=root command=touch /bin/hack file=/bin/hack)","output_fields":{"evt.num":0,"evt.time":1507591916746609046,"fd.name":"/bin/hack","proc.cmdline":"touch /bin/hack","user.name":"root"},"priority":"Error","rule":"Write below binary dir","source":"syscall","tags":["filesystem","mitre_persistence"],"time":"2017-10-09T23:31:56.746609046Z"}"#;
 
@@ -55,8 +51,8 @@ fn a_never_answering_endpoint_does_not_delay_the_file_channel() {
         script: vec!["hang"; 50].join(","),
         ..Default::default()
     });
-    let dir = TempDir::new("e2e-stall");
-    let file = dir.path("alerts.json");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.json");
     let yaml = format!(
         "json_output: true\nstdout_output: {{enabled: false}}\n\
          file_output: {{enabled: true, filename: {}}}\n\
@@ -105,12 +101,12 @@ fn spool_carries_alerts_from_one_handle_to_the_next() {
     if !require("python3") {
         return;
     }
-    let spool = TempDir::new("e2e-spool");
-    let port = util::free_port();
+    let spool = tempfile::tempdir().unwrap();
+    let port = crate::support::http::free_port();
     let yaml = format!(
         "json_output: true\nstdout_output: {{enabled: false}}\n\
          http_output: {{enabled: true, url: \"http://127.0.0.1:{port}/s\", spool_dir: \"{}\", retry_max_backoff_ms: 200}}\n",
-        spool.0.display()
+        spool.path().display()
     );
     let (out, _) = open(&yaml);
     for i in 0..10 {

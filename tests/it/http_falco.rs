@@ -2,25 +2,23 @@
 //! alert with the line as the body, Falco's headers, TLS verification and its options, mTLS,
 //! gzip, PUT, custom headers and `echo`.
 
-#[path = "support/http_util.rs"]
-mod util;
-
 use std::time::Duration;
 
+use crate::support::http::*;
+use crate::support::*;
 use falco_outputs::config::{HttpConfig, HttpMethod};
 use falco_outputs::outputs::http::HttpChannel;
 use falco_outputs::outputs::Channel;
-use util::*;
 
 /// Opens a channel, hands it `lines` one batch at a time and closes it (bounded by `close_in`).
-fn send(cfg: &HttpConfig, json: bool, lines: &[String]) -> (Ctx, Result<(), String>) {
-    let ctx = Ctx::new();
+fn send(cfg: &HttpConfig, json: bool, lines: &[String]) -> (Harness, Result<(), String>) {
+    let ctx = Harness::http();
     let mut ch = match HttpChannel::open_http(cfg, json, &ctx.logger()) {
         Ok(ch) => ch,
         Err(e) => return (ctx, Err(format!("{e:?}"))),
     };
     for l in lines {
-        ch.deliver(&batch_of(&[l]), &ctx.ctx);
+        ch.deliver(&batch(&[l]), &ctx.ctx);
     }
     ctx.abort_after(Duration::from_millis(1500));
     ch.close(&ctx.ctx);
@@ -228,7 +226,7 @@ fn header_values_never_appear_in_errors_or_logs() {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
     cfg.headers = vec![("X-Bad".into(), "v\r\nInjected: s3cr3t".into())];
-    let err = match HttpChannel::open_http(&cfg, true, &Ctx::new().logger()) {
+    let err = match HttpChannel::open_http(&cfg, true, &Harness::http().logger()) {
         Err(e) => format!("{e:?}"),
         Ok(_) => panic!("a header value with CRLF was accepted"),
     };
@@ -240,7 +238,7 @@ fn header_values_never_appear_in_errors_or_logs() {
 
 #[test]
 fn bad_settings_name_the_key() {
-    let log = Ctx::new().logger();
+    let log = Harness::http().logger();
     type Edit = fn(&mut HttpConfig);
     let cases: [(&str, Edit); 5] = [
         ("http_output.url", |c| c.url = String::new()),
@@ -274,7 +272,12 @@ fn echo_on_writes_answers_to_stdout_off_does_not() {
             ..Default::default()
         });
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "echo_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "http_falco::echo_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("HTTP_ECHO_CHILD_URL", srv.url("/echo"))
             .env("HTTP_ECHO_CHILD_ECHO", if echo { "1" } else { "0" })
             .output()

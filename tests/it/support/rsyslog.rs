@@ -2,13 +2,11 @@
 //! UDP and TCP ports, never the system's /dev/log. It stores every message it receives as one
 //! line `input|facility|severity|tag|app-name|procid|hostname|timereported|msg`.
 
-#![allow(dead_code)]
-
 use std::fs;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -36,6 +34,8 @@ pub struct Record {
 
 pub struct Rsyslog {
     pub dir: PathBuf,
+    /// Owns `dir`; kept (not removed) when the test failed, for a post-mortem.
+    tmp: Option<tempfile::TempDir>,
     /// imuxsock with its defaults: parsed the way a system /dev/log is (special parser).
     pub unix: PathBuf,
     /// imuxsock with the regular parser chain (RFC 5424 understood), hostname parsing on.
@@ -79,14 +79,11 @@ impl Rsyslog {
              scripts/deps installs it, or set RSYSLOGD=/path/to/rsyslogd)",
             bin.display()
         );
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "fo-rsyslog-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create rsyslog temp dir");
+        let tmp = tempfile::Builder::new()
+            .prefix("fo-rsyslog-")
+            .tempdir()
+            .expect("create rsyslog temp dir");
+        let dir = tmp.path().to_path_buf();
         let mut r = Rsyslog {
             unix: dir.join("log.sock"),
             unix5424: dir.join("log5424.sock"),
@@ -96,6 +93,7 @@ impl Rsyslog {
             conf: dir.join("rsyslog.conf"),
             pidfile: dir.join("rsyslogd.pid"),
             dir,
+            tmp: Some(tmp),
             child: None,
             probes: 0,
         };
@@ -272,17 +270,15 @@ action(type="omfile" file="{out}" template="t")
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-
-    pub fn out_path(&self) -> &Path {
-        &self.out
-    }
 }
 
 impl Drop for Rsyslog {
     fn drop(&mut self) {
         self.kill();
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.dir);
+        if let Some(tmp) = self.tmp.take() {
+            if std::thread::panicking() {
+                let _ = tmp.keep();
+            }
         }
     }
 }

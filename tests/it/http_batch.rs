@@ -1,14 +1,12 @@
 //! Batching: several alerts per request as NDJSON, none lost, none reordered, sent when the
 //! batch is full or `batch_max_wait_ms` after its first alert.
 
-#[path = "support/http_util.rs"]
-mod util;
-
 use std::time::{Duration, Instant};
 
+use crate::support::http::*;
+use crate::support::*;
 use falco_outputs::outputs::http::HttpChannel;
 use falco_outputs::outputs::Channel;
-use util::*;
 
 #[test]
 fn ten_thousand_alerts_in_far_fewer_requests_none_lost_each_batch_ordered() {
@@ -20,11 +18,11 @@ fn ten_thousand_alerts_in_far_fewer_requests_none_lost_each_batch_ordered() {
     cfg.batch_max_alerts = 100;
     cfg.batch_max_wait_ms = 20;
     cfg.keep_alive = true;
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     let lines = alert_lines("bulk", 10_000);
     for chunk in lines.chunks(37) {
-        ch.deliver(&batch_of(chunk), &ctx.ctx);
+        ch.deliver(&batch(chunk), &ctx.ctx);
     }
     assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(30), || ctx
         .stats()
@@ -72,7 +70,7 @@ fn a_partial_batch_leaves_after_batch_max_wait_ms() {
     let mut cfg = http_config(&srv.url("/"));
     cfg.batch_max_alerts = 100;
     cfg.batch_max_wait_ms = 300;
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, false, &ctx.logger()).unwrap();
     let lines = [
         "10:00:00.000000000: Warning one",
@@ -80,7 +78,7 @@ fn a_partial_batch_leaves_after_batch_max_wait_ms() {
         "10:00:00.000000002: Warning three",
     ];
     let t0 = Instant::now();
-    ch.deliver(&batch_of(&lines), &ctx.ctx);
+    ch.deliver(&batch(&lines), &ctx.ctx);
     assert!(
         ch.next_wake().is_some_and(|w| w > Instant::now()),
         "waits for more alerts"
@@ -109,9 +107,9 @@ fn flush_sends_a_partial_batch_at_once() {
     let mut cfg = http_config(&srv.url("/"));
     cfg.batch_max_alerts = 100;
     cfg.batch_max_wait_ms = 60_000;
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
-    ch.deliver(&batch_of(&alert_lines("flush", 2)), &ctx.ctx);
+    ch.deliver(&batch(&alert_lines("flush", 2)), &ctx.ctx);
     assert_eq!(srv.requests().len(), 0);
     ch.flush(&ctx.ctx);
     assert_eq!(ctx.stats().delivered, 2);
@@ -133,10 +131,10 @@ fn batches_stay_whole_and_ordered_through_retries() {
     let mut cfg = http_config(&srv.url("/"));
     cfg.batch_max_alerts = 100;
     cfg.compress_uploads = true;
-    let ctx = Ctx::new();
+    let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     let lines = alert_lines("retry-batch", 250);
-    ch.deliver(&batch_of(&lines), &ctx.ctx);
+    ch.deliver(&batch(&lines), &ctx.ctx);
     assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(10), || ctx
         .stats()
         .delivered

@@ -1,15 +1,14 @@
 //! The program channel driven directly, against real `/bin/sh` pipelines: what the program's
 //! stdin received, how children are started, replaced, reported and reaped.
 
-mod program_util;
-
 use std::time::{Duration, Instant};
 
+use crate::support::program::*;
+use crate::support::*;
 use falco_outputs::config::Config;
 use falco_outputs::log::Logger;
 use falco_outputs::outputs::program::ProgramChannel;
 use falco_outputs::outputs::{Channel, OpenError};
-use program_util::*;
 
 const T: Duration = Duration::from_secs(2);
 
@@ -19,7 +18,7 @@ fn per_alert_cat_appends_every_alert_in_order() {
     let out = dir.path().join("events.txt");
     let program = format!("cat >> {}", out.display());
     let (stats, file) = on_worker(move || {
-        let h = Harness::new(false, T);
+        let h = Harness::program(false, T);
         let mut ch = channel(&program, false);
         ch.deliver(&batch(&numbered(0..3)), &h.ctx);
         ch.deliver(&batch(&numbered(3..5)), &h.ctx);
@@ -40,7 +39,7 @@ fn per_alert_gives_each_alert_its_own_child_and_stdin() {
     let out = dir.path().join("counts.txt");
     let program = format!("echo \"$$ $(wc -l)\" >> {}", out.display());
     let file = on_worker(move || {
-        let h = Harness::new(false, T);
+        let h = Harness::program(false, T);
         let mut ch = channel(&program, false);
         ch.deliver(&batch(&numbered(0..4)), &h.ctx);
         ch.close(&h.ctx);
@@ -59,7 +58,7 @@ fn kept_alive_cat_gets_every_alert_through_one_child() {
     let out = dir.path().join("events.txt");
     let program = format!("cat >> {}", out.display());
     on_worker(move || {
-        let h = Harness::new(false, T);
+        let h = Harness::program(false, T);
         let mut ch = channel(&program, true);
         assert_eq!(
             ch.kept_pid(),
@@ -88,7 +87,7 @@ fn kept_alive_buffered_holds_lines_until_flush() {
     let out = dir.path().join("events.txt");
     let program = format!("cat >> {}", out.display());
     on_worker(move || {
-        let h = Harness::new(true, T);
+        let h = Harness::program(true, T);
         let mut ch = channel(&program, true);
         ch.deliver(&batch(&numbered(0..3)), &h.ctx);
         assert_eq!(ch.held(), 3, "buffered_outputs: lines wait in the buffer");
@@ -104,7 +103,7 @@ fn kept_alive_buffered_holds_lines_until_flush() {
 
 #[test]
 fn jq_pipeline_produces_the_slack_body() {
-    if !have("jq") {
+    if !require("jq") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +119,7 @@ fn jq_pipeline_produces_the_slack_body() {
         let program = program.clone();
         let out = out.clone();
         let file = on_worker(move || {
-            let h = Harness::new(false, T);
+            let h = Harness::program(false, T);
             let mut ch = channel(&program, keep_alive);
             ch.deliver(&batch(&lines), &h.ctx);
             ch.close(&h.ctx);
@@ -140,7 +139,7 @@ fn jq_pipeline_produces_the_slack_body() {
 
 #[test]
 fn jq_and_curl_post_the_slack_body_to_a_webhook() {
-    if !have("jq") || !have("curl") {
+    if !require("jq") || !require("curl") {
         return;
     }
     use std::io::{Read, Write};
@@ -178,7 +177,7 @@ fn jq_and_curl_post_the_slack_body_to_a_webhook() {
     let program = format!("jq '{{text: .output}}' | curl -sS -d @- -X POST http://127.0.0.1:{port}/services/XXX -o /dev/null");
     let line = r#"{"output":"10:20:05.408091526: Warning Sensitive file opened","priority":"Warning","rule":"r"}"#;
     on_worker(move || {
-        let h = Harness::new(false, Duration::from_secs(5));
+        let h = Harness::program(false, Duration::from_secs(5));
         let mut ch = channel(&program, false);
         ch.deliver(&batch(&[line]), &h.ctx);
         ch.close(&h.ctx);
@@ -205,7 +204,7 @@ fn kept_alive_child_killed_while_idle_loses_no_alert() {
     let out = dir.path().join("events.txt");
     let program = format!("cat >> {}", out.display());
     on_worker(move || {
-        let h = Harness::new(false, T);
+        let h = Harness::program(false, T);
         let mut ch = channel(&program, true);
         ch.deliver(&batch(&numbered(0..3)), &h.ctx);
         let pid = ch.kept_pid().unwrap();
@@ -249,7 +248,7 @@ fn kept_alive_child_dying_mid_stream_gets_its_unread_lines_resent() {
         out.display()
     );
     on_worker(move || {
-        let h = Harness::new(false, T);
+        let h = Harness::program(false, T);
         let mut ch = channel(&program, true);
         ch.deliver(&batch(&numbered(0..40)), &h.ctx);
         let first = ch.kept_pid().unwrap();
@@ -276,7 +275,7 @@ fn kept_alive_child_dying_mid_stream_gets_its_unread_lines_resent() {
 #[test]
 fn kept_alive_program_that_keeps_dying_is_respawned_with_growing_backoff() {
     let (logs, stats) = on_worker(move || {
-        let h = Harness::new(false, T);
+        let h = Harness::program(false, T);
         let mut ch = channel("exit 3", true);
         ch.deliver(&batch(&["alert-0"]), &h.ctx);
         let end = Instant::now() + Duration::from_millis(1500);
@@ -309,7 +308,7 @@ fn kept_alive_program_that_keeps_dying_is_respawned_with_growing_backoff() {
 fn command_not_found_is_a_logged_counted_failure() {
     for keep_alive in [false, true] {
         let (logs, stats) = on_worker(move || {
-            let h = Harness::new(false, T);
+            let h = Harness::program(false, T);
             let mut ch = channel("no-such-command-for-falco-outputs", keep_alive);
             ch.deliver(&batch(&["alert-0", "alert-1"]), &h.ctx);
             for _ in 0..20 {
@@ -345,7 +344,7 @@ fn a_child_that_never_exits_is_reported_does_not_stall_later_alerts_and_is_stopp
     );
     let timeout = Duration::from_millis(300);
     on_worker(move || {
-        let h = Harness::new(false, timeout);
+        let h = Harness::program(false, timeout);
         let mut ch = channel(&program, false);
         let start = Instant::now();
         ch.deliver(&batch(&["a", "hang", "b", "c"]), &h.ctx);
@@ -395,7 +394,7 @@ fn reopen_replaces_the_kept_child_without_losing_or_duplicating() {
     let out = dir.path().join("events.txt");
     let program = format!("cat >> {}", out.display());
     on_worker(move || {
-        let h = Harness::new(true, T);
+        let h = Harness::program(true, T);
         let mut ch = channel(&program, true);
         // Before any alert, reopen does not start a child.
         ch.reopen(&h.ctx);
@@ -419,7 +418,7 @@ fn reopen_replaces_the_kept_child_without_losing_or_duplicating() {
 #[test]
 fn reopen_does_not_wait_forever_for_a_child_ignoring_eof() {
     on_worker(move || {
-        let h = Harness::new(false, Duration::from_millis(200));
+        let h = Harness::program(false, Duration::from_millis(200));
         let mut ch = channel("sleep 1000", true);
         ch.deliver(&batch(&["a"]), &h.ctx);
         let first = ch.kept_pid().unwrap();
@@ -464,7 +463,7 @@ fn a_line_bigger_than_the_pipe_reaches_a_slow_reader_whole() {
     let big = "x".repeat(300_000);
     let expected = big.clone();
     on_worker(move || {
-        let h = Harness::new(false, T);
+        let h = Harness::program(false, T);
         let mut ch = channel(&program, false);
         ch.deliver(&batch(&[big]), &h.ctx);
         ch.close(&h.ctx);

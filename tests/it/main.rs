@@ -1,0 +1,32 @@
+//! The integration tests: one test binary, a module per area, shared helpers in `support`.
+//!
+//!     cargo test --test it                      # all of them
+//!     cargo test --test it -- program_channel::  # one area
+//!
+//! All tests share one process and run in parallel; a test that changes what is process-wide
+//! (fd 1 or 2, the environment, signal dispositions, the set of open fds) runs its body through
+//! [`support::in_own_process`].
+
+mod support;
+
+mod close_and_flush;
+mod ffi;
+mod file_channel;
+mod hostname;
+mod http_batch;
+mod http_bench;
+mod http_e2e;
+mod http_falco;
+mod http_retry;
+mod http_spool;
+mod program_channel;
+mod program_e2e;
+mod program_fds;
+mod program_signals;
+mod runtime;
+mod stderr_log;
+mod stdout_channel;
+mod syslog_e2e;
+mod syslog_failures;
+mod syslog_rsyslog;
+mod timezone;

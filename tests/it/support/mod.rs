@@ -1,0 +1,88 @@
+//! What the integration tests share. Each test module starts with `use crate::support::*;`
+//! (handles, alerts, polling, the channel harness) and adds the area's own helpers
+//! (`support::http`, `support::program`, `support::syslog`, `support::rsyslog`).
+
+pub mod channel;
+pub mod handle;
+pub mod http;
+pub mod program;
+pub mod rsyslog;
+pub mod syslog;
+
+pub use channel::*;
+pub use handle::*;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The lines of a file; none when it does not exist (yet).
+pub fn read_lines(path: &Path) -> Vec<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.lines().map(str::to_string).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Polls `cond` every 5 ms for at most `limit`; true when it held.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// True when `tool` can be run. When it cannot, the test skips loudly, and under `CI=true`
+/// (where scripts/deps must have installed it) it fails instead.
+pub fn require(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`{tool}` is not installed (CI=true: scripts/deps must install it)"
+        );
+        eprintln!("SKIPPED: `{tool}` is not installed; run scripts/deps. THIS TEST DID NOT RUN.");
+    }
+    found
+}
+
+const OWN_PROCESS_ENV: &str = "FALCO_OUTPUTS_TEST_OWN_PROCESS";
+
+/// Runs `body` alone in a fresh run of this test binary, for tests that change what is
+/// process-wide (fd 1 or 2, the environment, signal dispositions, the set of open fds): all
+/// other tests share this process and run in parallel. Call it as the whole body of a `#[test]`;
+/// the test's name (libtest names its thread after it) selects the same test in the child.
+pub fn in_own_process(body: impl FnOnce()) {
+    let name = std::thread::current()
+        .name()
+        .expect("libtest names each test's thread")
+        .to_string();
+    if let Some(selected) = std::env::var_os(OWN_PROCESS_ENV) {
+        assert_eq!(selected, name.as_str(), "the re-run selected another test");
+        body();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([name.as_str(), "--exact", "--test-threads=1"])
+        .env(OWN_PROCESS_ENV, &name)
+        .stdin(Stdio::null())
+        .output()
+        .expect("re-run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} in its own process: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+}

@@ -1,0 +1,61 @@
+//! A syslog channel driven by hand, as its worker would drive it, for tests that need exact
+//! accounting.
+
+use std::ops::Deref;
+use std::time::Duration;
+
+use falco_outputs::alert::Priority;
+use falco_outputs::config::*;
+use falco_outputs::outputs::syslog::SyslogChannel;
+use falco_outputs::outputs::{Channel, OpenError};
+
+use super::{batch_at_priorities, Harness};
+
+pub fn config(address: &str, format: SyslogFormat, facility: u8) -> Config {
+    Config {
+        syslog: SyslogConfig {
+            enabled: true,
+            address: address.to_string(),
+            format,
+            facility,
+            min_priority: Priority::Debug,
+        },
+        ..Config::default()
+    }
+}
+
+/// A syslog channel with its [`Harness`] (reached through `Deref`: `ctx`, `stats()`, logs).
+pub struct SyslogHarness {
+    pub channel: SyslogChannel,
+    pub harness: Harness,
+}
+
+impl SyslogHarness {
+    pub fn open(address: &str, format: SyslogFormat, facility: u8) -> SyslogHarness {
+        Self::try_open(address, format, facility, Duration::from_millis(2000))
+            .unwrap_or_else(|e| panic!("open {address}: {e:?}"))
+    }
+
+    pub fn try_open(
+        address: &str,
+        format: SyslogFormat,
+        facility: u8,
+        output_timeout: Duration,
+    ) -> Result<SyslogHarness, OpenError> {
+        let harness = Harness::new("syslog", false, output_timeout);
+        let channel = SyslogChannel::open(&config(address, format, facility), &harness.logger())?;
+        Ok(SyslogHarness { channel, harness })
+    }
+
+    pub fn deliver(&mut self, lines: &[(Priority, String)]) {
+        self.channel
+            .deliver(&batch_at_priorities(lines), &self.harness.ctx);
+    }
+}
+
+impl Deref for SyslogHarness {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.harness
+    }
+}
