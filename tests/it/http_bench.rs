@@ -1,7 +1,7 @@
 //! Delivery throughput of the http channel to a minimal loopback server (a Rust HTTP/1.1 server
 //! in this file that answers 200 with an empty body, so the figure is the client's).
 //!
-//!     cargo test --release --test http_bench -- --ignored --nocapture
+//!     cargo test --release --test it -- --ignored --nocapture http_bench
 //!
 //! Not a timed test: it prints alerts/s for each setting and only asserts that nothing was lost.
 
