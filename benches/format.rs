@@ -6,8 +6,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, Criterion, Throughput};
 use falco_outputs::alert::{alert_from_parts, Alert, FieldKind, Priority};
-use falco_outputs::format::{FormatOptions, Formatter};
-use falco_outputs::localtime::LocalZone;
+use falco_outputs::testing::{FormatOptions, Formatter, LocalZone};
 
 fn seed_alert(time_ns: u64) -> Alert {
     let fields = [

@@ -1,22 +1,29 @@
 //! falco-outputs: Falco's alert channels (stdout, file, syslog, program, HTTP[s]) as a library
 //! with a C ABI. The engine hands over alerts; this crate formats them exactly as Falco prints
 //! them and delivers them from its own threads, one worker per channel.
+//!
+//! The Rust API: [`Outputs`] opened with [`Options`], alerts built with [`alert`], the log
+//! callback in [`log`], counters in [`stats`]; the C ABI is [`ffi`]. Everything else is
+//! internal; the integration tests reach what they drive directly through [`testing`].
 
 pub mod alert;
-pub mod config;
-pub mod dispatch;
 pub mod ffi;
-pub mod format;
-pub mod hostname;
-pub mod localtime;
 pub mod log;
-pub mod outputs;
-mod panic;
-pub mod pool;
-pub mod queue;
-pub mod signals;
 pub mod stats;
+#[doc(hidden)]
+pub mod testing;
+
+pub(crate) mod config;
+pub(crate) mod dispatch;
+pub(crate) mod format;
+pub(crate) mod hostname;
+pub(crate) mod localtime;
+pub(crate) mod outputs;
+mod panic;
+pub(crate) mod pool;
+pub(crate) mod queue;
+pub(crate) mod signals;
 mod watchdog;
-pub mod worker;
+pub(crate) mod worker;
 
 pub use dispatch::{EmitError, InitError, Options, Outputs, Timeout};

@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::*;
 use crate::support::*;
-use falco_outputs::outputs::http::HttpChannel;
-use falco_outputs::outputs::Channel;
+use falco_outputs::testing::{Channel, HttpChannel};
 
 #[test]
 fn ten_thousand_alerts_in_far_fewer_requests_none_lost_each_batch_ordered() {

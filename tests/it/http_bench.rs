@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::*;
 use crate::support::*;
-use falco_outputs::outputs::http::HttpChannel;
-use falco_outputs::outputs::Channel;
+use falco_outputs::testing::{Channel, HttpChannel};
 
 /// Counts the alerts (body lines) it receives; answers every request with 200.
 fn fast_server() -> (u16, Arc<AtomicUsize>) {
@@ -74,7 +73,7 @@ fn fast_server() -> (u16, Arc<AtomicUsize>) {
     (port, count)
 }
 
-fn run(name: &str, n: usize, edit: impl Fn(&mut falco_outputs::config::HttpConfig)) {
+fn run(name: &str, n: usize, edit: impl Fn(&mut falco_outputs::testing::HttpConfig)) {
     let (port, count) = fast_server();
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
     cfg.keep_alive = true;

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use crate::support::http::*;
 use crate::support::*;
-use falco_outputs::config::{HttpConfig, HttpMethod};
-use falco_outputs::outputs::http::HttpChannel;
-use falco_outputs::outputs::Channel;
+use falco_outputs::testing::{Channel, HttpChannel, HttpConfig, HttpMethod};
 
 /// Opens a channel, hands it `lines` one batch at a time and closes it (bounded by `close_in`).
 fn send(cfg: &HttpConfig, json: bool, lines: &[String]) -> (Harness, Result<(), String>) {

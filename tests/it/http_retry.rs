@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::*;
 use crate::support::*;
-use falco_outputs::outputs::http::HttpChannel;
-use falco_outputs::outputs::Channel;
+use falco_outputs::testing::{Channel, HttpChannel};
 
 fn times(reqs: &[serde_json::Value]) -> Vec<f64> {
     reqs.iter().map(|r| r["t"].as_f64().unwrap()).collect()

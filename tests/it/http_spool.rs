@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use crate::support::http::*;
 use crate::support::*;
-use falco_outputs::outputs::http::HttpChannel;
-use falco_outputs::outputs::Channel;
+use falco_outputs::testing::{Channel, HttpChannel};
 
 fn spool_files_are_private(dir: &std::path::Path) {
     let mut n = 0;

@@ -5,10 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::program::*;
 use crate::support::*;
-use falco_outputs::config::Config;
 use falco_outputs::log::Logger;
-use falco_outputs::outputs::program::ProgramChannel;
-use falco_outputs::outputs::{Channel, OpenError};
+use falco_outputs::testing::{Channel, Config, OpenError, ProgramChannel};
 
 const T: Duration = Duration::from_secs(2);
 

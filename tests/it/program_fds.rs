@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::program::*;
 use crate::support::*;
-use falco_outputs::outputs::Channel;
+use falco_outputs::testing::Channel;
 
 /// The test runner may hand this process inheritable fds (a jobserver, a CI pipe); they are the
 /// "host's" business, not the library's: mark them close-on-exec so only leaks remain visible.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::program::*;
 use crate::support::*;
-use falco_outputs::outputs::Channel;
+use falco_outputs::testing::Channel;
 
 fn status_field(status: &str, key: &str) -> String {
     status

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::syslog::SyslogHarness;
 use falco_outputs::alert::Priority;
-use falco_outputs::config::SyslogFormat;
-use falco_outputs::outputs::OpenError;
+use falco_outputs::testing::{OpenError, SyslogFormat};
 
 fn alerts(n: usize, label: &str) -> Vec<(Priority, String)> {
     (0..n)

@@ -7,8 +7,7 @@ use crate::support::rsyslog::{Record, Rsyslog};
 use crate::support::syslog::SyslogHarness;
 use crate::support::*;
 use falco_outputs::alert::Priority;
-use falco_outputs::config::SyslogFormat;
-use falco_outputs::outputs::{Batch, Channel, Line};
+use falco_outputs::testing::{Batch, Channel, Line, SyslogFormat};
 
 const WAIT: Duration = Duration::from_secs(5);
 

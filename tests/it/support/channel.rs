@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use falco_outputs::alert::Priority;
 use falco_outputs::log::Logger;
-use falco_outputs::outputs::{Batch, Channel, ChannelCtx};
-use falco_outputs::stats::{ChannelStats, StatsSnapshot};
+use falco_outputs::stats::StatsSnapshot;
+use falco_outputs::testing::{Batch, Channel, ChannelCtx, ChannelStats};
 
 use super::Logs;
 
@@ -129,7 +129,7 @@ pub fn drive(
 /// Runs `f` on a thread with every signal blocked, like the library's workers.
 pub fn on_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
-    let h = falco_outputs::signals::spawn_blocking_signals("test-worker".into(), move || {
+    let h = falco_outputs::testing::spawn_blocking_signals("test-worker".into(), move || {
         let _ = tx.send(f());
     })
     .expect("spawn worker thread");

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use falco_outputs::config::HttpConfig;
+use falco_outputs::testing::HttpConfig;
 
 /// Test PKI: a CA, a server certificate for 127.0.0.1/localhost, a client certificate.
 pub struct Certs {

@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use falco_outputs::config::Config;
 use falco_outputs::log::Logger;
-use falco_outputs::outputs::program::ProgramChannel;
+use falco_outputs::testing::{Config, ProgramChannel};
 
 /// A program channel running `program`, opened as the dispatcher opens it.
 pub fn channel(program: &str, keep_alive: bool) -> ProgramChannel {

@@ -5,9 +5,9 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use falco_outputs::alert::Priority;
-use falco_outputs::config::*;
-use falco_outputs::outputs::syslog::SyslogChannel;
-use falco_outputs::outputs::{Channel, OpenError};
+use falco_outputs::testing::{
+    Channel, Config, OpenError, SyslogChannel, SyslogConfig, SyslogFormat,
+};
 
 use super::{batch_at_priorities, Harness};
 
