@@ -195,8 +195,9 @@ impl Outputs {
         self.emit_shared(Arc::new(alert))
     }
 
-    /// An alert from the recycling pool, to fill in place (with [`crate::pool::unique`] and
-    /// [`crate::alert::AlertBuilder::reuse`]) and hand to [`Outputs::emit_shared`].
+    /// An alert from the recycling pool, to fill in place (`Arc::make_mut` does not copy it: a
+    /// pooled alert is unique; then [`crate::alert::AlertBuilder::reuse`]) and hand to
+    /// [`Outputs::emit_shared`].
     pub fn recycled_alert(&self) -> Arc<Alert> {
         self.pool.take()
     }

@@ -1,4 +1,4 @@
-//! falco-outputs: Falco's alert channels (stdout, file, syslog, program, HTTP[s]) as a library
+//! falco-outputs: Falco's alert channels (stdout, file, syslog, program, HTTP, HTTPS) as a library
 //! with a C ABI. The engine hands over alerts; this crate formats them exactly as Falco prints
 //! them and delivers them from its own threads, one worker per channel.
 //!
