@@ -138,7 +138,7 @@ impl Outputs {
             log: log.clone(),
         };
         for ch in opened {
-            let queue = Queue::new(cfg.queue_capacity)
+            let queue = Queue::new(cfg.outputs_queue.capacity)
                 .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?;
             let shared = Arc::new(ChannelShared {
                 name: ch.name,

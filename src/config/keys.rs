@@ -1,0 +1,118 @@
+//! Every key this library reads: one line per key (name, type, default, reader). See the module
+//! documentation of [`crate::config`] for how to add one.
+
+use super::read::positive;
+use super::schema::settings;
+use super::values::{
+    read_facility, read_headers, read_mode, read_syslog_address, read_url, HttpMethod,
+    SyslogFormat, DEFAULT_FILE_MODE, DEFAULT_SYSLOG_ADDRESS, DEFAULT_SYSLOG_FACILITY,
+};
+use crate::alert::Priority;
+
+settings! {
+    /// The whole configuration. Defaults are Falco's code defaults (`configuration.cpp`).
+    pub struct Config {
+        /// JSON lines instead of text lines.
+        json_output: bool = false,
+        json_include_output_property: bool = true,
+        json_include_tags_property: bool = true,
+        json_include_message_property: bool = false,
+        json_include_output_fields_property: bool = true,
+        time_format_iso_8601: bool = false,
+        buffered_outputs: bool = false,
+        /// `output_timeout`, milliseconds.
+        output_timeout_ms as "output_timeout": u64 = 2000 => positive,
+        outputs_queue: QueueConfig = QueueConfig::default(),
+        /// Falco's code default is off (the shipped falco.yaml turns it on).
+        stdout as "stdout_output": StdoutConfig = StdoutConfig::default(),
+        file as "file_output": FileConfig = FileConfig::default(),
+        /// Falco's code default is off (the shipped falco.yaml turns it on).
+        syslog as "syslog_output": SyslogConfig = SyslogConfig::default(),
+        program as "program_output": ProgramConfig = ProgramConfig::default(),
+        http as "http_output": HttpConfig = HttpConfig::default(),
+    }
+}
+
+settings! {
+    /// `outputs_queue`.
+    pub struct QueueConfig {
+        /// Per-channel queue bound; 0 = unbounded (Falco's mapping of 0).
+        capacity: usize = 0,
+    }
+}
+
+settings! {
+    /// `stdout_output`.
+    pub struct StdoutConfig {
+        enabled: bool = false,
+        min_priority: Priority = Priority::Debug,
+    }
+}
+
+settings! {
+    /// `file_output`.
+    pub struct FileConfig {
+        enabled: bool = false,
+        keep_alive: bool = false,
+        /// Required when enabled (Falco's error otherwise).
+        filename: String = String::new(),
+        /// Octal mode of a file the library creates (an extension).
+        mode: u32 = DEFAULT_FILE_MODE => read_mode,
+        min_priority: Priority = Priority::Debug,
+    }
+}
+
+settings! {
+    /// `syslog_output`.
+    pub struct SyslogConfig {
+        enabled: bool = false,
+        address: String = DEFAULT_SYSLOG_ADDRESS.to_string() => read_syslog_address,
+        format: SyslogFormat = SyslogFormat::Rfc3164,
+        /// Facility number (user = 1).
+        facility: u8 = DEFAULT_SYSLOG_FACILITY => read_facility,
+        min_priority: Priority = Priority::Debug,
+    }
+}
+
+settings! {
+    /// `program_output`.
+    pub struct ProgramConfig {
+        enabled: bool = false,
+        keep_alive: bool = false,
+        /// Required when enabled (Falco's error otherwise).
+        program: String = String::new(),
+        min_priority: Priority = Priority::Debug,
+    }
+}
+
+settings! {
+    /// `http_output`.
+    pub struct HttpConfig {
+        enabled: bool = false,
+        /// Required when enabled (Falco's error otherwise).
+        url: String = String::new() => read_url,
+        user_agent: String = "falcosecurity/falco".to_string(),
+        insecure: bool = false,
+        ca_cert: String = String::new(),
+        ca_bundle: String = String::new(),
+        ca_path: String = "/etc/ssl/certs".to_string(),
+        mtls: bool = false,
+        client_cert: String = "/etc/ssl/certs/client.crt".to_string(),
+        client_key: String = "/etc/ssl/certs/client.key".to_string(),
+        echo: bool = false,
+        compress_uploads: bool = false,
+        keep_alive: bool = false,
+        max_consecutive_timeouts: u32 = 5,
+        /// Header name and value, in the order written.
+        headers: Vec<(String, String)> = Vec::new() => read_headers,
+        method: HttpMethod = HttpMethod::Post,
+        timeout_ms: u64 = 5000 => positive,
+        retry_max_backoff_ms: u64 = 30000,
+        /// "" = memory only.
+        spool_dir: String = String::new(),
+        spool_max_mb: u64 = 256,
+        batch_max_alerts: usize = 1 => positive,
+        batch_max_wait_ms: u64 = 100,
+        min_priority: Priority = Priority::Debug,
+    }
+}

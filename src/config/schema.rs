@@ -1,0 +1,72 @@
+//! The `settings!` macro: a block of keys declared once (name, type, default, reader) becomes
+//! the struct, its `Default`, the list of keys it accepts and the code that reads it.
+
+/// Declares a configuration block. Each line is one key:
+///
+/// ```text
+/// /// doc comment (shown in rustdoc)
+/// field_name [as "yaml_key"]: Type = default [=> reader],
+/// ```
+///
+/// - `as "yaml_key"` when the key's name in falco.yaml differs from the field's.
+/// - `reader` is a `fn(&mut Reader, key, &Node) -> Result<Option<Type>, ConfigError>`; without
+///   one, `<Type as Setting>::read` is used. `Ok(None)` (an empty value) keeps the default.
+/// - A block is itself a [`Setting`](super::read::Setting), so a field whose type is another
+///   block reads a nested mapping.
+macro_rules! settings {
+    (
+        $(#[$smeta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident $(as $key:literal)? : $ty:ty = $default:expr $(=> $read:expr)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$smeta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $default, )* }
+            }
+        }
+
+        impl $name {
+            /// The keys this block accepts, as falco.yaml spells them.
+            pub const KEYS: &'static [&'static str] = &[$( settings!(@key $field $($key)?) ),*];
+        }
+
+        impl $crate::config::read::Setting for $name {
+            fn read(
+                r: &mut $crate::config::read::Reader<'_>,
+                key: &str,
+                node: &$crate::config::yaml::Node,
+            ) -> Result<Option<Self>, $crate::config::ConfigError> {
+                let entries = r.block(key, node, Self::KEYS)?;
+                let d = Self::default();
+                Ok(Some($name {
+                    $(
+                        $field: r
+                            .field(
+                                entries,
+                                key,
+                                settings!(@key $field $($key)?),
+                                settings!(@read $ty $(, $read)?),
+                            )?
+                            .unwrap_or(d.$field),
+                    )*
+                }))
+            }
+        }
+    };
+    (@key $field:ident) => { stringify!($field) };
+    (@key $field:ident $key:literal) => { $key };
+    (@read $ty:ty) => { <$ty as $crate::config::read::Setting>::read };
+    (@read $ty:ty, $read:expr) => { $read };
+}
+
+pub(crate) use settings;

@@ -1,0 +1,291 @@
+//! Values with a shape of their own (file modes, syslog addresses and facilities, HTTP URLs and
+//! headers): each is checked here, once, and the channels receive it already valid.
+
+use super::error::ConfigError;
+use super::read::{quote, Reader, Setting};
+use super::yaml::Node;
+
+/// `file_output.mode` when the key is absent.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// `syslog_output.address` when the key is absent.
+pub const DEFAULT_SYSLOG_ADDRESS: &str = "unix:///dev/log";
+
+/// `syslog_output.facility` when the key is absent (LOG_USER).
+pub const DEFAULT_SYSLOG_FACILITY: u8 = 1;
+
+/// `file_output.mode`: octal digits (`0600`, `600`, `0o600`), or `0x...`; at most 0o7777.
+pub fn read_mode(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u32>, ConfigError> {
+    let t = r.text(key, node, "an octal file mode such as \"0600\"")?;
+    let s = t.text.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x") {
+        (hex, 16)
+    } else if let Some(oct) = s.strip_prefix("0o").or_else(|| s.strip_prefix("0O")) {
+        (oct, 8)
+    } else {
+        (s, 8)
+    };
+    let valid = !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix));
+    valid
+        .then(|| u32::from_str_radix(digits, radix).ok())
+        .flatten()
+        .filter(|&mode| mode <= 0o7777)
+        .map(Some)
+        .ok_or_else(|| {
+            ConfigError::key(
+                key,
+                format!(
+                    "expected an octal file mode such as \"0600\" or \"0o644\" (digits 0-7, at \
+                     most 0o7777), got {}",
+                    t.shown
+                ),
+            )
+        })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SyslogFormat {
+    #[default]
+    Rfc3164,
+    Rfc5424,
+}
+
+impl Setting for SyslogFormat {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+        let t = r.text(key, node, "rfc3164 or rfc5424")?;
+        match t.text.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(None),
+            "rfc3164" => Ok(Some(SyslogFormat::Rfc3164)),
+            "rfc5424" => Ok(Some(SyslogFormat::Rfc5424)),
+            _ => Err(ConfigError::key(
+                key,
+                format!("expected rfc3164 or rfc5424, got {}", t.shown),
+            )),
+        }
+    }
+}
+
+const FACILITIES: &[(&str, u8)] = &[
+    ("kern", 0),
+    ("user", 1),
+    ("mail", 2),
+    ("daemon", 3),
+    ("auth", 4),
+    ("syslog", 5),
+    ("lpr", 6),
+    ("news", 7),
+    ("uucp", 8),
+    ("cron", 9),
+    ("authpriv", 10),
+    ("ftp", 11),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+/// `syslog_output.facility`: a name (`user`, `LOG_LOCAL0`, any case) or a number 0..23.
+pub fn read_facility(
+    r: &mut Reader<'_>,
+    key: &str,
+    node: &Node,
+) -> Result<Option<u8>, ConfigError> {
+    let t = r.text(key, node, "a syslog facility")?;
+    parse_facility(t.text.trim()).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = FACILITIES.iter().map(|(n, _)| *n).collect();
+        ConfigError::key(
+            key,
+            format!(
+                "expected a facility name ({}) or a number 0..23, got {}",
+                names.join(", "),
+                t.shown
+            ),
+        )
+    })
+}
+
+fn parse_facility(s: &str) -> Option<u8> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse::<u8>().ok().filter(|&n| n <= 23);
+    }
+    let lower = s.to_ascii_lowercase();
+    let name = lower.strip_prefix("log_").unwrap_or(&lower);
+    FACILITIES.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// `syslog_output.address`: `unix:///abs/path`, `udp://host:port` or `tcp://host:port`.
+pub fn read_syslog_address(
+    r: &mut Reader<'_>,
+    key: &str,
+    node: &Node,
+) -> Result<Option<String>, ConfigError> {
+    let t = r.text(key, node, "a syslog address")?;
+    let a = t.text.trim();
+    if a.is_empty() {
+        return Ok(None);
+    }
+    check_address(a).map_err(|why| {
+        ConfigError::key(
+            key,
+            format!(
+                "{why} (expected unix:///absolute/path, udp://host:port or tcp://host:port), got {}",
+                t.shown
+            ),
+        )
+    })?;
+    Ok(Some(a.to_string()))
+}
+
+fn check_address(a: &str) -> Result<(), String> {
+    if let Some(p) = a.strip_prefix("unix://") {
+        if !p.starts_with('/') || p.len() < 2 {
+            return Err("a unix address needs an absolute socket path".to_string());
+        }
+        return Ok(());
+    }
+    let Some(hp) = a
+        .strip_prefix("udp://")
+        .or_else(|| a.strip_prefix("tcp://"))
+    else {
+        return Err("unsupported scheme".to_string());
+    };
+    let (host, port) = if let Some(v6) = hp.strip_prefix('[') {
+        let (host, rest) = v6
+            .split_once(']')
+            .ok_or_else(|| "missing `]` after an IPv6 address".to_string())?;
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("`{host}` is not an IPv6 address"));
+        }
+        let port = rest
+            .strip_prefix(':')
+            .ok_or_else(|| "missing `:port`".to_string())?;
+        (host, port)
+    } else {
+        let (host, port) = hp
+            .rsplit_once(':')
+            .ok_or_else(|| "missing `:port`".to_string())?;
+        if host.contains(':') {
+            return Err("an IPv6 address must be written in brackets, e.g. [::1]:514".to_string());
+        }
+        (host, port)
+    };
+    if host.is_empty() {
+        return Err("missing host".to_string());
+    }
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._:%".contains(&b))
+    {
+        return Err(format!("`{host}` is not a valid host name"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        _ => Err(format!("`{port}` is not a port number 1..65535")),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HttpMethod {
+    #[default]
+    Post,
+    Put,
+}
+
+impl Setting for HttpMethod {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+        let t = r.text(key, node, "POST or PUT")?;
+        match t.text.trim().to_ascii_uppercase().as_str() {
+            "" => Ok(None),
+            "POST" => Ok(Some(HttpMethod::Post)),
+            "PUT" => Ok(Some(HttpMethod::Put)),
+            _ => Err(ConfigError::key(
+                key,
+                format!("expected POST or PUT, got {}", t.shown),
+            )),
+        }
+    }
+}
+
+/// `http_output.url`, one pair of surrounding quotes stripped as Falco does
+/// (`outputs_http.cpp`); http:// or https:// with a host.
+pub fn read_url(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<String>, ConfigError> {
+    let t = r.text(key, node, "a URL")?;
+    let url = strip_quotes(t.text.trim()).trim();
+    if url.is_empty() {
+        return Ok(Some(String::new()));
+    }
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    let host_ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with(['/', '?', '#']));
+    if !host_ok || url.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
+        return Err(ConfigError::key(
+            key,
+            format!(
+                "expected an http:// or https:// URL with a host, got {}",
+                t.shown
+            ),
+        ));
+    }
+    Ok(Some(url.to_string()))
+}
+
+fn strip_quotes(s: &str) -> &str {
+    let b = s.as_bytes();
+    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+        &s[1..s.len() - 1]
+    } else {
+        s
+    }
+}
+
+/// `http_output.headers`: a mapping of header name to value, in the order written.
+pub fn read_headers(
+    r: &mut Reader<'_>,
+    key: &str,
+    node: &Node,
+) -> Result<Option<Vec<(String, String)>>, ConfigError> {
+    let Node::Map(entries) = node else {
+        return Err(ConfigError::key(
+            key,
+            format!(
+                "expected a mapping of header name to value, got {}",
+                node.kind()
+            ),
+        ));
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for (name, v) in entries {
+        let key = format!("{key}.{name}");
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(ConfigError::key(
+                &key,
+                format!("{} is not a valid HTTP header name", quote(name)),
+            ));
+        }
+        // A header value is often a credential: no message shows it.
+        let value = r.secret_text(&key, v, "a header value (a string)")?;
+        if value.contains(['\r', '\n', '\0']) {
+            return Err(ConfigError::key(
+                &key,
+                "a header value may not contain a line break (CR, LF) or NUL (the value is not \
+                 shown: it may be a secret)",
+            ));
+        }
+        out.push((name.clone(), value));
+    }
+    Ok(Some(out))
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}

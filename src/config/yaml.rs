@@ -1,0 +1,285 @@
+//! The one module that knows which YAML parser is in use (serde_yaml, archived upstream: to
+//! swap it, reimplement [`parse`] with another parser; nothing else in the crate names it).
+//!
+//! A document becomes a [`Node`] tree in which every scalar is its text as written (quotes
+//! removed, escapes decoded), as yaml-cpp hands it to Falco: `0o644`, `1.10` or `True` keep
+//! their spelling and the reader decides what type the key needs ("plain-scalar text, then the
+//! type Falco asks for"). Only a plain `~`, `null` or an empty value is [`Node::Null`].
+//!
+//! serde_yaml resolves plain scalars to numbers and booleans and drops their text, so the
+//! document is read twice: once into a `serde_yaml::Value` for its shape, then again driven by
+//! that shape with `deserialize_str` at every scalar, which yields the scalar's text.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_yaml::Value;
+
+/// A YAML value: every scalar as its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// `~`, `null`, or nothing.
+    Null,
+    Scalar(String),
+    Seq(Vec<Node>),
+    /// Entries in document order; keys as their text.
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    pub fn empty_map() -> Node {
+        Node::Map(Vec::new())
+    }
+
+    /// The value under `key` in a mapping.
+    #[cfg(test)]
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The value under `key`, inserted as `Null` when absent (`self` must be a mapping).
+    pub fn entry(&mut self, key: &str) -> Option<&mut Node> {
+        let Node::Map(entries) = self else {
+            return None;
+        };
+        let i = match entries.iter().position(|(k, _)| k == key) {
+            Some(i) => i,
+            None => {
+                entries.push((key.to_string(), Node::Null));
+                entries.len() - 1
+            }
+        };
+        Some(&mut entries[i].1)
+    }
+
+    /// How an error message names a value that is not a scalar (scalars are quoted by the
+    /// reader, after `${VAR}` expansion).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Scalar(_) => "a scalar",
+            Node::Seq(_) => "a sequence",
+            Node::Map(_) => "a mapping",
+        }
+    }
+
+    /// Deep merge: mappings merge key by key, anything else replaces. An empty (null) value
+    /// over a mapping adds nothing.
+    pub fn merge(&mut self, over: Node) {
+        match (self, over) {
+            (Node::Map(base), Node::Map(over)) => {
+                for (k, v) in over {
+                    match base.iter_mut().find(|(bk, _)| *bk == k) {
+                        Some((_, existing)) => existing.merge(v),
+                        None => base.push((k, v)),
+                    }
+                }
+            }
+            (Node::Map(_), Node::Null) => {}
+            (base, over) => *base = over,
+        }
+    }
+}
+
+/// One YAML document (an empty document is [`Node::Null`]). The error carries the position:
+/// `... at line 3 column 2`.
+pub fn parse(text: &str) -> Result<Node, String> {
+    let shape: Value = serde_yaml::from_str(text).map_err(|e| error_text(&e))?;
+    Shape(&shape)
+        .deserialize(serde_yaml::Deserializer::from_str(text))
+        .map_err(|e| error_text(&e))
+}
+
+fn error_text(e: &serde_yaml::Error) -> String {
+    let text = e.to_string();
+    match e.location() {
+        Some(loc) if !text.contains(" at line ") => {
+            format!("{text} at line {} column {}", loc.line(), loc.column())
+        }
+        _ => text,
+    }
+}
+
+fn untag(v: &Value) -> &Value {
+    let mut v = v;
+    while let Value::Tagged(t) = v {
+        v = &t.value;
+    }
+    v
+}
+
+/// Reads the value whose shape pass one found, taking every scalar's text.
+struct Shape<'s>(&'s Value);
+
+impl<'de> DeserializeSeed<'de> for Shape<'_> {
+    type Value = Node;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        match untag(self.0) {
+            Value::Null => {
+                IgnoredAny::deserialize(d)?;
+                Ok(Node::Null)
+            }
+            Value::Bool(_) | Value::Number(_) | Value::String(_) => {
+                d.deserialize_str(TextVisitor).map(Node::Scalar)
+            }
+            Value::Sequence(items) => d.deserialize_seq(SeqShape(items)),
+            Value::Mapping(m) => d.deserialize_map(MapShape(m)),
+            Value::Tagged(_) => unreachable!("untagged above"),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for KeyShape<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        match untag(self.0) {
+            Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Null => {
+                d.deserialize_str(TextVisitor)
+            }
+            other => {
+                let node = Shape(other).deserialize(d)?;
+                Ok(node.kind().to_string())
+            }
+        }
+    }
+}
+
+/// A mapping key: its text (a collection as a key is named by its kind).
+struct KeyShape<'s>(&'s Value);
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a scalar")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+}
+
+struct SeqShape<'s>(&'s [Value]);
+
+impl<'de> Visitor<'de> for SeqShape<'_> {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut out = Vec::with_capacity(self.0.len());
+        for item in self.0 {
+            match seq.next_element_seed(Shape(item))? {
+                Some(node) => out.push(node),
+                None => return Err(de::Error::custom("the sequence changed between passes")),
+            }
+        }
+        Ok(Node::Seq(out))
+    }
+}
+
+struct MapShape<'s>(&'s serde_yaml::Mapping);
+
+impl<'de> Visitor<'de> for MapShape<'_> {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut out = Vec::with_capacity(self.0.len());
+        for (k, v) in self.0 {
+            let Some(key) = map.next_key_seed(KeyShape(k))? else {
+                return Err(de::Error::custom("the mapping changed between passes"));
+            };
+            out.push((key, map.next_value_seed(Shape(v))?));
+        }
+        Ok(Node::Map(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t: &str) -> Node {
+        Node::Scalar(t.to_string())
+    }
+
+    #[test]
+    fn scalars_keep_their_text() {
+        let n = parse(
+            "a: 0o644\nb: 420\nc: 1.10\nd: True\ne: '0x10'\nf: \"q\\tz\"\ng:\nh: ~\ni: null\n\
+             j: +5\nk: 1e3\n",
+        )
+        .unwrap();
+        let expect = [
+            ("a", s("0o644")),
+            ("b", s("420")),
+            ("c", s("1.10")),
+            ("d", s("True")),
+            ("e", s("0x10")),
+            ("f", s("q\tz")),
+            ("g", Node::Null),
+            ("h", Node::Null),
+            ("i", Node::Null),
+            ("j", s("+5")),
+            ("k", s("1e3")),
+        ];
+        for (k, v) in expect {
+            assert_eq!(n.get(k), Some(&v), "{k}");
+        }
+    }
+
+    #[test]
+    fn structure_order_aliases_and_tags() {
+        let n = parse(
+            "z: {b: [1, 0o7, {c: d}], a: x}\nbase: &b {m: 0x1f}\ncopy: *b\n\
+             t: !custom 0o12\n1: one\n",
+        )
+        .unwrap();
+        let Node::Map(entries) = &n else { panic!() };
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["z", "base", "copy", "t", "1"]);
+        let z = n.get("z").unwrap();
+        assert_eq!(
+            z.get("b"),
+            Some(&Node::Seq(vec![
+                s("1"),
+                s("0o7"),
+                Node::Map(vec![("c".into(), s("d"))])
+            ]))
+        );
+        assert_eq!(n.get("copy").unwrap().get("m"), Some(&s("0x1f")));
+        assert_eq!(n.get("t"), Some(&s("0o12")));
+    }
+
+    #[test]
+    fn errors_carry_the_position() {
+        let e = parse("a:\n  b: 1\n c: 2\n").unwrap_err();
+        assert!(e.contains("line 3 column 2"), "{e}");
+        assert_eq!(parse("").unwrap(), Node::Null);
+        assert!(parse("a: 1\na: 2\n").unwrap_err().contains("duplicate"));
+    }
+
+    #[test]
+    fn merge_is_deep() {
+        let mut a = parse("x: {p: 1, q: 2}\ny: 1\n").unwrap();
+        a.merge(parse("x: {q: 3, r: 4}\ny:\n").unwrap());
+        assert_eq!(a, parse("x: {p: 1, q: 3, r: 4}\ny:\n").unwrap());
+        let mut a = parse("x: {p: 1}\n").unwrap();
+        a.merge(parse("x:\n").unwrap());
+        assert_eq!(a.get("x").unwrap().get("p"), Some(&s("1")));
+    }
+}
