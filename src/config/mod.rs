@@ -75,14 +75,9 @@ pub(crate) mod yaml;
 #[cfg(test)]
 mod tests;
 
-pub use checks::NO_OUTPUT_ERROR;
 pub use error::ConfigError;
-pub use keys::{
-    Config, FileConfig, HttpConfig, ProgramConfig, QueueConfig, StdoutConfig, SyslogConfig,
-};
-pub use values::{
-    HttpMethod, SyslogFormat, DEFAULT_FILE_MODE, DEFAULT_SYSLOG_ADDRESS, DEFAULT_SYSLOG_FACILITY,
-};
+pub use keys::{Config, HttpConfig, SyslogConfig};
+pub use values::{HttpMethod, SyslogFormat};
 
 use read::{Reader, Setting};
 use yaml::Node;

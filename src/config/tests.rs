@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::alert::Priority;
+use checks::NO_OUTPUT_ERROR;
 use std::io::Write;
 
 const FIXTURE: &str = "/work/shared/fixtures/falco.yaml";
