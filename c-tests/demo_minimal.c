@@ -1,4 +1,4 @@
-/* A minimal host until the C++ demo exists: emits a few realistic alerts (the seed document's
+/* A minimal host in C (the demo host is demo/, in C++): emits a few realistic alerts (the seed document's
  * examples among them) and one internal message to stdout with the built-in default format
  * (text), then closes. Usage: demo_minimal [config_yaml]   (default: stdout only) */
 #include "falco_outputs.h"

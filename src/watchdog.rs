@@ -5,11 +5,12 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::log::Logger;
+use crate::outputs::log_limit::LogLimit;
 use crate::worker::ChannelShared;
 
 #[derive(Default)]
@@ -37,7 +38,7 @@ struct Watched {
     shared: Arc<ChannelShared>,
     reported_busy_since: u64,
     logged_drops: u64,
-    last_drop_log: Option<Instant>,
+    drop_log: LogLimit,
 }
 
 pub fn run(channels: Vec<Arc<ChannelShared>>, timeout: Duration, log: Logger, stop: Arc<Stop>) {
@@ -48,19 +49,18 @@ pub fn run(channels: Vec<Arc<ChannelShared>>, timeout: Duration, log: Logger, st
             shared,
             reported_busy_since: 0,
             logged_drops: 0,
-            last_drop_log: None,
+            drop_log: LogLimit::every(Duration::from_secs(1)),
         })
         .collect();
     while !stop.sleep(period) {
         for w in &mut watched {
             check_stall(w, timeout, &log);
-            check_drops(w, &log);
+            check_drops(w, &log, false);
         }
     }
     // Drops that happened just before close still deserve their line.
     for w in &mut watched {
-        w.last_drop_log = None;
-        check_drops(w, &log);
+        check_drops(w, &log, true);
     }
 }
 
@@ -83,14 +83,13 @@ fn check_stall(w: &mut Watched, timeout: Duration, log: &Logger) {
     }
 }
 
-fn check_drops(w: &mut Watched, log: &Logger) {
+/// Logs the drops since the last line, at most once a second unless `last` (at close).
+fn check_drops(w: &mut Watched, log: &Logger, last: bool) {
     let dropped = w.shared.stats.dropped_queue_full.load(Ordering::Relaxed);
     if dropped == w.logged_drops {
         return;
     }
-    if w.last_drop_log
-        .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-    {
+    if w.drop_log.allow().is_none() && !last {
         return;
     }
     log.error(&format!(
@@ -100,5 +99,4 @@ fn check_drops(w: &mut Watched, log: &Logger) {
         dropped
     ));
     w.logged_drops = dropped;
-    w.last_drop_log = Some(Instant::now());
 }

@@ -102,6 +102,16 @@ pub trait ByteStream {
         }
     }
 
+    /// Close's part of a byte stream: writes what is buffered, unless close's deadline passed
+    /// (the fd may be the very thing that is stuck): then it is discarded, and counted so.
+    fn close_stream(&mut self, ctx: &ChannelCtx) {
+        if ctx.is_aborting() {
+            ctx.discarded(self.buffer().lines);
+            self.buffer().clear();
+        }
+        self.flush_buffer(ctx);
+    }
+
     fn flush_buffer(&mut self, ctx: &ChannelCtx) {
         if self.buffer().is_empty() {
             return;

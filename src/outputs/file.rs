@@ -195,12 +195,7 @@ impl Channel for FileChannel {
     }
 
     fn close(&mut self, ctx: &ChannelCtx) {
-        if ctx.is_aborting() {
-            // The fd may be the very thing that is stuck: do not write again.
-            ctx.discarded(self.buffer.lines);
-            self.buffer.clear();
-        }
-        self.flush(ctx);
+        self.close_stream(ctx);
         self.file = None;
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Config, HttpConfig};
 use crate::log::Logger;
-use crate::outputs::throttle::Throttle;
+use crate::outputs::log_limit::LogLimit;
 use crate::outputs::{Batch, Channel, ChannelCtx, OpenError};
 
 use client::{Client, Outcome};
@@ -60,15 +60,16 @@ pub struct HttpChannel {
     /// The URL without credentials or query, for log lines.
     target: String,
     body: Vec<u8>,
-    drop_log: Throttle,
-    refused_log: Throttle,
-    spool_error_log: Throttle,
+    /// Each repeats at the alert rate: logged at most once a second.
+    drop_log: LogLimit,
+    refused_log: LogLimit,
+    spool_error_log: LogLimit,
 }
 
 struct Outage {
     since: Instant,
     attempts: u64,
-    last_log: Instant,
+    log: LogLimit,
 }
 
 impl HttpChannel {
@@ -132,9 +133,9 @@ impl HttpChannel {
             outage: None,
             target,
             body: Vec::new(),
-            drop_log: Throttle::default(),
-            refused_log: Throttle::default(),
-            spool_error_log: Throttle::default(),
+            drop_log: LogLimit::every(Duration::from_secs(1)),
+            refused_log: LogLimit::every(Duration::from_secs(1)),
+            spool_error_log: LogLimit::every(Duration::from_secs(1)),
         })
     }
 
@@ -333,31 +334,39 @@ impl HttpChannel {
         let now = Instant::now();
         self.retry_at = Some(now + delay);
         let held = self.total();
-        match &mut self.outage {
-            None => {
-                self.outage = Some(Outage {
-                    since: now,
-                    attempts: 1,
-                    last_log: now,
-                });
-                ctx.warning(&format!(
-                    "cannot deliver to {}: {reason}; {held} alerts kept, retrying in {} ms",
-                    self.target,
-                    delay.as_millis()
-                ));
-            }
-            Some(o) => {
-                o.attempts += 1;
-                if now.duration_since(o.last_log) >= OUTAGE_LOG_EVERY {
-                    o.last_log = now;
-                    ctx.warning(&format!(
-                        "still cannot deliver to {} after {} attempts over {} s: {reason}; {held} alerts kept",
-                        self.target,
-                        o.attempts,
-                        now.duration_since(o.since).as_secs()
-                    ));
-                }
-            }
+        let o = self.outage.get_or_insert_with(|| Outage {
+            since: now,
+            attempts: 0,
+            log: LogLimit::every(OUTAGE_LOG_EVERY),
+        });
+        o.attempts += 1;
+        if o.log.allow_at(now).is_none() {
+            return;
+        }
+        if o.attempts == 1 {
+            ctx.warning(&format!(
+                "cannot deliver to {}: {reason}; {held} alerts kept, retrying in {} ms",
+                self.target,
+                delay.as_millis()
+            ));
+        } else {
+            ctx.warning(&format!(
+                "still cannot deliver to {} after {} attempts over {} s: {reason}; {held} alerts kept",
+                self.target,
+                o.attempts,
+                now.duration_since(o.since).as_secs()
+            ));
+        }
+    }
+
+    /// Reports the log lines held back, so that a burst that stopped is still counted.
+    fn flush_logs(&mut self, ctx: &ChannelCtx) {
+        for limit in [
+            &mut self.drop_log,
+            &mut self.refused_log,
+            &mut self.spool_error_log,
+        ] {
+            limit.flush(ctx);
         }
     }
 
@@ -433,6 +442,7 @@ impl Channel for HttpChannel {
     fn tick(&mut self, ctx: &ChannelCtx) {
         self.pump(ctx, false);
         self.store.sync(false);
+        self.flush_logs(ctx);
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -481,6 +491,7 @@ impl Channel for HttpChannel {
             std::thread::sleep(wait.clamp(Duration::from_millis(1), CLOSE_POLL));
         }
         self.store.sync(true);
+        self.flush_logs(ctx);
     }
 }
 

@@ -14,13 +14,13 @@ use crate::stats::ChannelStats;
 mod fd;
 pub mod file;
 pub mod http;
+pub(crate) mod log_limit;
 pub mod program;
 pub(crate) mod spawn;
 pub mod stdout;
 pub mod syslog;
 mod syslog_transport;
 mod syslog_wire;
-mod throttle;
 
 /// One formatted line of a batch: `bytes[start..end]` is the line without its newline, and
 /// `bytes[end]` is the `\n` that follows it.
@@ -175,47 +175,56 @@ pub struct OpenedChannel {
     pub channel: Box<dyn Channel>,
 }
 
+/// Opens a channel from the whole configuration and the handle's hostname.
+type Open = fn(&Config, &Logger, &str) -> Result<Box<dyn Channel>, OpenError>;
+
 /// Opens every enabled channel, in a fixed order (stdout, file, syslog, program, http).
 pub fn open_enabled(
     cfg: &Config,
     log: &Logger,
     hostname: &str,
 ) -> Result<Vec<OpenedChannel>, OpenError> {
-    let mut opened = Vec::new();
-    if cfg.stdout.enabled {
-        opened.push(OpenedChannel {
-            name: "stdout",
-            min_priority: cfg.stdout.min_priority,
-            channel: Box::new(stdout::StdoutChannel::open(cfg, log)?),
-        });
-    }
-    if cfg.file.enabled {
-        opened.push(OpenedChannel {
-            name: "file",
-            min_priority: cfg.file.min_priority,
-            channel: Box::new(file::FileChannel::open(cfg, log)?),
-        });
-    }
-    if cfg.syslog.enabled {
-        opened.push(OpenedChannel {
-            name: "syslog",
-            min_priority: cfg.syslog.min_priority,
-            channel: Box::new(syslog::SyslogChannel::open_for_host(cfg, log, hostname)?),
-        });
-    }
-    if cfg.program.enabled {
-        opened.push(OpenedChannel {
-            name: "program",
-            min_priority: cfg.program.min_priority,
-            channel: Box::new(program::ProgramChannel::open(cfg, log)?),
-        });
-    }
-    if cfg.http.enabled {
-        opened.push(OpenedChannel {
-            name: "http",
-            min_priority: cfg.http.min_priority,
-            channel: Box::new(http::HttpChannel::open(cfg, log)?),
-        });
-    }
-    Ok(opened)
+    let channels: [(&'static str, bool, Priority, Open); 5] = [
+        (
+            "stdout",
+            cfg.stdout.enabled,
+            cfg.stdout.min_priority,
+            |c, l, _| Ok(Box::new(stdout::StdoutChannel::open(c, l)?)),
+        ),
+        (
+            "file",
+            cfg.file.enabled,
+            cfg.file.min_priority,
+            |c, l, _| Ok(Box::new(file::FileChannel::open(c, l)?)),
+        ),
+        (
+            "syslog",
+            cfg.syslog.enabled,
+            cfg.syslog.min_priority,
+            |c, l, h| Ok(Box::new(syslog::SyslogChannel::open_for_host(c, l, h)?)),
+        ),
+        (
+            "program",
+            cfg.program.enabled,
+            cfg.program.min_priority,
+            |c, l, _| Ok(Box::new(program::ProgramChannel::open(c, l)?)),
+        ),
+        (
+            "http",
+            cfg.http.enabled,
+            cfg.http.min_priority,
+            |c, l, _| Ok(Box::new(http::HttpChannel::open(c, l)?)),
+        ),
+    ];
+    channels
+        .into_iter()
+        .filter(|&(_, enabled, _, _)| enabled)
+        .map(|(name, _, min_priority, open)| {
+            Ok(OpenedChannel {
+                name,
+                min_priority,
+                channel: open(cfg, log, hostname)?,
+            })
+        })
+        .collect()
 }

@@ -18,8 +18,8 @@ use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use super::log_limit::LogLimit;
 use super::spawn::{self, Reaped, Spawned};
-use super::throttle::Throttle;
 use super::{Batch, Channel, ChannelCtx, OpenError};
 use crate::config::Config;
 use crate::log::Logger;
@@ -54,7 +54,8 @@ pub struct ProgramChannel {
     lingering: Vec<Lingering>,
     /// When the current write stall started and whether it was reported.
     stalled: Option<(Instant, bool)>,
-    throttle: Throttle,
+    /// Failures repeat at the alert rate: logged at most once a second.
+    log_limit: LogLimit,
 }
 
 struct Kept {
@@ -97,7 +98,7 @@ impl ProgramChannel {
             next_spawn: None,
             lingering: Vec::new(),
             stalled: None,
-            throttle: Throttle::default(),
+            log_limit: LogLimit::every(Duration::from_secs(1)),
         })
     }
 
@@ -119,7 +120,7 @@ impl ProgramChannel {
                 ctx.write_error();
                 ctx.failed(1);
                 let msg = format!("cannot start /bin/sh -c '{}': {e}", self.program_text());
-                self.throttle.error(ctx, &msg);
+                self.log_limit.error(ctx, &msg);
                 return;
             }
         };
@@ -171,7 +172,7 @@ impl ProgramChannel {
                     self.program_text(),
                     ctx.output_timeout.as_millis()
                 );
-                self.throttle.warning(ctx, &msg);
+                self.log_limit.warning(ctx, &msg);
                 self.lingering.push(Lingering {
                     pid,
                     owes_line: !write_timed_out,
@@ -196,7 +197,7 @@ impl ProgramChannel {
             self.program_text(),
             spawn::describe_status(status)
         );
-        self.throttle.error(ctx, &msg);
+        self.log_limit.error(ctx, &msg);
     }
 
     /// Reaps set-aside children that exited, without blocking.
@@ -597,7 +598,7 @@ impl Channel for ProgramChannel {
                 self.drain(ctx, false);
             }
         }
-        self.throttle.flush(ctx);
+        self.log_limit.flush(ctx);
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -621,6 +622,6 @@ impl Channel for ProgramChannel {
         }
         self.reap_lingering(ctx);
         self.stop_lingering(ctx);
-        self.throttle.flush(ctx);
+        self.log_limit.flush(ctx);
     }
 }

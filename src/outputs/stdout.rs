@@ -62,11 +62,6 @@ impl Channel for StdoutChannel {
     }
 
     fn close(&mut self, ctx: &ChannelCtx) {
-        if ctx.is_aborting() {
-            // The fd may be the very thing that is stuck: do not write again.
-            ctx.discarded(self.buffer.lines);
-            self.buffer.clear();
-        }
-        self.flush(ctx);
+        self.close_stream(ctx);
     }
 }

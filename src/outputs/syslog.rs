@@ -14,6 +14,7 @@ use std::ffi::CStr;
 use std::io;
 use std::time::{Duration, Instant};
 
+use super::log_limit::LogLimit;
 use super::syslog_transport::{parse_address, Address, Conn};
 use super::syslog_wire::{encode, Header};
 use super::{Batch, Channel, ChannelCtx, OpenError};
@@ -44,7 +45,7 @@ pub struct SyslogChannel {
     frame: Vec<u8>,
     outage: Outage,
     /// Outage messages are logged at most every [`LOG_EVERY`].
-    last_log: Option<Instant>,
+    outage_log: LogLimit,
 }
 
 /// Failure bookkeeping for rate-limited logging.
@@ -142,7 +143,7 @@ impl SyslogChannel {
             stalled: false,
             frame: Vec::new(),
             outage: Outage::default(),
-            last_log: None,
+            outage_log: LogLimit::every(LOG_EVERY),
         })
     }
 
@@ -248,17 +249,11 @@ impl SyslogChannel {
         Err(last.unwrap_or_else(|| io::ErrorKind::NotConnected.into()))
     }
 
-    fn log_due(&self, now: Instant) -> bool {
-        self.last_log
-            .map_or(true, |t| now.duration_since(t) >= LOG_EVERY)
-    }
-
     fn note_failure(&mut self, e: &io::Error, ctx: &ChannelCtx) {
         let first = self.outage.failed == 0;
         self.outage.failed += 1;
         self.outage.unlogged += 1;
-        let now = Instant::now();
-        if self.log_due(now) {
+        if self.outage_log.allow().is_some() {
             let what = if first {
                 "cannot deliver"
             } else {
@@ -268,7 +263,6 @@ impl SyslogChannel {
                 "{what} to {}: {e} ({} alert(s) not delivered since the last message)",
                 self.address, self.outage.unlogged
             ));
-            self.last_log = Some(now);
             self.outage.unlogged = 0;
             self.outage.announced = true;
         }
