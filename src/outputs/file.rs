@@ -8,6 +8,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
+use std::io::Seek;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -116,6 +117,34 @@ impl FileChannel {
     }
 }
 
+/// A write cut short (disk full, quota, file size limit) may have left the first bytes of a
+/// line at the end of the file, and the next line would be appended to them. Cuts the file back
+/// to the end of the last whole line written, so that it only ever holds whole lines.
+/// Returns how many bytes of whole lines stay written, and why a fragment could not be cut.
+fn cut_partial_line(file: &File, written: &[u8]) -> (usize, Option<String>) {
+    let whole = written
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let fragment = (written.len() - whole) as u64;
+    if fragment == 0 {
+        return (whole, None);
+    }
+    // With O_APPEND the offset is now the end of our write. Cut only if nothing was appended
+    // after it by another writer: their bytes are not ours to remove.
+    let cut = (|| -> io::Result<()> {
+        let end = (&*file).stream_position()?;
+        if file.metadata()?.len() != end || end < fragment {
+            return Err(io::Error::other("another writer appended after it"));
+        }
+        file.set_len(end - fragment)
+    })();
+    let problem = cut.err().map(|e| {
+        format!("a short write left a partial line of {fragment} bytes at the end of the file and it could not be removed ({e})")
+    });
+    (whole, problem)
+}
+
 /// The open file has no name left (or cannot even be inspected).
 fn is_deleted(file: &File) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -140,17 +169,25 @@ impl ByteStream for FileChannel {
     }
 
     fn write(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx) {
-        let result = if self.keep_alive {
-            match self.current_file() {
-                Ok(f) => write_all(f.as_raw_fd(), bytes),
-                Err(e) => Err((0, e)),
-            }
+        // Without keep_alive the file is open for this write only (closed when `once` drops).
+        let mut once = None;
+        let file = if self.keep_alive {
+            self.current_file()
         } else {
-            match self.open_file() {
-                Ok((f, _)) => write_all(f.as_raw_fd(), bytes),
-                Err(e) => Err((0, e)),
-            }
+            self.open_file().map(|(f, _)| &*once.insert(f))
         };
+        let result = match file {
+            Ok(f) => write_all(f.as_raw_fd(), bytes).map_err(|(written, e)| {
+                let (whole, problem) = cut_partial_line(f, &bytes[..written]);
+                (whole, e, problem)
+            }),
+            Err(e) => Err((0, e, None)),
+        };
+        drop(once);
+        if let Err((_, _, Some(problem))) = &result {
+            ctx.error(&format!("{}: {problem}", self.path.display()));
+        }
+        let result = result.map_err(|(whole, e, _)| (whole, e));
         account(ctx, bytes, lines, &result);
         match &result {
             Err((_, e)) => {

@@ -12,6 +12,7 @@ mod support;
 mod close_and_flush;
 mod ffi;
 mod file_channel;
+mod file_disk_full;
 mod hostname;
 mod http_batch;
 mod http_bench;

@@ -2,12 +2,15 @@
 //! (handles, alerts, polling, the channel harness) and adds the area's own helpers
 //! (`support::http`, `support::program`, `support::syslog`, `support::rsyslog`).
 
+pub mod accounting;
+pub mod capi;
 pub mod channel;
 pub mod handle;
 pub mod http;
 pub mod program;
 pub mod rsyslog;
 pub mod syslog;
+pub mod tmpfs;
 
 pub use channel::*;
 pub use handle::*;
