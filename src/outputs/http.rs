@@ -406,19 +406,13 @@ impl HttpChannel {
         } else if !self.store.is_empty() {
             let n = self.store.len();
             let _ = self.store.consume(n);
+            // Counted here, reported once by close with the channel's total.
             self.account(n, ChannelCtx::discarded, ctx);
-            ctx.error(&format!(
-                "{n} alerts not delivered to {} by the close deadline: discarded",
-                self.target
-            ));
         }
         let n = self.overflow.len();
         if n > 0 {
             let _ = self.overflow.consume(n);
             ctx.discarded(n);
-            ctx.error(&format!(
-                "{n} alerts that the spool could not take were discarded at close"
-            ));
         }
     }
 }

@@ -11,7 +11,9 @@
 //!
 //! Accounting: per-alert, a line is delivered when its program exits 0 and failed otherwise
 //! (a program that cannot start, exits 127, is killed...). Kept alive, a line is delivered once
-//! it is written into the pipe.
+//! a process has read it out of the pipe: lines written stay in `in_pipe` until the pipe's
+//! unread byte count (FIONREAD) shows they were consumed. A line no process read is re-sent to
+//! the next child, and at the close deadline counted `discarded`; it is never `delivered`.
 
 use std::collections::VecDeque;
 use std::ffi::CString;
@@ -36,6 +38,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_LINGERING: usize = 16;
 /// At close: how long SIGTERM gets before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(300);
+/// How soon to ask again whether a kept child read its pipe, growing to the maximum while it
+/// reads nothing.
+const READ_POLL_MIN: Duration = Duration::from_millis(10);
+const READ_POLL_MAX: Duration = Duration::from_millis(500);
 
 pub struct ProgramChannel {
     program: CString,
@@ -46,8 +52,11 @@ pub struct ProgramChannel {
     out_lens: VecDeque<usize>,
     /// Bytes of `out`'s first line already written to the current child.
     out_written: usize,
-    /// How many of `out`'s first lines are re-sends (already accounted).
-    out_resends: usize,
+    /// How long to wait before asking the pipe again whether lines were read (grows while the
+    /// program reads nothing, so a stuck program does not keep the worker busy).
+    read_poll: Duration,
+    /// When to ask again (set while written lines wait in the pipe).
+    read_check_at: Option<Instant>,
     quick_deaths: u32,
     next_spawn: Option<Instant>,
     /// Children set aside: hung per-alert programs, replaced kept-alive ones.
@@ -62,10 +71,10 @@ struct Kept {
     pid: libc::pid_t,
     stdin: std::os::fd::OwnedFd,
     started: Instant,
-    /// The last lines written to this child (at least a pipe's worth), to re-send what it never read.
-    tail: VecDeque<u8>,
-    tail_lens: VecDeque<usize>,
-    pipe_cap: usize,
+    /// Lines written whole into this child's pipe that no process has read yet (not accounted):
+    /// re-sent if the child dies, discarded at the close deadline.
+    in_pipe: VecDeque<u8>,
+    in_pipe_lens: VecDeque<usize>,
 }
 
 struct Lingering {
@@ -93,7 +102,8 @@ impl ProgramChannel {
             out: Vec::new(),
             out_lens: VecDeque::new(),
             out_written: 0,
-            out_resends: 0,
+            read_poll: READ_POLL_MIN,
+            read_check_at: None,
             quick_deaths: 0,
             next_spawn: None,
             lingering: Vec::new(),
@@ -277,40 +287,64 @@ impl ProgramChannel {
         }
     }
 
-    /// Moves fully written lines from `out` to the child's tail and accounts for them.
+    /// Moves fully written lines from `out` into the child's pipe (not accounted yet), then
+    /// counts those it has read.
     fn retire_written(&mut self, ctx: &ChannelCtx) {
         let Some(kept) = self.kept.as_mut() else {
             return;
         };
         let mut done_bytes = 0;
-        let mut new_lines = 0;
         while let Some(&len) = self.out_lens.front() {
             if self.out_written - done_bytes < len {
                 break;
             }
-            kept.tail_lens.push_back(len);
+            kept.in_pipe_lens.push_back(len);
             done_bytes += len;
             self.out_lens.pop_front();
-            if self.out_resends > 0 {
-                self.out_resends -= 1;
-            } else {
-                new_lines += 1;
-            }
         }
-        kept.tail.extend(&self.out[..done_bytes]);
+        kept.in_pipe.extend(&self.out[..done_bytes]);
         self.out.drain(..done_bytes);
         self.out_written -= done_bytes;
-        ctx.delivered(new_lines);
-        // Keep at least a pipe's worth of tail: that is the most the child can have left unread.
-        let mut drop_bytes = 0;
-        while let Some(&front) = kept.tail_lens.front() {
-            if kept.tail.len() - drop_bytes - front < kept.pipe_cap {
+        self.count_read(ctx);
+    }
+
+    /// Counts as delivered the lines the kept child (or a process it started) has read out of
+    /// its pipe: everything written to it minus what the pipe still holds.
+    fn count_read(&mut self, ctx: &ChannelCtx) {
+        let Some(kept) = self.kept.as_mut() else {
+            self.read_check_at = None;
+            return;
+        };
+        if kept.in_pipe_lens.is_empty() {
+            self.read_check_at = None;
+            return;
+        }
+        // The pipe holds the tail of `in_pipe` followed by the partly written front of `out`.
+        let in_flight = kept.in_pipe.len() + self.out_written;
+        let Some(unread) = spawn::unread_bytes(kept.stdin.as_raw_fd()) else {
+            return;
+        };
+        let mut read = in_flight.saturating_sub(unread);
+        let mut lines = 0;
+        let mut bytes = 0;
+        while let Some(&len) = kept.in_pipe_lens.front() {
+            if read < len {
                 break;
             }
-            drop_bytes += front;
-            kept.tail_lens.pop_front();
+            read -= len;
+            bytes += len;
+            lines += 1;
+            kept.in_pipe_lens.pop_front();
         }
-        kept.tail.drain(..drop_bytes);
+        kept.in_pipe.drain(..bytes);
+        ctx.delivered(lines);
+        self.read_poll = if lines > 0 {
+            READ_POLL_MIN
+        } else {
+            (self.read_poll * 2).min(READ_POLL_MAX)
+        };
+        self.read_check_at =
+            (!kept.in_pipe_lens.is_empty()).then(|| Instant::now() + self.read_poll);
     }
 
     fn note_stall(&mut self, ctx: &ChannelCtx) {
@@ -327,19 +361,18 @@ impl ProgramChannel {
         }
     }
 
+    /// The close deadline passed: the lines not written yet and those the child has not read
+    /// are given up and counted `discarded` (close reports the count, once, for the channel).
     fn discard_out(&mut self, ctx: &ChannelCtx) {
-        let unaccounted = self.out_lens.len() - self.out_resends;
-        if unaccounted > 0 {
-            ctx.discarded(unaccounted);
-            ctx.error(&format!(
-                "close deadline passed: {unaccounted} alert(s) not written to program '{}'",
-                self.program.to_string_lossy()
-            ));
-        }
+        self.count_read(ctx);
+        let in_pipe = self.kept.as_mut().map_or(0, |k| {
+            k.in_pipe.clear();
+            std::mem::take(&mut k.in_pipe_lens).len()
+        });
+        ctx.discarded(self.out_lens.len() + in_pipe);
         self.out.clear();
         self.out_lens.clear();
         self.out_written = 0;
-        self.out_resends = 0;
     }
 
     /// Starts the kept child, honouring the backoff. False if it is not running (yet).
@@ -354,14 +387,12 @@ impl ProgramChannel {
         self.next_spawn = None;
         match spawn::spawn_shell(&self.program) {
             Ok(Spawned { pid, stdin }) => {
-                let pipe_cap = spawn::pipe_capacity(stdin.as_raw_fd());
                 self.kept = Some(Kept {
                     pid,
                     stdin,
                     started: Instant::now(),
-                    tail: VecDeque::new(),
-                    tail_lens: VecDeque::new(),
-                    pipe_cap,
+                    in_pipe: VecDeque::new(),
+                    in_pipe_lens: VecDeque::new(),
                 });
                 true
             }
@@ -394,8 +425,9 @@ impl ProgramChannel {
     /// The kept child died or closed its stdin: queue what it never read for re-sending, set it
     /// aside, and arrange the respawn.
     fn child_lost(&mut self, why: &str, ctx: &ChannelCtx) {
+        self.count_read(ctx);
         let Some(kept) = self.kept.take() else { return };
-        let resend = self.requeue_unread(&kept);
+        let resend = self.requeue_unread(kept.in_pipe, kept.in_pipe_lens);
         let status = match spawn::try_reap(kept.pid) {
             Reaped::Exited(s) => spawn::describe_status(s),
             Reaped::Gone => "exit status unknown".into(),
@@ -425,36 +457,20 @@ impl ProgramChannel {
         ));
     }
 
-    /// Puts back in front of `out` the lines the dead child left unread; returns how many lines
-    /// the next child gets that this one did not read (re-sent ones plus those not written yet).
-    fn requeue_unread(&mut self, kept: &Kept) -> usize {
-        let unread = spawn::unread_bytes(kept.stdin.as_raw_fd());
-        let pending = self.out_lens.len();
-        // The partly written front line is re-sent whole from its start.
-        let mut missing = unread.saturating_sub(self.out_written);
+    /// Puts back in front of `out` the lines a child left unread (after [`Self::count_read`]),
+    /// to be written to the next child; the partly written front line is re-sent whole.
+    /// Returns how many lines the next child gets.
+    fn requeue_unread(&mut self, in_pipe: VecDeque<u8>, in_pipe_lens: VecDeque<usize>) -> usize {
         self.out_written = 0;
-        let mut n = 0;
-        let mut bytes = 0;
-        for &len in kept.tail_lens.iter().rev() {
-            if missing == 0 {
-                break;
-            }
-            n += 1;
-            bytes += len;
-            missing = missing.saturating_sub(len);
-        }
-        if n > 0 {
-            let from = kept.tail.len() - bytes;
-            let mut again: Vec<u8> = kept.tail.range(from..).copied().collect();
+        if !in_pipe_lens.is_empty() {
+            let mut again: Vec<u8> = in_pipe.into();
             again.extend_from_slice(&self.out);
             self.out = again;
-            let tail_lens: Vec<usize> = kept.tail_lens.iter().rev().take(n).copied().collect();
-            for len in tail_lens {
+            for len in in_pipe_lens.into_iter().rev() {
                 self.out_lens.push_front(len);
             }
-            self.out_resends += n;
         }
-        n + pending
+        self.out_lens.len()
     }
 
     /// Tick: notice a kept child that died while idle; respawn now only if it left lines unread.
@@ -465,8 +481,9 @@ impl ProgramChannel {
         match spawn::try_reap(kept.pid) {
             Reaped::Running => {}
             r => {
+                self.count_read(ctx);
                 let Some(kept) = self.kept.take() else { return };
-                let resend = self.requeue_unread(&kept);
+                let resend = self.requeue_unread(kept.in_pipe, kept.in_pipe_lens);
                 let status = match r {
                     Reaped::Exited(s) => spawn::describe_status(s),
                     _ => "exit status unknown".into(),
@@ -494,11 +511,48 @@ impl ProgramChannel {
         }
     }
 
-    /// Closes the kept child's stdin and waits (bounded by `output_timeout`) for it to exit;
-    /// a child still running is set aside.
-    fn retire_kept(&mut self, ctx: &ChannelCtx) {
+    /// Waits (bounded by `output_timeout`) for the kept child to read what is in its pipe, then
+    /// closes its stdin and waits (bounded again) for it to exit; a child still running is set
+    /// aside. What it did not read goes to the next child with `requeue` (reopen), else is
+    /// counted discarded (close).
+    fn retire_kept(&mut self, ctx: &ChannelCtx, requeue: bool) {
+        let deadline = Instant::now() + ctx.output_timeout;
+        while let Some(pid) = self.kept.as_ref().map(|k| k.pid) {
+            self.count_read(ctx);
+            let unread = self.kept.as_ref().map_or(0, |k| k.in_pipe_lens.len());
+            if unread == 0
+                || Instant::now() >= deadline
+                || ctx.is_aborting()
+                || spawn::has_exited(pid)
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let Some(kept) = self.kept.take() else { return };
-        let Kept { pid, stdin, .. } = kept;
+        let Kept {
+            pid,
+            stdin,
+            in_pipe,
+            in_pipe_lens,
+            ..
+        } = kept;
+        let unread = in_pipe_lens.len();
+        if requeue {
+            // The old child may still read them after its stdin is closed: at worst a duplicate.
+            self.requeue_unread(in_pipe, in_pipe_lens);
+        } else if unread > 0 {
+            ctx.discarded(unread);
+            // At the close deadline close itself reports the count, once for the channel.
+            if !ctx.is_aborting() {
+                ctx.error(&format!(
+                    "program '{}' (pid {pid}) did not read {unread} alert(s) within {} ms; \
+                     discarded",
+                    self.program_text(),
+                    ctx.output_timeout.as_millis()
+                ));
+            }
+        }
         drop(stdin);
         let deadline = Instant::now() + ctx.output_timeout;
         match spawn::wait_until(pid, deadline, &|| ctx.is_aborting()) {
@@ -572,6 +626,7 @@ impl Channel for ProgramChannel {
     fn flush(&mut self, ctx: &ChannelCtx) {
         if self.keep_alive {
             self.drain(ctx, true);
+            self.count_read(ctx);
         }
     }
 
@@ -581,12 +636,16 @@ impl Channel for ProgramChannel {
         }
         self.drain(ctx, true);
         let had_child = self.kept.is_some();
-        self.retire_kept(ctx);
+        self.retire_kept(ctx, true);
         // Falco respawns at reopen; a channel that never started a child starts at its first alert.
         if had_child {
             self.quick_deaths = 0;
             self.next_spawn = None;
             self.start_kept(ctx);
+            // What the old child left unread goes to the new one now.
+            if !ctx.buffered {
+                self.drain(ctx, true);
+            }
         }
     }
 
@@ -594,6 +653,7 @@ impl Channel for ProgramChannel {
         self.reap_lingering(ctx);
         if self.keep_alive {
             self.check_kept(ctx);
+            self.count_read(ctx);
             if !self.out_lens.is_empty() && !ctx.buffered {
                 self.drain(ctx, false);
             }
@@ -602,23 +662,24 @@ impl Channel for ProgramChannel {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        // Lines waiting for a respawn come back when the backoff ends.
-        if self.out_lens.is_empty() {
-            None
-        } else {
-            self.next_spawn
-        }
+        // Lines waiting for a respawn come back when the backoff ends; lines in the pipe are
+        // checked until the child has read them.
+        let respawn = self.next_spawn.filter(|_| !self.out_lens.is_empty());
+        [respawn, self.read_check_at].into_iter().flatten().min()
     }
 
     fn held(&self) -> usize {
-        let lines = self.out_lens.len() - self.out_resends;
-        lines + self.lingering.iter().filter(|l| l.owes_line).count()
+        let in_pipe = self.kept.as_ref().map_or(0, |k| k.in_pipe_lens.len());
+        self.out_lens.len() + in_pipe + self.lingering.iter().filter(|l| l.owes_line).count()
     }
 
     fn close(&mut self, ctx: &ChannelCtx) {
         if self.keep_alive {
             self.drain(ctx, true);
-            self.retire_kept(ctx);
+            if ctx.is_aborting() {
+                self.discard_out(ctx);
+            }
+            self.retire_kept(ctx, false);
         }
         self.reap_lingering(ctx);
         self.stop_lingering(ctx);

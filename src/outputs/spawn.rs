@@ -6,8 +6,9 @@
 //! - starts with an empty signal mask and every signal at SIG_DFL (the library's threads block
 //!   every signal and a host may ignore some; neither must leak into the program),
 //! - stays in the host's process group (a signal sent to the group reaches it, as Falco documents),
-//! - inherits only fds 0-2: our pipe is O_CLOEXEC until it is dup2'ed onto its fd 0, and every fd
-//!   the library opens elsewhere is O_CLOEXEC too.
+//! - inherits exactly fds 0-2: our pipe is dup2'ed onto its fd 0 and every fd from 3 up is
+//!   closed in the child (`posix_spawn_file_actions_addclosefrom_np`), whatever the host or a
+//!   library such as libcurl left open without O_CLOEXEC.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -104,10 +105,48 @@ impl SpawnAttrs {
                     stdin_fd,
                     0,
                 ))
-            });
+            })
+            .and_then(|_| close_from_3(&mut s.actions));
             r.map(|_| s)
         }
     }
+}
+
+type AddCloseFrom =
+    unsafe extern "C" fn(*mut libc::posix_spawn_file_actions_t, libc::c_int) -> libc::c_int;
+
+/// Adds "close every fd from 3 up" to the child's file actions. glibc 2.34+ has
+/// `posix_spawn_file_actions_addclosefrom_np` (close_range in the child); it is looked up at
+/// run time so the library still loads on an older glibc, where the fds open now (from
+/// /proc/self/fd) are closed one by one instead: then only an fd another thread opens without
+/// O_CLOEXEC between this listing and the spawn can slip through.
+fn close_from_3(actions: &mut libc::posix_spawn_file_actions_t) -> io::Result<()> {
+    static ADDCLOSEFROM: std::sync::OnceLock<Option<AddCloseFrom>> = std::sync::OnceLock::new();
+    let addclosefrom = ADDCLOSEFROM.get_or_init(|| {
+        // SAFETY: dlsym with a NUL-terminated name; a non-NULL result is glibc's function of
+        // exactly this signature.
+        let f = unsafe {
+            libc::dlsym(
+                libc::RTLD_DEFAULT,
+                c"posix_spawn_file_actions_addclosefrom_np".as_ptr(),
+            )
+        };
+        (!f.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, AddCloseFrom>(f) })
+    });
+    if let Some(f) = addclosefrom {
+        // SAFETY: `actions` was initialised by posix_spawn_file_actions_init.
+        return cvt_spawn(unsafe { f(actions, 3) });
+    }
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: as above. glibc ignores EBADF for a close action (the listing's own fd).
+        cvt_spawn(unsafe { libc::posix_spawn_file_actions_addclose(actions, fd) })?;
+    }
+    Ok(())
 }
 
 impl Drop for SpawnAttrs {
@@ -203,28 +242,13 @@ pub fn write_some(fd: RawFd, bytes: &[u8], wait: Duration) -> io::Result<usize> 
     Ok(n as usize)
 }
 
-/// Bytes written to a pipe that its reader has not consumed (Linux answers FIONREAD on either
-/// end, and still after the reader died).
-pub fn unread_bytes(fd: RawFd) -> usize {
+/// Bytes written to a pipe that no process has read yet (Linux answers FIONREAD on either end,
+/// and still after the reader died). `None` if the kernel would not say.
+pub fn unread_bytes(fd: RawFd) -> Option<usize> {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int.
     let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
-    if r < 0 {
-        0
-    } else {
-        n.max(0) as usize
-    }
-}
-
-/// The pipe's capacity (64 KiB by default on Linux).
-pub fn pipe_capacity(fd: RawFd) -> usize {
-    // SAFETY: F_GETPIPE_SZ takes no argument.
-    let r = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
-    if r > 0 {
-        r as usize
-    } else {
-        65536
-    }
+    (r == 0).then_some(n.max(0) as usize)
 }
 
 /// What `waitpid(pid, WNOHANG)` says about one of our children.
@@ -251,6 +275,21 @@ pub fn try_reap(pid: libc::pid_t) -> Reaped {
         if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
             return Reaped::Gone;
         }
+    }
+}
+
+/// True once the child has exited (or is not ours any more), without reaping it.
+pub fn has_exited(pid: libc::pid_t) -> bool {
+    // SAFETY: waitid fills a zeroed siginfo_t; WNOWAIT leaves the child to be reaped later.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        r != 0 || info.si_pid() != 0
     }
 }
 

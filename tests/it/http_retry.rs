@@ -227,10 +227,7 @@ fn close_deadline_interrupts_a_hung_request_and_counts_the_discard() {
     );
     let st = ctx.stats();
     assert_eq!((st.delivered, st.discarded), (0, 3));
-    assert!(
-        ctx.log_text().contains("3 alerts not delivered"),
-        "{}",
-        ctx.log_text()
-    );
+    // Counted by the channel, reported once by close (with the channel's total), not here too.
+    assert!(!ctx.log_text().contains("discarded"), "{}", ctx.log_text());
     assert_eq!(srv.requests().len(), 1);
 }

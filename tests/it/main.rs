@@ -22,6 +22,7 @@ mod http_retry;
 mod http_spool;
 mod program_channel;
 mod program_e2e;
+mod program_faults;
 mod program_fds;
 mod program_signals;
 mod runtime;

@@ -111,21 +111,6 @@ impl Handle {
             .into_owned()
     }
 
-    pub fn get_stats(&self) -> falco_outputs_stats {
-        let mut s = falco_outputs_stats::default();
-        // SAFETY: a live handle and a valid out pointer.
-        assert_eq!(
-            unsafe { falco_outputs_get_stats(self.raw, &mut s) },
-            FALCO_OUTPUTS_OK
-        );
-        s
-    }
-
-    /// Log lines so far (they are also echoed to stderr as they come).
-    pub fn log_lines(&self) -> Vec<String> {
-        log_lines(&self.lines)
-    }
-
     /// Closes; returns the result and every log line the handle produced.
     pub fn close(mut self, timeout_ms: u32) -> (falco_outputs_result, Vec<String>) {
         let raw = std::mem::replace(&mut self.raw, null_mut());

@@ -1,6 +1,5 @@
 //! A handle opened on YAML with its log lines captured, and realistic alerts to emit.
 
-
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 

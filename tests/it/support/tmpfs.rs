@@ -3,7 +3,7 @@
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A mounted tmpfs; unmounted (lazily) when dropped.
 pub struct Tmpfs {
@@ -67,10 +67,6 @@ impl Tmpfs {
 
     pub fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
