@@ -19,6 +19,8 @@ pub mod program;
 pub(crate) mod spawn;
 pub mod stdout;
 pub mod syslog;
+mod syslog_ledger;
+mod syslog_relp;
 mod syslog_transport;
 mod syslog_wire;
 

@@ -6,23 +6,29 @@
 //! still the ones syslog(3) would send (see `syslog_wire`).
 //!
 //! A daemon that is absent or restarting never blocks other channels (this runs on its own
-//! worker) nor this one for long: every send has a deadline (`output_timeout`), a failed send
-//! reconnects and resends once (as glibc does), and what still cannot be sent is counted as
-//! failed and logged at most every [`LOG_EVERY`].
+//! worker) nor this one for long: every send has a deadline (`output_timeout`), and what cannot
+//! be sent is counted as failed and logged at most every [`LOG_EVERY`].
+//!
+//! Datagrams (unix, UDP) are delivered when the kernel took them. Streams (TCP, a unix stream
+//! socket, RELP) keep every alert in a [`Ledger`] until the peer confirmed it (see
+//! `syslog_ledger`); a reset or closed peer is noticed after each write, logged, and what it had
+//! not confirmed is written again on the next connection.
 
 use std::ffi::CStr;
 use std::io;
 use std::time::{Duration, Instant};
 
 use super::log_limit::LogLimit;
-use super::syslog_transport::{parse_address, Address, Conn};
-use super::syslog_wire::{encode, Header};
+use super::syslog_ledger::Ledger;
+use super::syslog_relp::{self as relp, Reply};
+use super::syslog_transport::{parse_address, poll_once, Address, Conn, Kind, Peer};
+use super::syslog_wire::{encode, frame, Framing, Header};
 use super::{Batch, Channel, ChannelCtx, OpenError};
 use crate::config::{Config, SyslogFormat};
 use crate::localtime::LocalZone;
 use crate::log::Logger;
 
-/// How often an ongoing outage is logged.
+/// How often an ongoing outage (or a series of resets) is logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 /// Longest single connection attempt (a black-holed TCP peer), if `output_timeout` is longer.
 const MAX_CONNECT_WAIT: Duration = Duration::from_secs(2);
@@ -31,21 +37,58 @@ const MAX_CONNECT_WAIT: Duration = Duration::from_secs(2);
 /// daemon is back is never lost to a backoff window.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// RELP holds its alerts while the server is away and retries from this delay, doubling up to
+/// [`RELP_RETRY_MAX`], so a restarted server is found again within seconds.
+const RELP_RETRY_MIN: Duration = Duration::from_millis(100);
+const RELP_RETRY_MAX: Duration = Duration::from_secs(5);
+/// TCP: how long an acknowledged alert stays re-sendable on a live connection before it counts
+/// as delivered. A peer's kernel acknowledges bytes its application has not read yet; a peer
+/// that then resets throws them away. A syslog server reads within milliseconds, so an alert
+/// acknowledged this long ago on a connection still up has been read.
+const TCP_SETTLE: Duration = Duration::from_millis(500);
+/// Connections an alert is written on before it is given up (counted failed): a peer that resets
+/// every connection (or chokes on one message) cannot keep the channel busy forever.
+const MAX_SENDS: u32 = 8;
+/// Bounds on what is held unconfirmed (memory). When reached, a new alert waits up to
+/// `output_timeout` for room, then fails.
+const HOLD_MAX: usize = 16_384;
+const HOLD_MAX_BYTES: usize = 16 << 20;
+/// RELP transactions outstanding on the wire at once.
+const RELP_WINDOW: usize = 1024;
+/// While confirmations are awaited, the worker looks for them this often.
+const ACK_POLL: Duration = Duration::from_millis(20);
+/// How long `close` waits for the RELP server's answer to our `close`.
+const RELP_CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// RELP state of one connection.
+struct RelpSession {
+    parser: relp::Parser,
+    /// The next transaction number to use.
+    next_txnr: u32,
+}
 
 pub struct SyslogChannel {
     address: Address,
     header: Header,
     conn: Option<Conn>,
-    /// No connection attempt before this (after a slow failure).
+    relp: Option<RelpSession>,
+    /// Stream transports: alerts written or to write, until the peer confirmed them.
+    ledger: Ledger,
+    /// No connection attempt before this (after a slow failure; RELP after any failure).
     retry_at: Option<Instant>,
     backoff: Duration,
-    /// A datagram send timed out (daemon not reading): further sends do not wait until one
-    /// goes through, so a stuck daemon costs one `output_timeout`, not one per alert.
+    /// A send timed out (daemon not reading) or the ledger stayed full: further alerts do not
+    /// wait until one goes through, so a stuck daemon costs one `output_timeout`, not one per
+    /// alert.
     stalled: bool,
     frame: Vec<u8>,
     outage: Outage,
     /// Outage messages are logged at most every [`LOG_EVERY`].
     outage_log: LogLimit,
+    /// Lost connections: logged at once, then at most every [`LOG_EVERY`].
+    reset_log: LogLimit,
+    /// When the worker should look for confirmations again (while alerts are held).
+    check_at: Option<Instant>,
 }
 
 /// Failure bookkeeping for rate-limited logging.
@@ -127,6 +170,7 @@ impl SyslogChannel {
                 ));
             }
         }
+        let backoff = backoff_min(&address);
         Ok(SyslogChannel {
             address,
             header: Header {
@@ -138,110 +182,154 @@ impl SyslogChannel {
                 zone: LocalZone::from_env(),
             },
             conn: None,
+            relp: None,
+            ledger: Ledger::default(),
             retry_at: None,
-            backoff: BACKOFF_MIN,
+            backoff,
             stalled: false,
             frame: Vec::new(),
             outage: Outage::default(),
             outage_log: LogLimit::every(LOG_EVERY),
+            reset_log: LogLimit::every(LOG_EVERY),
+            check_at: None,
         })
     }
 
-    /// The connection, (re)connecting if needed and allowed.
-    fn connection(&mut self, ctx: &ChannelCtx) -> io::Result<&mut Conn> {
-        if let Some(conn) = &mut self.conn {
-            if !conn.is_alive() {
-                self.conn = None;
+    fn is_relp(&self) -> bool {
+        matches!(self.address, Address::Relp(..))
+    }
+
+    /// Alerts go through the ledger: TCP, RELP, or a unix socket that turned out to be a stream.
+    fn is_stream(&self) -> bool {
+        matches!(self.address, Address::Tcp(..) | Address::Relp(..))
+            || self.conn.as_ref().is_some_and(Conn::is_stream)
+    }
+
+    /// Connects (RELP: and opens the session), unless a backoff says not yet.
+    fn connect(&mut self, ctx: &ChannelCtx) -> io::Result<()> {
+        let now = Instant::now();
+        if self.retry_at.is_some_and(|t| now < t) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "not connected (waiting before the next attempt)",
+            ));
+        }
+        let deadline = now + ctx.output_timeout.min(MAX_CONNECT_WAIT);
+        let abort = || ctx.is_aborting();
+        let result = Conn::connect(&self.address, deadline, &abort).and_then(|mut conn| {
+            if self.is_relp() {
+                self.relp = Some(relp_open(&mut conn, deadline, &abort)?);
+            }
+            Ok(conn)
+        });
+        match result {
+            Ok(conn) => {
+                self.conn = Some(conn);
+                self.retry_at = None;
+                self.backoff = backoff_min(&self.address);
+                Ok(())
+            }
+            Err(e) => {
+                self.relp = None;
+                ctx.write_error();
+                if self.is_relp() || !is_immediate(&e) {
+                    self.back_off();
+                }
+                Err(e)
             }
         }
-        if self.conn.is_none() {
-            let now = Instant::now();
-            if self.retry_at.is_some_and(|t| now < t) {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "not connected (waiting before the next attempt)",
-                ));
-            }
-            let deadline = now + ctx.output_timeout.min(MAX_CONNECT_WAIT);
-            match Conn::connect(&self.address, deadline, &|| ctx.is_aborting()) {
-                Ok(conn) => {
-                    self.conn = Some(conn);
-                    self.retry_at = None;
-                    self.backoff = BACKOFF_MIN;
-                }
-                Err(e) => {
-                    ctx.write_error();
-                    if !is_immediate(&e) {
-                        self.back_off();
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        // Just set or kept above.
-        self.conn
-            .as_mut()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
     fn back_off(&mut self) {
         self.retry_at = Some(Instant::now() + self.backoff);
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        let max = if self.is_relp() {
+            RELP_RETRY_MAX
+        } else {
+            BACKOFF_MAX
+        };
+        self.backoff = (self.backoff * 2).min(max);
     }
 
-    /// Encodes and sends line `i`; on a broken connection reconnects and sends again once.
-    fn send_line(&mut self, batch: &Batch, i: usize, ctx: &ChannelCtx) -> io::Result<()> {
+    /// One alert: as a datagram, or into the ledger of a stream.
+    fn deliver_line(&mut self, batch: &Batch, i: usize, ctx: &ChannelCtx) {
         let line = &batch.lines[i];
+        let mut msg = self.ledger.buffer();
+        encode(
+            &mut msg,
+            &self.header,
+            line.priority as u8,
+            line.time_ns,
+            batch.line(i),
+        );
+        if !self.is_stream() {
+            match self.send_datagram(&msg, ctx) {
+                Ok(true) => {
+                    self.ledger.reuse(msg);
+                    ctx.delivered(1);
+                    self.note_success(ctx);
+                    return;
+                }
+                // The unix socket is a stream one: the ledger's way below.
+                Ok(false) => {}
+                Err(e) => {
+                    self.ledger.reuse(msg);
+                    self.settle_failed(1, &e, ctx);
+                    return;
+                }
+            }
+        }
+        self.hold(msg, ctx);
+    }
+
+    /// Counts `n` alerts that cannot be delivered: discarded once close gave up, else failed.
+    fn settle_failed(&mut self, n: usize, e: &io::Error, ctx: &ChannelCtx) {
+        if n == 0 {
+            return;
+        }
+        if ctx.is_aborting() {
+            ctx.discarded(n);
+        } else {
+            ctx.failed(n);
+            self.note_failure(n, e, ctx);
+        }
+    }
+
+    /// Sends a datagram; on a refused one reconnects and sends again once (as glibc does).
+    /// `Ok(false)`: the (re)connected socket is a stream, nothing was sent.
+    fn send_datagram(&mut self, msg: &[u8], ctx: &ChannelCtx) -> io::Result<bool> {
         let mut last = None;
         for _attempt in 0..2 {
-            let conn = self.connection(ctx)?;
-            let framing = conn.framing();
-            self.frame.clear();
-            encode(
-                &mut self.frame,
-                &self.header,
-                framing,
-                line.priority as u8,
-                line.time_ns,
-                batch.line(i),
-            );
+            if self.conn.is_none() {
+                self.connect(ctx)?;
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return Err(io::ErrorKind::NotConnected.into());
+            };
+            if conn.is_stream() {
+                return Ok(false);
+            }
             // While aborting or stalled, one try without waiting.
             let deadline = if ctx.is_aborting() || self.stalled {
                 Instant::now()
             } else {
                 Instant::now() + ctx.output_timeout
             };
-            // The borrow of `conn` ended at `framing`; take it again next to the frame.
-            let conn = match self.conn.as_mut() {
-                Some(c) => c,
-                None => return Err(io::ErrorKind::NotConnected.into()),
-            };
-            match conn.send(&self.frame, deadline, &|| ctx.is_aborting()) {
+            match conn.send(msg, deadline, &|| ctx.is_aborting()) {
                 Ok(()) => {
                     self.stalled = false;
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(e) => {
                     ctx.write_error();
-                    let stream = conn.is_stream();
                     if e.kind() == io::ErrorKind::TimedOut {
-                        if stream {
-                            // A stuck reader: do not pile up connections into it.
-                            self.conn = None;
-                            self.back_off();
-                        } else {
-                            self.stalled = true;
-                        }
+                        self.stalled = true;
                         return Err(e);
-                    }
-                    // A stream may hold half a frame now; a datagram socket whose peer went
-                    // away (daemon restarted: a new socket at the same path) must reconnect.
-                    if stream || is_immediate(&e) {
-                        self.conn = None;
                     }
                     if !is_immediate(&e) {
                         return Err(e);
                     }
+                    // The daemon went away (restarted: a new socket at the same path).
+                    self.conn = None;
                     last = Some(e);
                 }
             }
@@ -249,27 +337,349 @@ impl SyslogChannel {
         Err(last.unwrap_or_else(|| io::ErrorKind::NotConnected.into()))
     }
 
-    fn note_failure(&mut self, e: &io::Error, ctx: &ChannelCtx) {
-        let first = self.outage.failed == 0;
-        self.outage.failed += 1;
-        self.outage.unlogged += 1;
-        if self.outage_log.allow().is_some() {
-            let what = if first {
-                "cannot deliver"
-            } else {
-                "still cannot deliver"
-            };
-            ctx.error(&format!(
-                "{what} to {}: {e} ({} alert(s) not delivered since the last message)",
-                self.address, self.outage.unlogged
-            ));
-            self.outage.unlogged = 0;
-            self.outage.announced = true;
+    /// Puts a stream alert into the ledger and drives the connection.
+    fn hold(&mut self, msg: Vec<u8>, ctx: &ChannelCtx) {
+        if self.ledger_full() && !self.stalled && !ctx.is_aborting() {
+            let deadline = Instant::now() + ctx.output_timeout;
+            while self.ledger_full() && Instant::now() < deadline && !ctx.is_aborting() {
+                self.pump(ctx);
+                if self.ledger_full() {
+                    self.wait_for_peer(deadline);
+                }
+            }
+        }
+        if self.ledger_full() {
+            self.stalled = true;
+            self.ledger.reuse(msg);
+            let e = io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{} alert(s) not confirmed by the peer yet, no room for more",
+                    self.ledger.held()
+                ),
+            );
+            self.settle_failed(1, &e, ctx);
+            return;
+        }
+        self.ledger.push(msg);
+        self.pump(ctx);
+    }
+
+    fn ledger_full(&self) -> bool {
+        self.ledger.held() >= HOLD_MAX || self.ledger.bytes() >= HOLD_MAX_BYTES
+    }
+
+    /// Waits (at most 100 ms, at most until `deadline`) for the peer to send or acknowledge.
+    fn wait_for_peer(&self, deadline: Instant) {
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .min(ACK_POLL);
+        match &self.conn {
+            Some(c) if self.is_relp() => {
+                let _ = poll_once(c.fd(), libc::POLLIN, slice);
+            }
+            _ => std::thread::sleep(slice),
         }
     }
 
+    /// Connects if needed, writes what waits in the ledger, and collects confirmations. A lost
+    /// connection is noticed here, logged, and reconnected at once (once per call).
+    fn pump(&mut self, ctx: &ChannelCtx) {
+        self.pump_once(ctx);
+        let now = Instant::now();
+        self.check_at = match (self.ledger.held(), &self.conn) {
+            (0, _) => None,
+            (_, None) => Some(self.retry_at.unwrap_or(now).max(now)),
+            (_, Some(_)) => Some(now + ACK_POLL),
+        };
+    }
+
+    fn pump_once(&mut self, ctx: &ChannelCtx) {
+        let mut reconnected = false;
+        loop {
+            if self.conn.is_none() {
+                if !self.ledger.has_resend() {
+                    return;
+                }
+                if let Err(e) = self.connect(ctx) {
+                    self.cannot_connect(&e, ctx);
+                    return;
+                }
+            }
+            let result = self
+                .write_waiting(ctx)
+                .and_then(|()| self.collect_confirmations(ctx));
+            match result {
+                Ok(()) => return,
+                Err(e) => {
+                    let timed_out = e.kind() == io::ErrorKind::TimedOut;
+                    self.connection_lost(&e, ctx);
+                    if timed_out {
+                        // A stuck reader: do not pile up connections into it.
+                        self.back_off();
+                        return;
+                    }
+                    if reconnected || ctx.is_aborting() {
+                        return;
+                    }
+                    reconnected = true;
+                }
+            }
+        }
+    }
+
+    /// No connection: TCP and unix streams fail what they hold (as a datagram would); RELP keeps
+    /// it (bounded by the ledger) and retries after a delay.
+    fn cannot_connect(&mut self, e: &io::Error, ctx: &ChannelCtx) {
+        if self.is_relp() && !ctx.is_aborting() {
+            self.note_outage(e, ctx);
+            return;
+        }
+        let n = self.ledger.clear();
+        self.settle_failed(n, e, ctx);
+    }
+
+    /// Writes every alert waiting in the ledger, oldest first, checking the peer after each.
+    fn write_waiting(&mut self, ctx: &ChannelCtx) -> io::Result<()> {
+        let deadline = if ctx.is_aborting() || self.stalled {
+            Instant::now()
+        } else {
+            Instant::now() + ctx.output_timeout
+        };
+        while self.ledger.has_resend() {
+            if self.is_relp() && self.ledger.in_flight() >= RELP_WINDOW {
+                self.read_replies(ctx)?;
+                if self.ledger.in_flight() >= RELP_WINDOW {
+                    if Instant::now() >= deadline || ctx.is_aborting() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the RELP server stopped answering",
+                        ));
+                    }
+                    self.wait_for_peer(deadline);
+                    continue;
+                }
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                break;
+            };
+            // Before each write: a peer that closed since the last one is noticed before an alert
+            // goes into the dead connection (whose answer would be a reset).
+            if let Peer::Gone(e) = conn.peer() {
+                // RELP: the server may have answered before closing; take those answers.
+                if self.relp.is_some() {
+                    let _ = self.read_replies(ctx);
+                }
+                return Err(e);
+            }
+            let Some(e) = self.ledger.next_to_send() else {
+                break;
+            };
+            if !conn.is_stream() {
+                // A unix path that became a datagram socket after a daemon restart.
+                let r = conn.send(&e.msg, deadline, &|| ctx.is_aborting());
+                self.ledger.sent(e, 0, 0);
+                r?;
+                let n = self.ledger.settle_all();
+                ctx.delivered(n);
+                continue;
+            }
+            self.frame.clear();
+            let mut txnr = 0;
+            match (conn.kind(), self.relp.as_mut()) {
+                (_, Some(session)) => {
+                    txnr = session.next_txnr;
+                    session.next_txnr = relp::next_txnr(txnr);
+                    relp::frame(&mut self.frame, txnr, "syslog", &e.msg);
+                }
+                (Kind::UnixStream, None) => frame(&mut self.frame, Framing::NulTerminated, &e.msg),
+                _ => frame(&mut self.frame, Framing::OctetCounted, &e.msg),
+            }
+            let r = conn.send(&self.frame, deadline, &|| ctx.is_aborting());
+            // Even when the write failed part way: then it is written whole on the next
+            // connection.
+            let end = conn.written();
+            self.ledger.sent(e, end, txnr);
+            if let Err(e) = r {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    self.stalled = true;
+                }
+                return Err(e);
+            }
+        }
+        // The peer is checked again after the last write, in `collect_confirmations`.
+        Ok(())
+    }
+
+    /// Counts what the peer confirmed: RELP answers, or TCP/unix-stream acknowledgements.
+    fn collect_confirmations(&mut self, ctx: &ChannelCtx) -> io::Result<()> {
+        let before = self.ledger.held();
+        if self.conn.is_none() {
+            return Ok(());
+        }
+        if self.relp.is_some() {
+            self.read_replies(ctx)?;
+        } else if let Some(conn) = self.conn.as_mut() {
+            drain_unexpected(conn)?;
+        }
+        let Some(conn) = self.conn.as_ref() else {
+            return Ok(());
+        };
+        if let Peer::Gone(e) = conn.peer() {
+            return Err(e);
+        }
+        if self.relp.is_none() && conn.is_stream() {
+            let grace = if conn.kind() == Kind::Tcp {
+                TCP_SETTLE
+            } else {
+                // A unix stream's count is what the daemon has not read: nothing to wait for.
+                Duration::ZERO
+            };
+            let now = Instant::now();
+            self.ledger.acked_up_to(conn.acknowledged()?, now);
+            ctx.delivered(self.ledger.settle(now, grace));
+        }
+        if self.ledger.held() < before {
+            self.stalled = false;
+            self.note_success(ctx);
+        }
+        Ok(())
+    }
+
+    /// Reads the RELP server's answers: `200` delivers its alert, anything else fails it.
+    fn read_replies(&mut self, ctx: &ChannelCtx) -> io::Result<()> {
+        let (Some(conn), Some(session)) = (self.conn.as_mut(), self.relp.as_mut()) else {
+            return Ok(());
+        };
+        let mut buf = [0u8; 4096];
+        let mut eof = false;
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => session.parser.push(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut refused = Vec::new();
+        let mut closed = false;
+        loop {
+            match session.parser.next() {
+                Ok(None) => break,
+                Ok(Some(Reply::Rsp { txnr, code, text })) => match self.ledger.answered(txnr) {
+                    Some(msg) if code == 200 => {
+                        self.ledger.reuse(msg);
+                        ctx.delivered(1);
+                    }
+                    Some(msg) => {
+                        self.ledger.reuse(msg);
+                        refused.push(format!("{code} {text}"));
+                    }
+                    None => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("RELP answer for unknown transaction {txnr}"),
+                        ))
+                    }
+                },
+                Ok(Some(Reply::ServerClose)) => {
+                    closed = true;
+                    break;
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+            }
+        }
+        if let Some(last) = refused.last() {
+            let e = io::Error::other(format!("the RELP server refused alerts: {last}"));
+            self.settle_failed(refused.len(), &e, ctx);
+        }
+        if closed {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the RELP server closed the session",
+            ));
+        }
+        if eof {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the connection",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The connection is gone (reset, closed, timed out, protocol error): what it carried
+    /// unconfirmed is written again on the next one; the loss is logged.
+    fn connection_lost(&mut self, e: &io::Error, ctx: &ChannelCtx) {
+        ctx.write_error();
+        let conn = self.conn.take();
+        // A clean close (end of file, no reset): the peer read everything it acknowledged, since
+        // a TCP that closes with unread data sends a reset instead (RFC 1122 4.2.2.13; Linux,
+        // the BSDs and Windows do). Only what it had not acknowledged is sent again.
+        if let (Some(conn), None, io::ErrorKind::UnexpectedEof) = (&conn, &self.relp, e.kind()) {
+            if let Ok(acked) = conn.acknowledged() {
+                let now = Instant::now();
+                self.ledger.acked_up_to(acked, now);
+                ctx.delivered(self.ledger.settle(now, Duration::ZERO));
+            }
+        }
+        self.relp = None;
+        let unconfirmed = self.ledger.in_flight();
+        let given_up = self.ledger.connection_lost(MAX_SENDS);
+        self.reset_log.warning(
+            ctx,
+            &format!(
+                "connection to {} lost: {e}; {} alert(s) it had not confirmed are sent again on a new connection",
+                self.address,
+                unconfirmed - given_up
+            ),
+        );
+        if given_up > 0 {
+            let e = io::Error::other(format!(
+                "{e} (alerts written on {MAX_SENDS} connections, none confirmed them)"
+            ));
+            self.settle_failed(given_up, &e, ctx);
+        }
+    }
+
+    fn note_failure(&mut self, n: usize, e: &io::Error, ctx: &ChannelCtx) {
+        self.outage.failed += n as u64;
+        self.outage.unlogged += n as u64;
+        self.note_outage(e, ctx);
+    }
+
+    /// Logs the outage now if due (the first failure at once, then every [`LOG_EVERY`]).
+    fn note_outage(&mut self, e: &io::Error, ctx: &ChannelCtx) {
+        if self.outage_log.allow().is_none() {
+            return;
+        }
+        let what = if self.outage.announced {
+            "still cannot deliver"
+        } else {
+            "cannot deliver"
+        };
+        let held = if self.ledger.held() > 0 {
+            format!(
+                "; {} alert(s) held for the next connection",
+                self.ledger.held()
+            )
+        } else {
+            String::new()
+        };
+        ctx.error(&format!(
+            "{what} to {}: {e} ({} alert(s) not delivered since the last message{held})",
+            self.address, self.outage.unlogged
+        ));
+        self.outage.unlogged = 0;
+        self.outage.announced = true;
+    }
+
     fn note_success(&mut self, ctx: &ChannelCtx) {
-        if self.outage.failed == 0 {
+        if !self.outage.announced && self.outage.failed == 0 {
             return;
         }
         self.outage.failed = 0;
@@ -283,33 +693,154 @@ impl SyslogChannel {
     }
 }
 
+fn backoff_min(address: &Address) -> Duration {
+    if matches!(address, Address::Relp(..)) {
+        RELP_RETRY_MIN
+    } else {
+        BACKOFF_MIN
+    }
+}
+
+/// Opens a RELP session on a fresh connection: our offers, the server's `200 OK` (txnr 1).
+fn relp_open(
+    conn: &mut Conn,
+    deadline: Instant,
+    abort: &dyn Fn() -> bool,
+) -> io::Result<RelpSession> {
+    let mut frame = Vec::new();
+    relp::frame(&mut frame, 1, "open", relp::open_offers().as_bytes());
+    conn.send(&frame, deadline, abort)?;
+    let mut session = RelpSession {
+        parser: relp::Parser::default(),
+        next_txnr: 2,
+    };
+    match read_reply(conn, &mut session.parser, deadline, abort)? {
+        Reply::Rsp {
+            txnr: 1, code: 200, ..
+        } => Ok(session),
+        Reply::Rsp {
+            txnr: 1,
+            code,
+            text,
+        } => Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!("the RELP server refused the session: {code} {text}"),
+        )),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected RELP answer to open: {other:?}"),
+        )),
+    }
+}
+
+/// Waits (until `deadline`) for one complete RELP reply.
+fn read_reply(
+    conn: &mut Conn,
+    parser: &mut relp::Parser,
+    deadline: Instant,
+    abort: &dyn Fn() -> bool,
+) -> io::Result<Reply> {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(r) = parser
+            .next()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
+        {
+            return Ok(r);
+        }
+        match conn.read(&mut buf) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the RELP server closed the connection",
+                ))
+            }
+            Ok(n) => parser.push(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let now = Instant::now();
+                if now >= deadline || abort() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no RELP answer in time",
+                    ));
+                }
+                poll_once(conn.fd(), libc::POLLIN, deadline - now)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A plain syslog server sends nothing: whatever arrives is read and dropped (so that closing
+/// our end does not turn into a reset); end of file means the peer closed.
+fn drain_unexpected(conn: &mut Conn) -> io::Result<()> {
+    let mut buf = [0u8; 512];
+    for _ in 0..16 {
+        match conn.read(&mut buf) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed the connection",
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 impl Channel for SyslogChannel {
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
         for i in 0..batch.len() {
-            match self.send_line(batch, i, ctx) {
-                Ok(()) => {
-                    ctx.delivered(1);
-                    self.note_success(ctx);
-                }
-                // The close deadline passed: what could not go out now is discarded.
-                Err(_) if ctx.is_aborting() => ctx.discarded(1),
-                Err(e) => {
-                    ctx.failed(1);
-                    self.note_failure(&e, ctx);
-                }
-            }
+            self.deliver_line(batch, i, ctx);
         }
     }
 
-    /// Drops the connection; the next alert connects afresh (e.g. after the daemon restarted).
-    fn reopen(&mut self, _ctx: &ChannelCtx) {
-        self.conn = None;
-        self.stalled = false;
-        self.retry_at = None;
-        self.backoff = BACKOFF_MIN;
+    fn tick(&mut self, ctx: &ChannelCtx) {
+        if self.ledger.held() > 0 {
+            self.pump(ctx);
+        }
     }
 
+    fn next_wake(&self) -> Option<Instant> {
+        self.check_at.filter(|_| self.ledger.held() > 0)
+    }
+
+    fn held(&self) -> usize {
+        self.ledger.held()
+    }
+
+    /// Drops the connection; the next alert connects afresh (e.g. after the daemon restarted).
+    /// What the old connection had not confirmed is written again on the new one.
+    fn reopen(&mut self, _ctx: &ChannelCtx) {
+        self.conn = None;
+        self.relp = None;
+        self.ledger.connection_lost(u32::MAX);
+        self.check_at = Some(Instant::now());
+        self.stalled = false;
+        self.retry_at = None;
+        self.backoff = backoff_min(&self.address);
+    }
+
+    /// Ends a RELP session politely; what is still held (close gave up) is discarded: counted,
+    /// and logged by close itself.
     fn close(&mut self, ctx: &ChannelCtx) {
+        if self.ledger.held() == 0 {
+            if let (Some(conn), Some(session)) = (self.conn.as_mut(), self.relp.as_mut()) {
+                let deadline = Instant::now() + RELP_CLOSE_WAIT;
+                let mut frame = Vec::new();
+                relp::frame(&mut frame, session.next_txnr, "close", b"");
+                if conn.send(&frame, deadline, &|| false).is_ok() {
+                    let _ = read_reply(conn, &mut session.parser, deadline, &|| false);
+                }
+            }
+        }
+        ctx.discarded(self.ledger.clear());
+        self.reset_log.flush(ctx);
         if self.outage.unlogged > 0 {
             ctx.error(&format!(
                 "{} alert(s) not delivered to {} since the last message",
@@ -317,5 +848,6 @@ impl Channel for SyslogChannel {
             ));
         }
         self.conn = None;
+        self.relp = None;
     }
 }

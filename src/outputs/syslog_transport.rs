@@ -2,14 +2,13 @@
 //! with a deadline. Every socket is non-blocking and every wait is a `poll` of at most 100 ms, so
 //! the worker never blocks indefinitely and notices a close deadline quickly.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::io::{self, Read};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::syslog_wire::Framing;
+use socket2::{Domain, SockAddr, Socket, Type};
 
 /// Where the messages go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +17,8 @@ pub enum Address {
     Unix(PathBuf),
     Udp(String, u16),
     Tcp(String, u16),
+    /// RELP (rsyslog's acknowledged protocol) over TCP.
+    Relp(String, u16),
 }
 
 impl std::fmt::Display for Address {
@@ -28,16 +29,19 @@ impl std::fmt::Display for Address {
             Address::Udp(h, p) => write!(f, "udp://{h}:{p}"),
             Address::Tcp(h, p) if h.contains(':') => write!(f, "tcp://[{h}]:{p}"),
             Address::Tcp(h, p) => write!(f, "tcp://{h}:{p}"),
+            Address::Relp(h, p) if h.contains(':') => write!(f, "relp://[{h}]:{p}"),
+            Address::Relp(h, p) => write!(f, "relp://{h}:{p}"),
         }
     }
 }
 
-/// Parses `unix:///path`, `udp://host:port`, `tcp://host:port` (IPv6 hosts in brackets).
+/// Parses `unix:///path`, `udp://host:port`, `tcp://host:port`, `relp://host:port` (IPv6 hosts in
+/// brackets).
 pub fn parse_address(s: &str) -> Result<Address, String> {
     let s = s.trim();
     let bad = |why: &str| {
         format!(
-            "syslog_output.address: {why} in '{s}' (expected unix:///path, udp://host:port or tcp://host:port)"
+            "syslog_output.address: {why} in '{s}' (expected unix:///path, udp://host:port, tcp://host:port or relp://host:port)"
         )
     };
     let (scheme, rest) = s.split_once("://").ok_or_else(|| bad("no scheme"))?;
@@ -48,7 +52,7 @@ pub fn parse_address(s: &str) -> Result<Address, String> {
             }
             Ok(Address::Unix(PathBuf::from(rest)))
         }
-        "udp" | "tcp" => {
+        "udp" | "tcp" | "relp" => {
             let rest = rest.strip_suffix('/').unwrap_or(rest);
             let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
                 let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
@@ -63,43 +67,63 @@ pub fn parse_address(s: &str) -> Result<Address, String> {
                 Ok(p) if p != 0 => p,
                 _ => return Err(bad("invalid port")),
             };
-            Ok(if scheme.eq_ignore_ascii_case("udp") {
-                Address::Udp(host.to_owned(), port)
-            } else {
-                Address::Tcp(host.to_owned(), port)
+            let host = host.to_owned();
+            Ok(match scheme.to_ascii_lowercase().as_str() {
+                "udp" => Address::Udp(host, port),
+                "tcp" => Address::Tcp(host, port),
+                _ => Address::Relp(host, port),
             })
         }
         _ => Err(bad("unknown scheme")),
     }
 }
 
-/// A connected syslog socket.
-pub enum Conn {
-    UnixDgram(UnixDatagram),
-    UnixStream(UnixStream),
-    Udp(UdpSocket),
-    Tcp(TcpStream),
+/// What kind of socket a [`Conn`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    UnixDgram,
+    UnixStream,
+    Udp,
+    Tcp,
 }
 
-/// Waits for `events` on `fd` for at most `slice` (capped at 100 ms).
-fn poll_once(fd: RawFd, events: libc::c_short, slice: Duration) -> io::Result<bool> {
+/// A connected, non-blocking, close-on-exec syslog socket.
+pub struct Conn {
+    sock: Socket,
+    kind: Kind,
+    /// Bytes written on this connection so far (streams): with the kernel's count of bytes
+    /// still unacknowledged, this says which of them the peer has acknowledged.
+    written: u64,
+}
+
+/// How a stream's peer stands, seen without blocking.
+#[derive(Debug)]
+pub enum Peer {
+    /// Connected; no hang-up or error pending.
+    Alive,
+    /// The peer closed (end of file) or reset the connection, or an error is pending on it.
+    Gone(io::Error),
+}
+
+/// Waits for `events` on `fd` for at most `slice` (capped at 100 ms); returns `revents`.
+pub fn poll_once(fd: RawFd, events: libc::c_short, slice: Duration) -> io::Result<libc::c_short> {
     let mut p = libc::pollfd {
         fd,
         events,
         revents: 0,
     };
     let ms = slice.min(Duration::from_millis(100)).as_millis() as libc::c_int;
-    // SAFETY: one valid pollfd for the duration of the call.
+    // SAFETY: one valid pollfd that outlives the call; socket2 has no poll.
     let r = unsafe { libc::poll(&mut p, 1, ms) };
     if r < 0 {
         let e = io::Error::last_os_error();
         return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(false)
+            Ok(0)
         } else {
             Err(e)
         };
     }
-    Ok(r > 0)
+    Ok(p.revents)
 }
 
 /// Waits until `fd` is writable, the deadline passes, or `abort` says stop.
@@ -109,125 +133,152 @@ fn wait_writable(fd: RawFd, deadline: Instant, abort: &dyn Fn() -> bool) -> io::
         if now >= deadline || abort() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "send timed out"));
         }
-        if poll_once(fd, libc::POLLOUT, deadline - now)? {
+        if poll_once(fd, libc::POLLOUT, deadline - now)? != 0 {
             return Ok(());
         }
     }
 }
 
+fn new_socket(domain: Domain, ty: Type) -> io::Result<Socket> {
+    // socket2 opens with close-on-exec: no spawned program inherits the socket.
+    let sock = Socket::new(domain, ty, None)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
+/// Connects a non-blocking socket, waiting at most until `deadline`.
+fn connect_by(
+    sock: &Socket,
+    to: &SockAddr,
+    deadline: Instant,
+    abort: &dyn Fn() -> bool,
+) -> io::Result<()> {
+    match sock.connect(to) {
+        Ok(()) => return Ok(()),
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINPROGRESS)
+                || e.raw_os_error() == Some(libc::EAGAIN) => {}
+        Err(e) => return Err(e),
+    }
+    wait_writable(sock.as_raw_fd(), deadline, abort)
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?;
+    match sock.take_error()? {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 impl Conn {
-    /// Connects to `addr`, waiting at most until `deadline`.
+    /// Connects to `addr` (RELP connects like TCP), waiting at most until `deadline`.
     pub fn connect(
         addr: &Address,
         deadline: Instant,
         abort: &dyn Fn() -> bool,
     ) -> io::Result<Conn> {
-        match addr {
+        let (sock, kind) = match addr {
             Address::Unix(path) => {
-                let sock = UnixDatagram::unbound()?;
-                match sock.connect(path) {
-                    Ok(()) => {
-                        sock.set_nonblocking(true)?;
-                        Ok(Conn::UnixDgram(sock))
-                    }
+                let to = SockAddr::unix(path)?;
+                let sock = new_socket(Domain::UNIX, Type::DGRAM)?;
+                match connect_by(&sock, &to, deadline, abort) {
+                    Ok(()) => (sock, Kind::UnixDgram),
                     // The daemon offers a stream socket: glibc falls back to it, and so do we.
                     Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
-                        let fd = nonblocking_socket(libc::AF_UNIX)?;
-                        let sa = unix_sockaddr(path)?;
-                        // SAFETY: `sa` is a valid sockaddr_un for `fd`'s family.
-                        let (ptr, len) = (&sa.0 as *const _ as *const libc::sockaddr, sa.1);
-                        finish_connect(
-                            &fd,
-                            unsafe { libc::connect(fd.0, ptr, len) },
-                            deadline,
-                            abort,
-                        )?;
-                        // SAFETY: we own the descriptor; the stream takes it over.
-                        Ok(Conn::UnixStream(unsafe {
-                            UnixStream::from_raw_fd(fd.take())
-                        }))
+                        let sock = new_socket(Domain::UNIX, Type::STREAM)?;
+                        connect_by(&sock, &to, deadline, abort)?;
+                        (sock, Kind::UnixStream)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => return Err(e),
                 }
             }
             Address::Udp(host, port) => {
-                let target = resolve(host, *port)?;
-                let bind: SocketAddr = if target.is_ipv4() {
-                    ([0u8; 4], 0).into()
-                } else {
-                    ([0u16; 8], 0).into()
-                };
-                let sock = UdpSocket::bind(bind)?;
-                sock.connect(target)?;
-                sock.set_nonblocking(true)?;
-                Ok(Conn::Udp(sock))
+                let to = resolve(host, *port)?;
+                let sock = new_socket(Domain::for_address(to), Type::DGRAM)?;
+                connect_by(&sock, &to.into(), deadline, abort)?;
+                (sock, Kind::Udp)
             }
-            Address::Tcp(host, port) => {
-                let target = resolve(host, *port)?;
-                let family = if target.is_ipv4() {
-                    libc::AF_INET
-                } else {
-                    libc::AF_INET6
-                };
-                let fd = nonblocking_socket(family)?;
-                let (sa, len) = inet_sockaddr(&target);
-                let ptr = &sa as *const libc::sockaddr_storage as *const libc::sockaddr;
-                // SAFETY: `sa` holds a sockaddr of `len` bytes matching `fd`'s family.
-                finish_connect(
-                    &fd,
-                    unsafe { libc::connect(fd.0, ptr, len) },
-                    deadline,
-                    abort,
-                )?;
-                // SAFETY: we own the descriptor; the stream takes it over.
-                let stream = unsafe { TcpStream::from_raw_fd(fd.take()) };
-                let _ = stream.set_nodelay(true);
-                Ok(Conn::Tcp(stream))
+            Address::Tcp(host, port) | Address::Relp(host, port) => {
+                let to = resolve(host, *port)?;
+                let sock = new_socket(Domain::for_address(to), Type::STREAM)?;
+                connect_by(&sock, &to.into(), deadline, abort)?;
+                let _ = sock.set_tcp_nodelay(true);
+                (sock, Kind::Tcp)
             }
-        }
+        };
+        Ok(Conn {
+            sock,
+            kind,
+            written: 0,
+        })
     }
 
-    pub fn framing(&self) -> Framing {
-        match self {
-            Conn::UnixDgram(_) | Conn::Udp(_) => Framing::Datagram,
-            Conn::UnixStream(_) => Framing::NulTerminated,
-            Conn::Tcp(_) => Framing::OctetCounted,
-        }
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     pub fn is_stream(&self) -> bool {
-        matches!(self, Conn::UnixStream(_) | Conn::Tcp(_))
+        matches!(self.kind, Kind::UnixStream | Kind::Tcp)
     }
 
-    fn fd(&self) -> RawFd {
-        match self {
-            Conn::UnixDgram(s) => s.as_raw_fd(),
-            Conn::UnixStream(s) => s.as_raw_fd(),
-            Conn::Udp(s) => s.as_raw_fd(),
-            Conn::Tcp(s) => s.as_raw_fd(),
+    pub fn fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    /// Bytes written on this stream so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Bytes written that the peer has not acknowledged yet: TCP counts what its peer has not
+    /// ACKed, a unix stream what the daemon has not read (SIOCOUTQ).
+    pub fn unacknowledged(&self) -> io::Result<u64> {
+        let mut n: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ (= TIOCOUTQ) writes one int into `n`, which outlives the call; socket2
+        // does not offer this ioctl.
+        let r = unsafe { libc::ioctl(self.fd(), libc::TIOCOUTQ, &mut n as *mut libc::c_int) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
         }
+        Ok(n.max(0) as u64)
     }
 
-    /// For a stream: false when the daemon closed or reset the connection. A syslog server never
-    /// sends anything, so a readable socket means end of file or an error (omfwd does the same).
-    /// Without this, the first message after a daemon restart would go into the dead connection
-    /// and be lost.
-    pub fn is_alive(&mut self) -> bool {
-        let mut buf = [0u8; 512];
-        let read = match self {
-            Conn::UnixStream(s) => s.read(&mut buf),
-            Conn::Tcp(s) => s.read(&mut buf),
-            _ => return true,
+    /// Bytes of this stream the peer has acknowledged.
+    pub fn acknowledged(&self) -> io::Result<u64> {
+        Ok(self.written.saturating_sub(self.unacknowledged()?))
+    }
+
+    /// Whether a stream's peer hung up or reset, without blocking and without reading: data the
+    /// peer sent stays for [`Conn::read`]. Datagram sockets are always `Alive` here.
+    pub fn peer(&self) -> Peer {
+        if !self.is_stream() {
+            return Peer::Alive;
+        }
+        let events = libc::POLLRDHUP | libc::POLLERR | libc::POLLHUP;
+        let revents = match poll_once(self.fd(), events, Duration::ZERO) {
+            Ok(r) => r,
+            Err(e) => return Peer::Gone(e),
         };
-        match read {
-            Ok(0) => false,
-            // Unexpected data from the server: discarded, the connection stays.
-            Ok(_) => true,
-            Err(e) => matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-            ),
+        if revents & (libc::POLLERR | libc::POLLHUP | libc::POLLRDHUP) == 0 {
+            return Peer::Alive;
         }
+        match self.sock.take_error() {
+            Ok(Some(e)) => Peer::Gone(e),
+            Err(e) => Peer::Gone(e),
+            // POLLHUP: both directions are shut, and we never shut ours: a reset whose error
+            // was already reported once (by a read or a write). Only end of file without it is a
+            // clean close.
+            Ok(None) if revents & (libc::POLLERR | libc::POLLHUP) != 0 => {
+                Peer::Gone(io::Error::from_raw_os_error(libc::ECONNRESET))
+            }
+            Ok(None) => Peer::Gone(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the connection",
+            )),
+        }
+    }
+
+    /// Reads what the peer sent, without waiting (`WouldBlock` when nothing is there).
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.sock).read(buf)
     }
 
     /// Sends one framed message, waiting for room until `deadline`. A datagram goes whole or not
@@ -239,23 +290,26 @@ impl Conn {
         deadline: Instant,
         abort: &dyn Fn() -> bool,
     ) -> io::Result<()> {
-        let fd = self.fd();
+        let stream = self.is_stream();
         let mut sent = 0;
         while sent < frame.len() {
-            let r = match self {
-                Conn::UnixDgram(s) => s.send(frame),
-                Conn::Udp(s) => s.send(frame),
-                Conn::UnixStream(s) => s.write(&frame[sent..]),
-                Conn::Tcp(s) => s.write(&frame[sent..]),
-            };
-            match r {
+            // MSG_NOSIGNAL: a reset peer is an EPIPE here, never a SIGPIPE.
+            match self
+                .sock
+                .send_with_flags(&frame[sent..], libc::MSG_NOSIGNAL)
+            {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) if !self.is_stream() && n != frame.len() => {
+                Ok(n) if !stream && n != frame.len() => {
                     return Err(io::Error::other("datagram truncated"))
                 }
-                Ok(n) => sent += n,
+                Ok(n) => {
+                    sent += n;
+                    if stream {
+                        self.written += n as u64;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait_writable(fd, deadline, abort)?
+                    wait_writable(self.fd(), deadline, abort)?
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -265,134 +319,11 @@ impl Conn {
     }
 }
 
-/// An owned descriptor that is closed unless taken.
-struct Fd(RawFd);
-impl Fd {
-    fn take(self) -> RawFd {
-        let fd = self.0;
-        std::mem::forget(self);
-        fd
-    }
-}
-impl Drop for Fd {
-    fn drop(&mut self) {
-        // SAFETY: we own the descriptor.
-        unsafe { libc::close(self.0) };
-    }
-}
-
-fn nonblocking_socket(family: libc::c_int) -> io::Result<Fd> {
-    // SAFETY: plain socket(2); close-on-exec so no spawned program inherits it.
-    let fd = unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(Fd(fd))
-}
-
-/// Completes a non-blocking connect whose connect(2) returned `r`.
-fn finish_connect(
-    fd: &Fd,
-    r: libc::c_int,
-    deadline: Instant,
-    abort: &dyn Fn() -> bool,
-) -> io::Result<()> {
-    if r == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() != Some(libc::EINPROGRESS) && e.raw_os_error() != Some(libc::EAGAIN) {
-        return Err(e);
-    }
-    wait_writable(fd.0, deadline, abort)
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?;
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: SO_ERROR writes one int into `err`.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.0,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            &mut err as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if err != 0 {
-        return Err(io::Error::from_raw_os_error(err));
-    }
-    Ok(())
-}
-
 fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
     (host, port)
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address")))
-}
-
-fn unix_sockaddr(path: &std::path::Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
-    use std::os::unix::ffi::OsStrExt;
-    // SAFETY: sockaddr_un is plain data; all-zero is valid.
-    let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.len() >= sa.sun_path.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "socket path too long",
-        ));
-    }
-    for (d, s) in sa.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
-    Ok((sa, len as libc::socklen_t))
-}
-
-fn inet_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain data; all-zero is valid, and it is large and aligned
-    // enough for either sockaddr_in or sockaddr_in6.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: see above.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: see above.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as libc::socklen_t)
 }
 
 #[cfg(test)]

@@ -8,11 +8,9 @@ use chrono::{Datelike, Timelike};
 use crate::config::SyslogFormat;
 use crate::localtime::LocalZone;
 
-/// How one message is delimited on the transport.
+/// How one message is delimited on a stream (a datagram carries the message as it is).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framing {
-    /// One message per datagram (unix datagram socket, UDP).
-    Datagram,
     /// Followed by a NUL byte: what glibc's syslog(3) does on a unix stream socket.
     NulTerminated,
     /// RFC 6587 octet counting, `LEN SP MSG` (TCP).
@@ -64,16 +62,8 @@ fn push_5424_field(out: &mut Vec<u8>, value: &str, max: usize) {
     );
 }
 
-/// Appends one framed message to `out`: header, `msg` (one alert line, no newline), framing.
-pub fn encode(
-    out: &mut Vec<u8>,
-    header: &Header,
-    framing: Framing,
-    severity: u8,
-    time_ns: u64,
-    msg: &[u8],
-) {
-    let start = out.len();
+/// Appends one message to `out`, not framed: header, then `msg` (one alert line, no newline).
+pub fn encode(out: &mut Vec<u8>, header: &Header, severity: u8, time_ns: u64, msg: &[u8]) {
     let pri = u32::from(header.facility) * 8 + u32::from(severity & 7);
     let (t, offset) = local_time(&header.zone, time_ns);
     // Writing into a Vec cannot fail.
@@ -123,13 +113,17 @@ pub fn encode(
         }
     }
     out.extend_from_slice(msg);
-    match framing {
-        Framing::Datagram => {}
-        Framing::NulTerminated => out.push(0),
-        Framing::OctetCounted => {
-            let prefix = format!("{} ", out.len() - start);
-            out.splice(start..start, prefix.into_bytes());
-        }
+}
+
+/// Appends `msg` (from [`encode`]) to `out`, framed for its transport.
+pub fn frame(out: &mut Vec<u8>, framing: Framing, msg: &[u8]) {
+    if framing == Framing::OctetCounted {
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{} ", msg.len());
+    }
+    out.extend_from_slice(msg);
+    if framing == Framing::NulTerminated {
+        out.push(0);
     }
 }
 
@@ -151,9 +145,9 @@ mod tests {
         }
     }
 
-    fn enc(h: &Header, framing: Framing, sev: u8, t: u64, msg: &str) -> String {
+    fn enc(h: &Header, sev: u8, t: u64, msg: &str) -> String {
         let mut out = Vec::new();
-        encode(&mut out, h, framing, sev, t, msg.as_bytes());
+        encode(&mut out, h, sev, t, msg.as_bytes());
         String::from_utf8(out).unwrap()
     }
 
@@ -161,7 +155,7 @@ mod tests {
     fn rfc3164_local_is_glibc_syslog() {
         let h = header(SyslogFormat::Rfc3164, None, "UTC0");
         assert_eq!(
-            enc(&h, Framing::Datagram, 4, T, "16:17:57.881781397: Warning x"),
+            enc(&h, 4, T, "16:17:57.881781397: Warning x"),
             "<12>Aug  4 16:17:57 falco: 16:17:57.881781397: Warning x"
         );
     }
@@ -170,14 +164,11 @@ mod tests {
     fn rfc3164_uses_local_time_and_pads_the_day() {
         // UTC-3 all year: 16:17 UTC is 13:17 local.
         let h = header(SyslogFormat::Rfc3164, None, "<-03>3");
-        assert_eq!(
-            enc(&h, Framing::Datagram, 0, T, "m"),
-            "<8>Aug  4 13:17:57 falco: m"
-        );
+        assert_eq!(enc(&h, 0, T, "m"), "<8>Aug  4 13:17:57 falco: m");
         // 2016-12-25
         let h = header(SyslogFormat::Rfc3164, None, "UTC0");
         assert_eq!(
-            enc(&h, Framing::Datagram, 7, 1_482_624_000_000_000_000, "m"),
+            enc(&h, 7, 1_482_624_000_000_000_000, "m"),
             "<15>Dec 25 00:00:00 falco: m"
         );
     }
@@ -186,22 +177,19 @@ mod tests {
     fn rfc3164_network_carries_the_hostname() {
         let mut h = header(SyslogFormat::Rfc3164, Some("web-1"), "UTC0");
         h.facility = 16;
-        assert_eq!(
-            enc(&h, Framing::Datagram, 6, T, "m"),
-            "<134>Aug  4 16:17:57 web-1 falco: m"
-        );
+        assert_eq!(enc(&h, 6, T, "m"), "<134>Aug  4 16:17:57 web-1 falco: m");
     }
 
     #[test]
     fn rfc5424_has_microseconds_offset_and_nil_fields() {
         let h = header(SyslogFormat::Rfc5424, Some("web-1"), "<+0530>-5:30");
         assert_eq!(
-            enc(&h, Framing::Datagram, 3, T, "m"),
+            enc(&h, 3, T, "m"),
             "<11>1 2016-08-04T21:47:57.881781+05:30 web-1 falco 4242 - - m"
         );
         let h = header(SyslogFormat::Rfc5424, None, "<-03>3");
         assert_eq!(
-            enc(&h, Framing::Datagram, 3, T, "m"),
+            enc(&h, 3, T, "m"),
             "<11>1 2016-08-04T13:17:57.881781-03:00 - falco 4242 - - m"
         );
     }
@@ -210,7 +198,7 @@ mod tests {
     fn rfc5424_fields_are_sanitised() {
         let mut h = header(SyslogFormat::Rfc5424, Some("a b"), "UTC0");
         h.tag = "x".repeat(60) + " é";
-        let s = enc(&h, Framing::Datagram, 3, T, "m");
+        let s = enc(&h, 3, T, "m");
         assert_eq!(
             s,
             format!(
@@ -224,12 +212,12 @@ mod tests {
     fn framings() {
         let h = header(SyslogFormat::Rfc3164, None, "UTC0");
         let msg = "<12>Aug  4 16:17:57 falco: m";
-        assert_eq!(
-            enc(&h, Framing::NulTerminated, 4, T, "m"),
-            format!("{msg}\0")
-        );
+        assert_eq!(enc(&h, 4, T, "m"), msg);
+        let mut out = Vec::new();
+        frame(&mut out, Framing::NulTerminated, msg.as_bytes());
+        assert_eq!(out, format!("{msg}\0").into_bytes());
         let mut out = b"prev".to_vec();
-        encode(&mut out, &h, Framing::OctetCounted, 4, T, b"m");
+        frame(&mut out, Framing::OctetCounted, msg.as_bytes());
         assert_eq!(out, format!("prev{} {msg}", msg.len()).into_bytes());
     }
 }

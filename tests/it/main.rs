@@ -31,4 +31,5 @@ mod stdout_channel;
 mod syslog_e2e;
 mod syslog_failures;
 mod syslog_rsyslog;
+mod syslog_tcp_resets;
 mod timezone;

@@ -10,6 +10,7 @@ pub mod http;
 pub mod program;
 pub mod rsyslog;
 pub mod syslog;
+pub mod tcp_collector;
 pub mod tmpfs;
 
 pub use channel::*;

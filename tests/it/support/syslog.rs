@@ -2,9 +2,10 @@
 //! accounting.
 
 use std::ops::Deref;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use falco_outputs::alert::Priority;
+use falco_outputs::stats::StatsSnapshot;
 use falco_outputs::testing::{
     Channel, Config, OpenError, SyslogChannel, SyslogConfig, SyslogFormat,
 };
@@ -50,6 +51,19 @@ impl SyslogHarness {
     pub fn deliver(&mut self, lines: &[(Priority, String)]) {
         self.channel
             .deliver(&batch_at_priorities(lines), &self.harness.ctx);
+    }
+
+    /// Ticks the channel as its worker would, until it holds no unconfirmed alert (TCP waits
+    /// for acknowledgements, RELP for answers) or 10 s passed; then the counters.
+    pub fn settled_stats(&mut self) -> StatsSnapshot {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.channel.held() > 0 && Instant::now() < deadline {
+            if let Some(t) = self.channel.next_wake() {
+                std::thread::sleep(t.saturating_duration_since(Instant::now()));
+            }
+            self.channel.tick(&self.harness.ctx);
+        }
+        self.stats()
     }
 }
 
