@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::alert::Alert;
 use crate::config::{self, ConfigError, ConfigSources};
+use crate::date::LocalZone;
 use crate::format::{FormatOptions, Formatter};
 use crate::hostname::default_hostname;
-use crate::localtime::LocalZone;
 use crate::log::Logger;
 use crate::outputs::{self, ChannelCtx, OpenError};
 use crate::pool::AlertPool;

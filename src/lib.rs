@@ -14,10 +14,10 @@ pub mod stats;
 pub mod testing;
 
 pub(crate) mod config;
+pub(crate) mod date;
 pub(crate) mod dispatch;
 pub(crate) mod format;
 pub(crate) mod hostname;
-pub(crate) mod localtime;
 pub(crate) mod outputs;
 mod panic;
 pub(crate) mod pool;

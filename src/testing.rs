@@ -4,8 +4,8 @@
 //! docs, and it changes whenever the internals do.
 
 pub use crate::config::{Config, HttpConfig, HttpMethod, SyslogConfig, SyslogFormat};
+pub use crate::date::LocalZone;
 pub use crate::format::{FormatOptions, Formatter};
-pub use crate::localtime::LocalZone;
 pub use crate::outputs::http::HttpChannel;
 pub use crate::outputs::program::ProgramChannel;
 pub use crate::outputs::syslog::SyslogChannel;

@@ -25,7 +25,7 @@ use super::syslog_transport::{parse_address, poll_once, Address, Conn, Kind, Pee
 use super::syslog_wire::{encode, frame, Framing, Header};
 use super::{Batch, Channel, ChannelCtx, OpenError};
 use crate::config::{Config, SyslogFormat};
-use crate::localtime::LocalZone;
+use crate::date::LocalZone;
 use crate::log::Logger;
 
 /// How often an ongoing outage (or a series of resets) is logged.

@@ -3,10 +3,8 @@
 
 use std::io::Write;
 
-use chrono::{Datelike, Timelike};
-
 use crate::config::SyslogFormat;
-use crate::localtime::LocalZone;
+use crate::date::{Civil, LocalZone, NS_PER_SEC};
 
 /// How one message is delimited on a stream (a datagram carries the message as it is).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,19 +30,12 @@ pub struct Header {
     pub zone: LocalZone,
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// Broken-down local time of `time_ns` and its UTC offset in seconds.
-fn local_time(zone: &LocalZone, time_ns: u64) -> (chrono::NaiveDateTime, i32) {
-    let secs = (time_ns / 1_000_000_000) as i64;
-    let nanos = (time_ns % 1_000_000_000) as u32;
+/// Broken-down local time of `time_ns`, its nanoseconds and its UTC offset in seconds.
+fn local_time(zone: &LocalZone, time_ns: u64) -> (Civil, u32, i32) {
+    let secs = (time_ns / NS_PER_SEC) as i64;
     let offset = zone.offset_at(secs);
-    let local = chrono::DateTime::from_timestamp(secs + i64::from(offset), nanos)
-        .unwrap_or_default()
-        .naive_utc();
-    (local, offset)
+    let local = Civil::from_unix(secs + i64::from(offset));
+    (local, (time_ns % NS_PER_SEC) as u32, offset)
 }
 
 /// RFC 5424 fields (HOSTNAME, APP-NAME) are printable US-ASCII without spaces, bounded in length;
@@ -65,7 +56,7 @@ fn push_5424_field(out: &mut Vec<u8>, value: &str, max: usize) {
 /// Appends one message to `out`, not framed: header, then `msg` (one alert line, no newline).
 pub fn encode(out: &mut Vec<u8>, header: &Header, severity: u8, time_ns: u64, msg: &[u8]) {
     let pri = u32::from(header.facility) * 8 + u32::from(severity & 7);
-    let (t, offset) = local_time(&header.zone, time_ns);
+    let (t, nanos, offset) = local_time(&header.zone, time_ns);
     // Writing into a Vec cannot fail.
     match header.format {
         SyslogFormat::Rfc3164 => {
@@ -74,11 +65,11 @@ pub fn encode(out: &mut Vec<u8>, header: &Header, severity: u8, time_ns: u64, ms
                 out,
                 "<{}>{} {:2} {:02}:{:02}:{:02} ",
                 pri,
-                MONTHS[t.month0() as usize],
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
+                t.month_abbrev(),
+                t.day,
+                t.hour,
+                t.minute,
+                t.second
             );
             if let Some(host) = &header.hostname {
                 out.extend_from_slice(host.as_bytes());
@@ -94,13 +85,13 @@ pub fn encode(out: &mut Vec<u8>, header: &Header, severity: u8, time_ns: u64, ms
                 out,
                 "<{}>1 {:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}{:02}:{:02} ",
                 pri,
-                t.year(),
-                t.month(),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                t.nanosecond() / 1000,
+                t.year,
+                t.month,
+                t.day,
+                t.hour,
+                t.minute,
+                t.second,
+                nanos / 1000,
                 sign,
                 off / 3600,
                 off % 3600 / 60

@@ -1,6 +1,8 @@
-//! Local time follows `TZ` as it stands when the handle is opened: a handle opened after TZ
-//! changed uses the new zone, while one opened earlier keeps its own. (It runs in its own
-//! process: TZ is process-wide.)
+//! Falco's time texts in every zone, through the file channel: the plain text time is local
+//! (libsinsp `ts_to_string`, localtime), ISO 8601 is UTC with `+0000` whatever `TZ` says
+//! (`ts_to_iso_8601`: gmtime and `%z`), JSON `time` is UTC with `Z`, and the `evt.time` /
+//! `evt.time.iso8601` output field is the time in ns. The zone is the one `TZ` names when the
+//! handle is opened. (Each test runs in its own process: TZ is process-wide.)
 
 use std::time::Duration;
 
@@ -9,66 +11,127 @@ use falco_outputs::{Options, Outputs};
 
 use crate::support::in_own_process;
 
-fn open_file(path: &std::path::Path) -> Outputs {
-    Outputs::open(Options {
+/// 2016-08-04T16:17:57.881781397Z
+const TS: u64 = 1_470_327_477_881_781_397;
+
+/// The line the file channel writes for one alert with `json_output` / `time_format_iso_8601`.
+fn line(json: bool, iso: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.txt");
+    let out = Outputs::open(Options {
         config_yaml: Some(format!(
-            "time_format_iso_8601: true\nfile_output: {{enabled: true, filename: {}}}",
+            "json_output: {json}\ntime_format_iso_8601: {iso}\n\
+             file_output: {{enabled: true, filename: {}}}",
             path.display()
         )),
         hostname: Some("h".into()),
         ..Options::default()
     })
-    .unwrap()
+    .unwrap();
+    let alert = alert_from_parts(
+        TS,
+        Priority::Warning,
+        "Read sensitive file",
+        "syscall",
+        "open (user=root)",
+        &[],
+        &["filesystem"],
+    );
+    out.emit(alert).unwrap();
+    out.flush(Duration::from_secs(5)).unwrap();
+    out.close(None).unwrap();
+    std::fs::read_to_string(&path).unwrap()
+}
+
+/// Every shape under `TZ=tz`, against Falco's bytes with `local` as the plain local time.
+fn golden(tz: &str, local: &str) {
+    if tz.contains('/') {
+        assert!(
+            std::path::Path::new("/usr/share/zoneinfo")
+                .join(tz)
+                .exists(),
+            "zoneinfo for {tz} is missing: scripts/deps installs tzdata"
+        );
+    }
+    std::env::set_var("TZ", tz);
+    const ISO: &str = "2016-08-04T16:17:57.881781397+0000";
+    let text = |time: &str| format!("{time}: Warning open (user=root)");
+    let json = |time: &str, field: &str| {
+        format!(
+            "{{\"hostname\":\"h\",\"output\":\"{}\",\"output_fields\":{{\"{field}\":{TS}}},\
+             \"priority\":\"Warning\",\"rule\":\"Read sensitive file\",\"source\":\"syscall\",\
+             \"tags\":[\"filesystem\"],\"time\":\"2016-08-04T16:17:57.881781397Z\"}}\n",
+            text(time)
+        )
+    };
+    assert_eq!(line(false, false), text(local) + "\n", "TZ={tz}, text");
+    assert_eq!(
+        line(false, true),
+        text(ISO) + "\n",
+        "TZ={tz}, text, ISO 8601"
+    );
+    assert_eq!(line(true, false), json(local, "evt.time"), "TZ={tz}, JSON");
+    assert_eq!(
+        line(true, true),
+        json(ISO, "evt.time.iso8601"),
+        "TZ={tz}, JSON, ISO 8601"
+    );
+}
+
+#[test]
+fn utc() {
+    in_own_process(|| golden("UTC", "16:17:57.881781397"));
+}
+
+#[test]
+fn america_los_angeles() {
+    in_own_process(|| golden("America/Los_Angeles", "09:17:57.881781397"));
+}
+
+#[test]
+fn asia_kolkata() {
+    in_own_process(|| golden("Asia/Kolkata", "21:47:57.881781397"));
+}
+
+#[test]
+fn posix_tz_string() {
+    // No zoneinfo file needed: UTC+2 all year, and US Pacific rules.
+    in_own_process(|| {
+        golden("XYZ-2", "18:17:57.881781397");
+        golden("PST8PDT,M3.2.0,M11.1.0", "09:17:57.881781397");
+    });
 }
 
 #[test]
 fn each_handle_uses_the_zone_tz_named_at_its_init() {
     in_own_process(|| {
         let dir = tempfile::tempdir().unwrap();
-        let alert = || {
-            alert_from_parts(
-                1470327477881781397,
-                Priority::Warning,
-                "r",
-                "syscall",
-                "m",
-                &[],
-                &[],
-            )
+        let open = |name: &str| {
+            let path = dir.path().join(name);
+            let out = Outputs::open(Options {
+                config_yaml: Some(format!(
+                    "file_output: {{enabled: true, filename: {}}}",
+                    path.display()
+                )),
+                ..Options::default()
+            })
+            .unwrap();
+            (out, path)
         };
-
         std::env::set_var("TZ", "UTC");
-        let utc_path = dir.path().join("utc.txt");
-        let utc = open_file(&utc_path);
-
-        // A POSIX TZ string needs no zoneinfo files: UTC-2 all year.
+        let utc = open("utc.txt");
         std::env::set_var("TZ", "XYZ-2");
-        let plus2_path = dir.path().join("plus2.txt");
-        let plus2 = open_file(&plus2_path);
-
-        std::env::set_var("TZ", "PST8PDT,M3.2.0,M11.1.0");
-        let pdt_path = dir.path().join("pdt.txt");
-        let pdt = open_file(&pdt_path);
-
-        for o in [&utc, &plus2, &pdt] {
-            o.emit(alert()).unwrap();
-            o.flush(Duration::from_secs(5)).unwrap();
+        let plus2 = open("plus2.txt");
+        for (out, _) in [&utc, &plus2] {
+            let a = alert_from_parts(TS, Priority::Warning, "r", "s", "m", &[], &[]);
+            out.emit(a).unwrap();
+            out.flush(Duration::from_secs(5)).unwrap();
         }
         let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
-        assert_eq!(
-            read(&utc_path),
-            "2016-08-04T16:17:57.881781397+0000: Warning m\n"
-        );
-        assert_eq!(
-            read(&plus2_path),
-            "2016-08-04T18:17:57.881781397+0200: Warning m\n"
-        );
-        assert_eq!(
-            read(&pdt_path),
-            "2016-08-04T09:17:57.881781397-0700: Warning m\n"
-        );
-        for o in [utc, plus2, pdt] {
-            o.close(None).unwrap();
+        assert_eq!(read(&utc.1), "16:17:57.881781397: Warning m\n");
+        assert_eq!(read(&plus2.1), "18:17:57.881781397: Warning m\n");
+        for (out, _) in [utc, plus2] {
+            out.close(None).unwrap();
         }
     });
 }

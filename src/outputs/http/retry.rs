@@ -30,9 +30,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let when = SystemTime::UNIX_EPOCH
-        .checked_add(Duration::from_secs(u64::try_from(when.timestamp()).ok()?))?;
+    let when = crate::date::parse_http_date(value)?;
+    let when =
+        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(when).ok()?))?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 

@@ -1,0 +1,315 @@
+//! The text line and the JSON line of an alert, byte for byte as Falco prints them
+//! (`falco_formats::format_event` and `falco_outputs::handle_msg`).
+//!
+//! This is the hot path: a [`Formatter`] lives on one worker thread and keeps its scratch
+//! buffers and the formatted date of the last second it saw, so formatting an alert in steady
+//! state allocates nothing beyond the growth of the caller's output buffer.
+//!
+//! | file | concern |
+//! | --- | --- |
+//! | `mod.rs` | the output shapes: text line, JSON line, and the `emit_msg` variants |
+//! | `fields.rs` | field and tag order (std::map / std::set, last duplicate wins) |
+//! | `value.rs` | a field's JSON value, numbers as nlohmann::json prints them |
+//! | `escape.rs` | the JSON string escaper |
+//! | `digits.rs` | decimal digits |
+//!
+//! Dates come from [`crate::date`].
+
+mod digits;
+mod escape;
+mod fields;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+pub(crate) use digits::put2;
+pub use escape::escape_into;
+
+use crate::alert::{Alert, AlertKind};
+use crate::config::Config;
+use crate::date::{utc_offset, write_date_time, write_time_of_day, LocalZone, NS_PER_SEC as NS};
+use digits::{push_nanos, push_u64};
+use escape::push_json_str;
+use fields::{push_tags, with_sorted_fields};
+use value::push_value;
+
+/// What the line looks like; taken from the configuration once.
+#[derive(Clone, Debug)]
+pub struct FormatOptions {
+    /// `json_output`.
+    pub json: bool,
+    /// `time_format_iso_8601`.
+    pub iso8601: bool,
+    /// `json_include_output_property`.
+    pub include_output: bool,
+    /// `json_include_tags_property`.
+    pub include_tags: bool,
+    /// `json_include_message_property`.
+    pub include_message: bool,
+    /// `json_include_output_fields_property`.
+    pub include_output_fields: bool,
+    pub hostname: String,
+}
+
+impl FormatOptions {
+    pub fn from_config(cfg: &Config, hostname: &str) -> Self {
+        FormatOptions {
+            json: cfg.json_output,
+            iso8601: cfg.time_format_iso_8601,
+            include_output: cfg.json_include_output_property,
+            include_tags: cfg.json_include_tags_property,
+            include_message: cfg.json_include_message_property,
+            include_output_fields: cfg.json_include_output_fields_property,
+            hostname: hostname.to_string(),
+        }
+    }
+}
+
+/// The source Falco gives generic messages (`emit_msg`).
+const INTERNAL_SOURCE: &str = "internal";
+
+/// Formats alerts; one per worker thread (it holds caches and scratch space).
+#[derive(Clone)]
+pub struct Formatter {
+    opts: FormatOptions,
+    zone: LocalZone,
+    /// `{"hostname":"<escaped>"`, built once.
+    json_head: Vec<u8>,
+    /// Local time of `local_sec`: `HH:MM:SS.` or `YYYY-MM-DDTHH:MM:SS.`.
+    local_sec: i64,
+    local_head: [u8; 20],
+    local_head_len: usize,
+    /// `+hhmm` (iso8601 only).
+    local_zone: [u8; 5],
+    /// UTC time of `utc_sec`: `YYYY-MM-DDTHH:MM:SS.`.
+    utc_sec: i64,
+    utc_head: [u8; 20],
+    /// One value rendered before it is escaped again (emit_msg text).
+    scratch: Vec<u8>,
+}
+
+impl Formatter {
+    pub fn new(opts: FormatOptions, zone: LocalZone) -> Formatter {
+        let mut json_head = Vec::with_capacity(opts.hostname.len() + 16);
+        json_head.extend_from_slice(b"{\"hostname\":");
+        push_json_str(&mut json_head, opts.hostname.as_bytes());
+        Formatter {
+            opts,
+            zone,
+            json_head,
+            local_sec: i64::MIN,
+            local_head: [0; 20],
+            local_head_len: 0,
+            local_zone: [0; 5],
+            utc_sec: i64::MIN,
+            utc_head: [0; 20],
+            scratch: Vec::with_capacity(256),
+        }
+    }
+
+    pub fn options(&self) -> &FormatOptions {
+        &self.opts
+    }
+
+    /// The alert's line, without a trailing newline.
+    pub fn line(&mut self, alert: &Alert) -> String {
+        let mut out = Vec::with_capacity(alert.message().len() + 64);
+        self.write_line(alert, &mut out);
+        // Everything written is UTF-8: valid input, ASCII escapes and ASCII punctuation.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// Appends the alert's line, WITHOUT a trailing newline, to `out`: the text or the JSON line
+    /// per the options; an [`AlertKind::Message`] alert takes the `emit_msg` shapes.
+    pub fn write_line(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+        match (alert.kind, self.opts.json) {
+            (AlertKind::Event, false) => self.event_text(alert, out),
+            (AlertKind::Event, true) => self.event_json(alert, out),
+            (AlertKind::Message, false) => self.msg_text(alert, out),
+            (AlertKind::Message, true) => self.msg_json(alert, out),
+        }
+    }
+
+    // ---- shapes ---------------------------------------------------------------------------
+
+    /// `<time>: <Priority> <message>`, escaped as a JSON string body.
+    fn event_text(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+        self.push_prefix(alert, out);
+        escape_into(out, alert.message().as_bytes());
+    }
+
+    fn event_json(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+        let message = alert.message().as_bytes();
+        out.reserve(self.json_head.len() + 2 * message.len() + 256);
+        out.extend_from_slice(&self.json_head);
+        if self.opts.include_message {
+            out.extend_from_slice(b",\"message\":");
+            push_json_str(out, message);
+        }
+        if self.opts.include_output {
+            out.extend_from_slice(b",\"output\":\"");
+            self.push_prefix(alert, out);
+            escape_into(out, message);
+            out.push(b'"');
+        }
+        if self.opts.include_output_fields {
+            let time_key: &[u8] = if self.opts.iso8601 {
+                b"evt.time.iso8601"
+            } else {
+                b"evt.time"
+            };
+            push_output_fields(out, alert, Some(time_key));
+        }
+        self.push_json_tail(alert, alert.source().as_bytes(), true, out);
+    }
+
+    /// `<time>: <Priority> <message> (k1=v1 k2=v2)`, each value JSON-encoded, fields sorted by
+    /// name like the nlohmann object Falco iterates; the whole line escaped like a text line.
+    fn msg_text(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+        self.push_prefix(alert, out);
+        escape_into(out, alert.message().as_bytes());
+        if alert.fields_len() == 0 {
+            return;
+        }
+        out.extend_from_slice(b" (");
+        let mut scratch = std::mem::take(&mut self.scratch);
+        with_sorted_fields(alert, |fields| {
+            for (k, f) in fields.iter().enumerate() {
+                if k > 0 {
+                    out.push(b' ');
+                }
+                escape_into(out, f.name.as_bytes());
+                out.push(b'=');
+                scratch.clear();
+                push_value(&mut scratch, f);
+                escape_into(out, &scratch);
+            }
+        });
+        out.push(b')');
+        self.scratch = scratch;
+    }
+
+    fn msg_json(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.json_head);
+        out.extend_from_slice(b",\"output\":");
+        push_json_str(out, alert.message().as_bytes());
+        push_output_fields(out, alert, None);
+        self.push_json_tail(alert, INTERNAL_SOURCE.as_bytes(), false, out);
+    }
+
+    // ---- pieces ---------------------------------------------------------------------------
+
+    /// `,"priority":..,"rule":..,"source":..[,"tags":[..]],"time":"..Z"}`
+    fn push_json_tail(&mut self, alert: &Alert, source: &[u8], tags: bool, out: &mut Vec<u8>) {
+        out.extend_from_slice(b",\"priority\":\"");
+        out.extend_from_slice(alert.priority.name().as_bytes());
+        out.extend_from_slice(b"\",\"rule\":");
+        push_json_str(out, alert.rule().as_bytes());
+        out.extend_from_slice(b",\"source\":");
+        push_json_str(out, source);
+        if tags && self.opts.include_tags {
+            out.extend_from_slice(b",\"tags\":[");
+            let n = alert.tags_len();
+            if n <= 16 {
+                let mut buf = [""; 16];
+                for (slot, t) in buf.iter_mut().zip(alert.tags()) {
+                    *slot = t;
+                }
+                push_tags(out, &mut buf[..n]);
+            } else {
+                let mut many: Vec<&str> = alert.tags().collect();
+                push_tags(out, &mut many);
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b",\"time\":\"");
+        let secs = (alert.time_ns / NS) as i64;
+        if secs != self.utc_sec {
+            self.utc_sec = secs;
+            write_date_time(&mut self.utc_head, secs);
+            self.utc_head[19] = b'.';
+        }
+        out.extend_from_slice(&self.utc_head);
+        push_nanos(out, (alert.time_ns % NS) as u32);
+        out.extend_from_slice(b"Z\"}");
+    }
+
+    /// `<time>: <Priority> ` (plain ASCII; needs no escaping).
+    fn push_prefix(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+        let secs = (alert.time_ns / NS) as i64;
+        if secs != self.local_sec {
+            self.refresh_local(secs);
+        }
+        out.extend_from_slice(&self.local_head[..self.local_head_len]);
+        push_nanos(out, (alert.time_ns % NS) as u32);
+        if self.opts.iso8601 {
+            out.extend_from_slice(&self.local_zone);
+        }
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(alert.priority.name().as_bytes());
+        out.push(b' ');
+    }
+
+    /// The prefix's date for a new second. ISO 8601 is UTC whatever the zone, `+0000`
+    /// (libsinsp's `ts_to_iso_8601`: gmtime and `%z`); the plain time is local
+    /// (`ts_to_string`: localtime).
+    fn refresh_local(&mut self, secs: i64) {
+        self.local_sec = secs;
+        if self.opts.iso8601 {
+            write_date_time(&mut self.local_head, secs);
+            self.local_head[19] = b'.';
+            self.local_head_len = 20;
+            self.local_zone = utc_offset(0);
+        } else {
+            let local = secs + i64::from(self.zone.offset_at(secs));
+            write_time_of_day(&mut self.local_head, local);
+            self.local_head[8] = b'.';
+            self.local_head_len = 9;
+        }
+    }
+}
+
+/// `,"output_fields":{...}` with the fields sorted; `time_key` (`evt.time` or
+/// `evt.time.iso8601`) is Falco's time field, the alert's time in ns, replacing a host field of
+/// that name.
+fn push_output_fields(out: &mut Vec<u8>, alert: &Alert, time_key: Option<&[u8]>) {
+    out.extend_from_slice(b",\"output_fields\":{");
+    with_sorted_fields(alert, |fields| {
+        let mut first = true;
+        let mut time_key = time_key;
+        for f in fields {
+            let name = f.name.as_bytes();
+            if let Some(key) = time_key.filter(|&key| name >= key) {
+                push_time_field(out, key, alert.time_ns, &mut first);
+                time_key = None;
+                if name == key {
+                    continue; // Falco's time field replaces the host's
+                }
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            push_json_str(out, name);
+            out.push(b':');
+            push_value(out, f);
+        }
+        if let Some(key) = time_key {
+            push_time_field(out, key, alert.time_ns, &mut first);
+        }
+    });
+    out.push(b'}');
+}
+
+fn push_time_field(out: &mut Vec<u8>, key: &[u8], time_ns: u64, first: &mut bool) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    out.push(b'"');
+    out.extend_from_slice(key);
+    out.extend_from_slice(b"\":");
+    push_u64(out, time_ns);
+}
