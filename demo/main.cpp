@@ -10,6 +10,7 @@
 #include <string>
 
 #include "generate.h"
+#include "metrics_server.h"
 #include "options.h"
 #include "outputs_handle.h"
 #include "replay.h"
@@ -61,6 +62,9 @@ int main(int argc, char **argv) {
 
   OutputsHandle out;
   if (!out.open(opts.outputs, error)) return cannot_run("cannot start: " + error);
+  MetricsServer metrics;
+  if (!opts.metrics_listen.empty() && !metrics.start(opts.metrics_listen, out.get(), error))
+    return cannot_run(error);
 
   uint64_t malformed = 0;
   bool read_ok = true;
@@ -93,6 +97,7 @@ int main(int argc, char **argv) {
   if (stop_signal() != 0)
     summary += std::string("; stopped by ") + (stop_signal() == SIGINT ? "SIGINT" : "SIGTERM");
   summary += "; SIGUSR1 handled " + std::to_string(reopen_signals_seen()) + " times";
+  metrics.stop();  // before the handle it reads is closed
   bool clean = out.shutdown(summary);
   if (!read_ok) return cannot_run(error);
   if (!clean) return kExitCannotRun;

@@ -23,6 +23,9 @@ const char *const kUsage =
     "                        else this machine's)\n"
     "  -d, --daemon          detach; stdout goes to /dev/null (stdout alerts are discarded)\n"
     "      --pidfile FILE    write the (daemon's) pid to FILE\n"
+    "      --metrics-listen ADDR:PORT\n"
+    "                        serve the library's counters at http://ADDR:PORT/metrics\n"
+    "                        (Prometheus text format; port 0: any free port, printed)\n"
     "  -h, --help            this text\n"
     "      --version         the library's version\n"
     "\n"
@@ -56,7 +59,7 @@ bool fail(std::string &error, std::string what) {
   return false;
 }
 
-enum LongOnly { kReplay = 256, kGenerate, kRate, kHostname, kPidfile, kVersion };
+enum LongOnly { kReplay = 256, kGenerate, kRate, kHostname, kPidfile, kVersion, kMetricsListen };
 
 }  // namespace
 
@@ -71,6 +74,7 @@ bool parse_options(int argc, char **argv, Options &opts, std::string &error) {
       {"hostname", required_argument, nullptr, kHostname},
       {"pidfile", required_argument, nullptr, kPidfile},
       {"version", no_argument, nullptr, kVersion},
+      {"metrics-listen", required_argument, nullptr, kMetricsListen},
       {nullptr, 0, nullptr, 0}};
   bool have_rate = false;
   opterr = 0;
@@ -101,6 +105,7 @@ bool parse_options(int argc, char **argv, Options &opts, std::string &error) {
         break;
       case kHostname: opts.outputs.hostname = optarg; break;
       case kPidfile: opts.pidfile = optarg; break;
+      case kMetricsListen: opts.metrics_listen = optarg; break;
       case ':':
         error = std::string("option ") + argv[optind - 1] + " needs a value";
         return false;

@@ -18,6 +18,7 @@ struct Options {
   double rate = 0;
   bool daemon = false;
   std::string pidfile;
+  std::string metrics_listen;  // empty: no metrics server
   bool help = false;
   bool version = false;
 };

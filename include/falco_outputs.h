@@ -480,6 +480,21 @@ enum falco_outputs_result falco_outputs_get_stats(const struct falco_outputs *ou
 size_t falco_outputs_stats_json(const struct falco_outputs *outputs, char *buf, size_t buf_len);
 
 /**
+ * The counters in the Prometheus text exposition format (0.0.4), for the host to serve on its
+ * own web server (e.g. at GET /metrics with `Content-Type: text/plain; version=0.0.4`),
+ * snprintf-style as falco_outputs_stats_json: writes at most buf_len bytes (NUL included) and
+ * returns the length the whole text needs, without the NUL. The metric names are listed in
+ * docs/runtime.md. A result >= buf_len means the text was cut: call again with a buffer of
+ * result + 1 bytes. With buf NULL or buf_len 0 nothing is written (the way to ask for the size).
+ *
+ * Pointers: `buf` is NULL or holds buf_len writable bytes, owned by the caller. Threads: any
+ * thread, concurrently with every call but falco_outputs_close(). Not async-signal-safe.
+ *
+ * Returns the length of the whole text, or 0 when outputs is NULL (or a bug was caught).
+ */
+size_t falco_outputs_metrics_text(const struct falco_outputs *outputs, char *buf, size_t buf_len);
+
+/**
  * Drains (up to timeout_ms; 0 = the configured output_timeout), flushes, stops the workers,
  * closes every channel and frees the handle. ERR_TIMEOUT if anything had to be discarded
  * (discarded alerts are counted and logged). The handle is invalid afterwards either way.

@@ -284,6 +284,20 @@ impl Outputs {
             .collect()
     }
 
+    /// The counters in the Prometheus text format (see `metrics.rs`).
+    pub fn metrics_text(&self) -> String {
+        let channels: Vec<_> = self
+            .channels
+            .iter()
+            .map(|ch| crate::metrics::ChannelMetrics {
+                name: ch.name,
+                stats: ch.stats.snapshot(),
+                queue_depth: ch.queue.len() as u64,
+            })
+            .collect();
+        crate::metrics::to_prometheus(env!("CARGO_PKG_VERSION"), self.accepted(), &channels)
+    }
+
     /// Drains up to `timeout` (`None`: `output_timeout`), flushes, stops the workers and closes
     /// the channels. `Err(Timeout)` when something had to be discarded (counted and logged).
     pub fn close(mut self, timeout: Option<Duration>) -> Result<(), Timeout> {

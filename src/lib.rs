@@ -18,6 +18,7 @@ pub(crate) mod date;
 pub(crate) mod dispatch;
 pub(crate) mod format;
 pub(crate) mod hostname;
+pub(crate) mod metrics;
 pub(crate) mod outputs;
 mod panic;
 pub(crate) mod pool;

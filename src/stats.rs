@@ -16,6 +16,12 @@ pub struct ChannelStats {
     pub filtered: AtomicU64,
     /// Write errors seen (a failed write may be retried, so this is not `failed`).
     pub errors: AtomicU64,
+    /// Failed attempts the channel will make again (HTTP, OTLP).
+    pub retries: AtomicU64,
+    /// Bytes of alerts a retrying channel holds (its spool, or its memory backlog): a gauge.
+    pub held_bytes: AtomicU64,
+    /// Wall-clock time (ns since the epoch) of the last delivery; 0 before the first.
+    pub last_success_ns: AtomicU64,
 }
 
 /// A consistent-enough copy of one channel's counters.
@@ -28,6 +34,9 @@ pub struct StatsSnapshot {
     pub failed: u64,
     pub filtered: u64,
     pub errors: u64,
+    pub retries: u64,
+    pub held_bytes: u64,
+    pub last_success_ns: u64,
 }
 
 impl StatsSnapshot {
@@ -53,6 +62,9 @@ impl ChannelStats {
             failed: self.failed.load(Relaxed),
             filtered: self.filtered.load(Relaxed),
             errors: self.errors.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            held_bytes: self.held_bytes.load(Relaxed),
+            last_success_ns: self.last_success_ns.load(Relaxed),
         }
     }
     pub fn add(counter: &AtomicU64, n: u64) {

@@ -139,6 +139,10 @@ impl HttpChannel {
         })
     }
 
+    fn report_held(&self, ctx: &ChannelCtx) {
+        ctx.set_held_bytes(self.store.bytes() + self.overflow.bytes());
+    }
+
     fn total(&self) -> usize {
         self.store.len() + self.overflow.len()
     }
@@ -233,7 +237,7 @@ impl HttpChannel {
                 Ok(n) if n > 0 => n,
                 Ok(_) => return,
                 Err(e) => {
-                    ctx.write_error();
+                    ctx.retrying();
                     ctx.error(&format!("cannot read alerts back from spool_dir: {e}"));
                     self.schedule_retry(None, "spool read error", ctx);
                     return;
@@ -266,7 +270,7 @@ impl HttpChannel {
                             );
                         }
                         Verdict::Retry => {
-                            ctx.write_error();
+                            ctx.retrying();
                             let wait = retry_after
                                 .as_deref()
                                 .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
@@ -276,7 +280,7 @@ impl HttpChannel {
                     }
                 }
                 Outcome::Transport { message, timeout } => {
-                    ctx.write_error();
+                    ctx.retrying();
                     if timeout {
                         self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
                         // Falco retries a timed-out request at once, max_consecutive_timeouts times.
@@ -426,17 +430,20 @@ impl Channel for HttpChannel {
         self.enforce_bound(ctx);
         self.first_pending_at.get_or_insert_with(Instant::now);
         self.pump(ctx, false);
+        self.report_held(ctx);
     }
 
     fn flush(&mut self, ctx: &ChannelCtx) {
         self.pump(ctx, true);
         self.store.sync(true);
+        self.report_held(ctx);
     }
 
     fn tick(&mut self, ctx: &ChannelCtx) {
         self.pump(ctx, false);
         self.store.sync(false);
         self.flush_logs(ctx);
+        self.report_held(ctx);
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -486,6 +493,7 @@ impl Channel for HttpChannel {
         }
         self.store.sync(true);
         self.flush_logs(ctx);
+        self.report_held(ctx);
     }
 }
 

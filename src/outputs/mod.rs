@@ -102,7 +102,13 @@ pub struct ChannelCtx {
 
 impl ChannelCtx {
     pub fn delivered(&self, n: usize) {
-        ChannelStats::add(&self.stats.delivered, n as u64)
+        if n > 0 {
+            ChannelStats::add(&self.stats.delivered, n as u64);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            self.stats.last_success_ns.store(now, Ordering::Relaxed);
+        }
     }
     pub fn failed(&self, n: usize) {
         ChannelStats::add(&self.stats.failed, n as u64)
@@ -112,6 +118,15 @@ impl ChannelCtx {
     }
     pub fn write_error(&self) {
         ChannelStats::add(&self.stats.errors, 1)
+    }
+    /// A failed attempt that will be made again: a write error and a retry.
+    pub fn retrying(&self) {
+        self.write_error();
+        ChannelStats::add(&self.stats.retries, 1)
+    }
+    /// What the channel holds for a retry now, in bytes (the metrics' spool gauge).
+    pub fn set_held_bytes(&self, bytes: u64) {
+        self.stats.held_bytes.store(bytes, Ordering::Relaxed)
     }
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
