@@ -3,7 +3,9 @@
 //! formatter on its own; the worker threads' signal mask. Not part of the API: hidden from the
 //! docs, and it changes whenever the internals do.
 
-pub use crate::config::{Config, HttpConfig, HttpMethod, SyslogConfig, SyslogFormat};
+pub use crate::config::{
+    Config, HttpConfig, HttpMethod, SyslogAddress, SyslogConfig, SyslogFormat,
+};
 pub use crate::date::LocalZone;
 pub use crate::format::{FormatOptions, Formatter};
 pub use crate::outputs::http::HttpChannel;

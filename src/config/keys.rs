@@ -4,8 +4,8 @@
 use super::read::positive;
 use super::schema::settings;
 use super::values::{
-    read_facility, read_headers, read_mode, read_syslog_address, read_url, HttpMethod,
-    SyslogFormat, DEFAULT_FILE_MODE, DEFAULT_SYSLOG_ADDRESS, DEFAULT_SYSLOG_FACILITY,
+    read_facility, read_headers, read_mode, read_url, HttpMethod, SyslogAddress, SyslogFormat,
+    DEFAULT_FILE_MODE, DEFAULT_SYSLOG_FACILITY,
 };
 use crate::alert::Priority;
 
@@ -66,7 +66,7 @@ settings! {
     /// `syslog_output`.
     pub struct SyslogConfig {
         enabled: bool = false,
-        address: String = DEFAULT_SYSLOG_ADDRESS.to_string() => read_syslog_address,
+        address: SyslogAddress = SyslogAddress::default(),
         format: SyslogFormat = SyslogFormat::Rfc3164,
         /// Facility number (user = 1).
         facility: u8 = DEFAULT_SYSLOG_FACILITY => read_facility,

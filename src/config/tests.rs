@@ -95,7 +95,7 @@ fn defaults_match_falco() {
     assert_eq!(c.file.mode, 0o600);
     assert!(!c.file.keep_alive);
     assert_eq!(c.file.filename, "");
-    assert_eq!(c.syslog.address, "unix:///dev/log");
+    assert_eq!(c.syslog.address, SyslogAddress::Unix("/dev/log".into()));
     assert_eq!(c.syslog.format, SyslogFormat::Rfc3164);
     assert_eq!(c.syslog.facility, 1);
     let h = &c.http;
@@ -215,7 +215,10 @@ http_output:
     assert_eq!(c.output_timeout_ms, 500);
     assert_eq!(c.outputs_queue.capacity, 1000);
     assert_eq!(c.stdout.min_priority, Priority::Warning);
-    assert_eq!(c.syslog.address, "udp://127.0.0.1:514");
+    assert_eq!(
+        c.syslog.address,
+        SyslogAddress::Udp("127.0.0.1".into(), 514)
+    );
     assert_eq!(c.syslog.format, SyslogFormat::Rfc5424);
     assert_eq!(c.syslog.facility, 19);
     assert_eq!(c.syslog.min_priority, Priority::Error);
@@ -506,6 +509,8 @@ fn syslog_addresses() {
         "tcp://logs.example.com:6514",
         "udp://[::1]:514",
         "tcp://[fe80::1%eth0]:514",
+        "relp://127.0.0.1:2514",
+        "relp://[::1]:2514",
     ] {
         if good.contains('%') {
             // A zone id is not a plain Ipv6Addr: refused, with a message.
@@ -514,8 +519,13 @@ fn syslog_addresses() {
             continue;
         }
         let c = yaml(&format!("syslog_output:\n  address: \"{good}\"\n"));
-        assert_eq!(c.syslog.address, good);
+        assert_eq!(c.syslog.address.to_string(), good);
     }
+    let c = yaml("syslog_output:\n  address: \"relp://logs.example.com:2514\"\n");
+    assert_eq!(
+        c.syslog.address,
+        SyslogAddress::Relp("logs.example.com".into(), 2514)
+    );
     for bad in [
         "/dev/log",
         "unix://dev/log",
@@ -529,6 +539,9 @@ fn syslog_addresses() {
         "http://host:514",
         "udp://ho st:514",
         "udp://host:514/path",
+        "relp://host",
+        "relp://:2514",
+        "RELP//host:1",
     ] {
         let e = yaml_err(&format!("syslog_output:\n  address: \"{bad}\"\n"));
         assert_names(

@@ -1,6 +1,8 @@
 //! Values with a shape of their own (file modes, syslog addresses and facilities, HTTP URLs and
 //! headers): each is checked here, once, and the channels receive it already valid.
 
+use std::path::PathBuf;
+
 use super::error::ConfigError;
 use super::read::{quote, Reader, Setting};
 use super::yaml::Node;
@@ -8,8 +10,8 @@ use super::yaml::Node;
 /// `file_output.mode` when the key is absent.
 pub const DEFAULT_FILE_MODE: u32 = 0o600;
 
-/// `syslog_output.address` when the key is absent.
-pub const DEFAULT_SYSLOG_ADDRESS: &str = "unix:///dev/log";
+/// `syslog_output.address` when the key is absent: `unix:///dev/log`.
+const DEFAULT_SYSLOG_ADDRESS_PATH: &str = "/dev/log";
 
 /// `syslog_output.facility` when the key is absent (LOG_USER).
 pub const DEFAULT_SYSLOG_FACILITY: u8 = 1;
@@ -120,74 +122,118 @@ fn parse_facility(s: &str) -> Option<u8> {
     FACILITIES.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
-/// `syslog_output.address`: `unix:///abs/path`, `udp://host:port` or `tcp://host:port`.
-pub fn read_syslog_address(
-    r: &mut Reader<'_>,
-    key: &str,
-    node: &Node,
-) -> Result<Option<String>, ConfigError> {
-    let t = r.text(key, node, "a syslog address")?;
-    let a = t.text.trim();
-    if a.is_empty() {
-        return Ok(None);
-    }
-    check_address(a).map_err(|why| {
-        ConfigError::key(
-            key,
-            format!(
-                "{why} (expected unix:///absolute/path, udp://host:port or tcp://host:port), got {}",
-                t.shown
-            ),
-        )
-    })?;
-    Ok(Some(a.to_string()))
+/// `syslog_output.address`, parsed: where the syslog channel sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyslogAddress {
+    /// `unix:///abs/path`: a local socket (datagram, or stream when the daemon only offers
+    /// that, as glibc does).
+    Unix(PathBuf),
+    /// `udp://host:port`.
+    Udp(String, u16),
+    /// `tcp://host:port`: RFC 6587 octet counting.
+    Tcp(String, u16),
+    /// `relp://host:port`: RELP (rsyslog's acknowledged transport) over TCP.
+    Relp(String, u16),
 }
 
-fn check_address(a: &str) -> Result<(), String> {
-    if let Some(p) = a.strip_prefix("unix://") {
-        if !p.starts_with('/') || p.len() < 2 {
-            return Err("a unix address needs an absolute socket path".to_string());
-        }
-        return Ok(());
+impl Default for SyslogAddress {
+    fn default() -> Self {
+        SyslogAddress::Unix(PathBuf::from(DEFAULT_SYSLOG_ADDRESS_PATH))
     }
-    let Some(hp) = a
-        .strip_prefix("udp://")
-        .or_else(|| a.strip_prefix("tcp://"))
-    else {
-        return Err("unsupported scheme".to_string());
-    };
-    let (host, port) = if let Some(v6) = hp.strip_prefix('[') {
-        let (host, rest) = v6
-            .split_once(']')
-            .ok_or_else(|| "missing `]` after an IPv6 address".to_string())?;
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("`{host}` is not an IPv6 address"));
-        }
-        let port = rest
-            .strip_prefix(':')
-            .ok_or_else(|| "missing `:port`".to_string())?;
-        (host, port)
-    } else {
-        let (host, port) = hp
-            .rsplit_once(':')
-            .ok_or_else(|| "missing `:port`".to_string())?;
+}
+
+impl std::fmt::Display for SyslogAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, host, port) = match self {
+            SyslogAddress::Unix(p) => return write!(f, "unix://{}", p.display()),
+            SyslogAddress::Udp(h, p) => ("udp", h, p),
+            SyslogAddress::Tcp(h, p) => ("tcp", h, p),
+            SyslogAddress::Relp(h, p) => ("relp", h, p),
+        };
         if host.contains(':') {
-            return Err("an IPv6 address must be written in brackets, e.g. [::1]:514".to_string());
+            write!(f, "{scheme}://[{host}]:{port}")
+        } else {
+            write!(f, "{scheme}://{host}:{port}")
         }
-        (host, port)
-    };
-    if host.is_empty() {
-        return Err("missing host".to_string());
     }
-    if !host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._:%".contains(&b))
-    {
-        return Err(format!("`{host}` is not a valid host name"));
+}
+
+impl Setting for SyslogAddress {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+        let t = r.text(key, node, "a syslog address")?;
+        let a = t.text.trim();
+        if a.is_empty() {
+            return Ok(None);
+        }
+        SyslogAddress::parse(a).map(Some).map_err(|why| {
+            ConfigError::key(
+                key,
+                format!(
+                    "{why} (expected unix:///absolute/path, udp://host:port, tcp://host:port or \
+                     relp://host:port), got {}",
+                    t.shown
+                ),
+            )
+        })
     }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
-        _ => Err(format!("`{port}` is not a port number 1..65535")),
+}
+
+impl SyslogAddress {
+    /// Parses `unix:///abs/path`, `udp://host:port`, `tcp://host:port`, `relp://host:port`
+    /// (IPv6 hosts in brackets); the error says what is wrong.
+    pub fn parse(a: &str) -> Result<SyslogAddress, String> {
+        if let Some(p) = a.strip_prefix("unix://") {
+            if !p.starts_with('/') || p.len() < 2 {
+                return Err("a unix address needs an absolute socket path".to_string());
+            }
+            return Ok(SyslogAddress::Unix(PathBuf::from(p)));
+        }
+        let (scheme, hp) = a
+            .split_once("://")
+            .ok_or_else(|| "unsupported scheme".to_string())?;
+        let make = match scheme {
+            "udp" => SyslogAddress::Udp,
+            "tcp" => SyslogAddress::Tcp,
+            "relp" => SyslogAddress::Relp,
+            _ => return Err("unsupported scheme".to_string()),
+        };
+        let (host, port) = if let Some(v6) = hp.strip_prefix('[') {
+            let (host, rest) = v6
+                .split_once(']')
+                .ok_or_else(|| "missing `]` after an IPv6 address".to_string())?;
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("`{host}` is not an IPv6 address"));
+            }
+            let port = rest
+                .strip_prefix(':')
+                .ok_or_else(|| "missing `:port`".to_string())?;
+            (host, port)
+        } else {
+            let (host, port) = hp
+                .rsplit_once(':')
+                .ok_or_else(|| "missing `:port`".to_string())?;
+            if host.contains(':') {
+                return Err(
+                    "an IPv6 address must be written in brackets, e.g. [::1]:514".to_string(),
+                );
+            }
+            (host, port)
+        };
+        if host.is_empty() {
+            return Err("missing host".to_string());
+        }
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:%".contains(&b))
+        {
+            return Err(format!("`{host}` is not a valid host name"));
+        }
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(make(host.to_string(), p))
+            }
+            _ => Err(format!("`{port}` is not a port number 1..65535")),
+        }
     }
 }
 

@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use super::log_limit::LogLimit;
 use super::syslog_ledger::Ledger;
 use super::syslog_relp::{self as relp, Reply};
-use super::syslog_transport::{parse_address, poll_once, Address, Conn, Kind, Peer};
+use super::syslog_transport::{poll_once, Conn, Kind, Peer};
 use super::syslog_wire::{encode, frame, Framing, Header};
 use super::{Batch, Channel, ChannelCtx, OpenError};
-use crate::config::{Config, SyslogFormat};
+use crate::config::{Config, SyslogAddress as Address, SyslogFormat};
 use crate::date::LocalZone;
 use crate::log::Logger;
 
@@ -148,13 +148,8 @@ impl SyslogChannel {
         hostname: &str,
     ) -> Result<SyslogChannel, OpenError> {
         let c = &cfg.syslog;
-        let address = parse_address(&c.address).map_err(OpenError::Config)?;
-        if c.facility > 23 {
-            return Err(OpenError::Config(format!(
-                "syslog_output.facility: {} is not a syslog facility (0..23; user = 1, local0 = 16)",
-                c.facility
-            )));
-        }
+        // Already valid: the config checked the address and the facility.
+        let address = c.address.clone();
         let is_local = matches!(address, Address::Unix(_));
         // glibc sends no hostname to the local socket; RFC 5424 always has the field.
         let hostname = if is_local && c.format == SyslogFormat::Rfc3164 {
@@ -466,10 +461,6 @@ impl SyslogChannel {
             // Before each write: a peer that closed since the last one is noticed before an alert
             // goes into the dead connection (whose answer would be a reset).
             if let Peer::Gone(e) = conn.peer() {
-                // RELP: the server may have answered before closing; take those answers.
-                if self.relp.is_some() {
-                    let _ = self.read_replies(ctx);
-                }
                 return Err(e);
             }
             let Some(e) = self.ledger.next_to_send() else {
@@ -616,6 +607,11 @@ impl SyslogChannel {
     /// unconfirmed is written again on the next one; the loss is logged.
     fn connection_lost(&mut self, e: &io::Error, ctx: &ChannelCtx) {
         ctx.write_error();
+        // RELP: answers that arrived before the end are still in the socket; each one spares a
+        // duplicate.
+        if self.relp.is_some() {
+            let _ = self.read_replies(ctx);
+        }
         let conn = self.conn.take();
         // A clean close (end of file, no reset): the peer read everything it acknowledged, since
         // a TCP that closes with unread data sends a reset instead (RFC 1122 4.2.2.13; Linux,
@@ -662,17 +658,23 @@ impl SyslogChannel {
         } else {
             "cannot deliver"
         };
-        let held = if self.ledger.held() > 0 {
-            format!(
-                "; {} alert(s) held for the next connection",
+        let mut counts = Vec::new();
+        if self.outage.unlogged > 0 {
+            counts.push(format!(
+                "{} alert(s) not delivered since the last message",
+                self.outage.unlogged
+            ));
+        }
+        if self.ledger.held() > 0 {
+            counts.push(format!(
+                "{} alert(s) held for the next connection",
                 self.ledger.held()
-            )
-        } else {
-            String::new()
-        };
+            ));
+        }
         ctx.error(&format!(
-            "{what} to {}: {e} ({} alert(s) not delivered since the last message{held})",
-            self.address, self.outage.unlogged
+            "{what} to {}: {e} ({})",
+            self.address,
+            counts.join("; ")
         ));
         self.outage.unlogged = 0;
         self.outage.announced = true;
@@ -684,9 +686,13 @@ impl SyslogChannel {
         }
         self.outage.failed = 0;
         if std::mem::take(&mut self.outage.announced) {
+            let since = match self.outage.unlogged {
+                0 => String::new(),
+                n => format!(" ({n} alert(s) not delivered since the last message)"),
+            };
             ctx.log.notice(&format!(
-                "{} output: delivering to {} again ({} alert(s) not delivered since the last message)",
-                ctx.name, self.address, self.outage.unlogged
+                "{} output: delivering to {} again{since}",
+                ctx.name, self.address
             ));
             self.outage.unlogged = 0;
         }

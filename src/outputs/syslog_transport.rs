@@ -1,82 +1,15 @@
-//! Syslog sockets: parsing `syslog_output.address`, connecting, and sending one framed message
-//! with a deadline. Every socket is non-blocking and every wait is a `poll` of at most 100 ms, so
+//! Syslog sockets: connecting to a `syslog_output.address`, sending one framed message with a
+//! deadline, and what the kernel knows about the peer (hang-up, reset, unacknowledged bytes). Every socket is non-blocking and every wait is a `poll` of at most 100 ms, so
 //! the worker never blocks indefinitely and notices a close deadline quickly.
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-/// Where the messages go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Address {
-    /// A local socket: datagram, or stream when the daemon only offers that (as glibc does).
-    Unix(PathBuf),
-    Udp(String, u16),
-    Tcp(String, u16),
-    /// RELP (rsyslog's acknowledged protocol) over TCP.
-    Relp(String, u16),
-}
-
-impl std::fmt::Display for Address {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Address::Unix(p) => write!(f, "unix://{}", p.display()),
-            Address::Udp(h, p) if h.contains(':') => write!(f, "udp://[{h}]:{p}"),
-            Address::Udp(h, p) => write!(f, "udp://{h}:{p}"),
-            Address::Tcp(h, p) if h.contains(':') => write!(f, "tcp://[{h}]:{p}"),
-            Address::Tcp(h, p) => write!(f, "tcp://{h}:{p}"),
-            Address::Relp(h, p) if h.contains(':') => write!(f, "relp://[{h}]:{p}"),
-            Address::Relp(h, p) => write!(f, "relp://{h}:{p}"),
-        }
-    }
-}
-
-/// Parses `unix:///path`, `udp://host:port`, `tcp://host:port`, `relp://host:port` (IPv6 hosts in
-/// brackets).
-pub fn parse_address(s: &str) -> Result<Address, String> {
-    let s = s.trim();
-    let bad = |why: &str| {
-        format!(
-            "syslog_output.address: {why} in '{s}' (expected unix:///path, udp://host:port, tcp://host:port or relp://host:port)"
-        )
-    };
-    let (scheme, rest) = s.split_once("://").ok_or_else(|| bad("no scheme"))?;
-    match scheme.to_ascii_lowercase().as_str() {
-        "unix" => {
-            if !rest.starts_with('/') {
-                return Err(bad("the socket path must be absolute"));
-            }
-            Ok(Address::Unix(PathBuf::from(rest)))
-        }
-        "udp" | "tcp" | "relp" => {
-            let rest = rest.strip_suffix('/').unwrap_or(rest);
-            let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-                let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
-                (host, after.strip_prefix(':').ok_or_else(|| bad("no port"))?)
-            } else {
-                rest.rsplit_once(':').ok_or_else(|| bad("no port"))?
-            };
-            if host.is_empty() || host.contains('/') {
-                return Err(bad("no host"));
-            }
-            let port = match port.parse::<u16>() {
-                Ok(p) if p != 0 => p,
-                _ => return Err(bad("invalid port")),
-            };
-            let host = host.to_owned();
-            Ok(match scheme.to_ascii_lowercase().as_str() {
-                "udp" => Address::Udp(host, port),
-                "tcp" => Address::Tcp(host, port),
-                _ => Address::Relp(host, port),
-            })
-        }
-        _ => Err(bad("unknown scheme")),
-    }
-}
+use crate::config::SyslogAddress as Address;
 
 /// What kind of socket a [`Conn`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,53 +257,4 @@ fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(
-            parse_address("unix:///dev/log"),
-            Ok(Address::Unix("/dev/log".into()))
-        );
-        assert_eq!(
-            parse_address("udp://127.0.0.1:5514"),
-            Ok(Address::Udp("127.0.0.1".into(), 5514))
-        );
-        assert_eq!(
-            parse_address("TCP://logs.example.com:514"),
-            Ok(Address::Tcp("logs.example.com".into(), 514))
-        );
-        assert_eq!(
-            parse_address("tcp://[::1]:601"),
-            Ok(Address::Tcp("::1".into(), 601))
-        );
-        assert_eq!(
-            parse_address("udp://[::1]:514"),
-            Ok(Address::Udp("::1".into(), 514))
-        );
-        assert_eq!(
-            Address::Tcp("::1".into(), 601).to_string(),
-            "tcp://[::1]:601"
-        );
-        for bad in [
-            "/dev/log",
-            "unix://dev/log",
-            "http://x:1",
-            "udp://:514",
-            "tcp://h:0",
-            "tcp://h:99999",
-            "tcp://[::1",
-            "udp://h:x",
-            "udp://[::1]",
-            "tcp://logs.example.com",
-        ] {
-            let e = parse_address(bad).unwrap_err();
-            assert!(e.starts_with("syslog_output.address: "), "{e}");
-            assert!(e.contains(bad), "{e}");
-        }
-    }
 }

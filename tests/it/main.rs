@@ -30,6 +30,7 @@ mod stderr_log;
 mod stdout_channel;
 mod syslog_e2e;
 mod syslog_failures;
+mod syslog_relp;
 mod syslog_rsyslog;
 mod syslog_tcp_resets;
 mod timezone;

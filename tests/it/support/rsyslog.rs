@@ -3,7 +3,7 @@
 //! line `input|facility|severity|tag|app-name|procid|hostname|timereported|msg`.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
@@ -42,7 +42,12 @@ pub struct Rsyslog {
     pub unix5424: PathBuf,
     pub udp_port: u16,
     pub tcp_port: u16,
+    /// imrelp (Debian `rsyslog-relp`), on a ruleset with a direct queue: rsyslogd answers
+    /// `200 OK` only once the message is written to `relp.log`, so a kill -9 cannot take back
+    /// an acknowledged message.
+    pub relp_port: u16,
     out: PathBuf,
+    relp_out: PathBuf,
     conf: PathBuf,
     pidfile: PathBuf,
     child: Option<Child>,
@@ -75,7 +80,7 @@ impl Rsyslog {
         let bin = rsyslogd_path();
         assert!(
             bin.exists(),
-            "rsyslogd not found at {}: these tests need a real rsyslogd (Debian package `rsyslog`; \
+            "rsyslogd not found at {}: these tests need a real rsyslogd (Debian packages `rsyslog` and `rsyslog-relp`; \
              scripts/deps installs it, or set RSYSLOGD=/path/to/rsyslogd)",
             bin.display()
         );
@@ -89,7 +94,9 @@ impl Rsyslog {
             unix5424: dir.join("log5424.sock"),
             udp_port: free_port(),
             tcp_port: free_port(),
+            relp_port: free_port(),
             out: dir.join("out.log"),
+            relp_out: dir.join("relp.log"),
             conf: dir.join("rsyslog.conf"),
             pidfile: dir.join("rsyslogd.pid"),
             dir,
@@ -115,6 +122,11 @@ module(load="imtcp")
 input(type="imtcp" address="127.0.0.1" port="{tcp}")
 template(name="t" type="string" string="%inputname%|%syslogfacility%|%syslogseverity%|%syslogtag%|%app-name%|%procid%|%hostname%|%timereported:::date-rfc3339%|%msg%\n")
 action(type="omfile" file="{out}" template="t")
+module(load="imrelp")
+input(type="imrelp" address="127.0.0.1" port="{relp}" ruleset="relp")
+ruleset(name="relp" queue.type="Direct") {{
+  action(type="omfile" file="{relp_out}" template="t")
+}}
 "#,
             dir = self.dir.display(),
             unix = self.unix.display(),
@@ -122,6 +134,8 @@ action(type="omfile" file="{out}" template="t")
             udp = self.udp_port,
             tcp = self.tcp_port,
             out = self.out.display(),
+            relp = self.relp_port,
+            relp_out = self.relp_out.display(),
         );
         fs::write(&self.conf, conf).expect("write rsyslog.conf");
     }
@@ -148,13 +162,12 @@ action(type="omfile" file="{out}" template="t")
         fs::read_to_string(self.dir.join("rsyslogd.stderr")).unwrap_or_default()
     }
 
-    /// Ready = a probe sent through each input (both unix sockets, UDP, TCP) is in the output
-    /// file. Probes are retried every 50 ms, for at most [`READY_WAIT`].
+    /// Ready = a probe sent through each input (both unix sockets, UDP, TCP, RELP) is stored. Probes are retried every 50 ms, for at most [`READY_WAIT`].
     pub fn wait_ready(&mut self) {
         self.probes += 1;
         let round = self.probes;
-        let names = ["unix", "unix5424", "udp", "tcp"];
-        let mut seen = [false; 4];
+        let names = ["unix", "unix5424", "udp", "tcp", "relp"];
+        let mut seen = [false; 5];
         let deadline = Instant::now() + READY_WAIT;
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
@@ -204,6 +217,23 @@ action(type="omfile" file="{out}" template="t")
                 let s = UdpSocket::bind("127.0.0.1:0")?;
                 s.send_to(frame, ("127.0.0.1", self.udp_port)).map(|_| ())
             }
+            "relp" => {
+                // A whole RELP session, framed here by hand (not by the library under test).
+                let mut s = TcpStream::connect_timeout(
+                    &([127, 0, 0, 1], self.relp_port).into(),
+                    Duration::from_millis(200),
+                )?;
+                let offers = "relp_version=0\nrelp_software=probe\ncommands=syslog";
+                let mut session = format!("1 open {} {offers}\n", offers.len()).into_bytes();
+                session.extend_from_slice(format!("2 syslog {} ", frame.len()).as_bytes());
+                session.extend_from_slice(frame);
+                session.extend_from_slice(b"\n3 close 0\n");
+                s.write_all(&session)?;
+                s.set_read_timeout(Some(Duration::from_millis(500)))?;
+                let mut answers = Vec::new();
+                let _ = s.read_to_end(&mut answers);
+                Ok(())
+            }
             _ => {
                 let mut s = TcpStream::connect_timeout(
                     &([127, 0, 0, 1], self.tcp_port).into(),
@@ -230,9 +260,10 @@ action(type="omfile" file="{out}" template="t")
         self.wait_ready();
     }
 
-    /// Everything stored so far, probes excluded.
+    /// Everything stored so far (RELP's file after the others).
     pub fn records(&self) -> Vec<Record> {
-        let text = fs::read_to_string(&self.out).unwrap_or_default();
+        let mut text = fs::read_to_string(&self.out).unwrap_or_default();
+        text.push_str(&fs::read_to_string(&self.relp_out).unwrap_or_default());
         text.lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.splitn(9, '|').collect();

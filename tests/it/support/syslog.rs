@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use falco_outputs::alert::Priority;
 use falco_outputs::stats::StatsSnapshot;
 use falco_outputs::testing::{
-    Channel, Config, OpenError, SyslogChannel, SyslogConfig, SyslogFormat,
+    Channel, Config, OpenError, SyslogAddress, SyslogChannel, SyslogConfig, SyslogFormat,
 };
 
 use super::{batch_at_priorities, Harness};
@@ -16,7 +16,8 @@ pub fn config(address: &str, format: SyslogFormat, facility: u8) -> Config {
     Config {
         syslog: SyslogConfig {
             enabled: true,
-            address: address.to_string(),
+            address: SyslogAddress::parse(address)
+                .unwrap_or_else(|e| panic!("syslog address {address}: {e}")),
             format,
             facility,
             min_priority: Priority::Debug,
