@@ -4,7 +4,7 @@
 //! docs, and it changes whenever the internals do.
 
 pub use crate::config::{
-    Config, HttpConfig, HttpMethod, SyslogAddress, SyslogConfig, SyslogFormat,
+    Config, HttpConfig, HttpMethod, HttpUrl, SyslogAddress, SyslogConfig, SyslogFormat,
 };
 pub use crate::date::LocalZone;
 pub use crate::format::{FormatOptions, Formatter};

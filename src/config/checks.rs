@@ -18,7 +18,7 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
     if config.file.enabled && config.file.filename.is_empty() {
         return Err(missing("file", "filename"));
     }
-    if config.program.enabled && config.program.program.is_empty() {
+    if config.program.enabled && config.program.program.trim().is_empty() {
         return Err(missing("program", "program"));
     }
     if config.http.enabled && config.http.url.is_empty() {

@@ -4,8 +4,8 @@
 use super::read::positive;
 use super::schema::settings;
 use super::values::{
-    read_facility, read_headers, read_mode, read_url, HttpMethod, SyslogAddress, SyslogFormat,
-    DEFAULT_FILE_MODE, DEFAULT_SYSLOG_FACILITY,
+    read_facility, read_headers, read_mode, read_user_agent, HttpMethod, HttpUrl, SyslogAddress,
+    SyslogFormat, DEFAULT_FILE_MODE, DEFAULT_SYSLOG_FACILITY,
 };
 use crate::alert::Priority;
 
@@ -90,8 +90,8 @@ settings! {
     pub struct HttpConfig {
         enabled: bool = false,
         /// Required when enabled (Falco's error otherwise).
-        url: String = String::new() => read_url,
-        user_agent: String = "falcosecurity/falco".to_string(),
+        url: HttpUrl = HttpUrl::default(),
+        user_agent: String = "falcosecurity/falco".to_string() => read_user_agent,
         insecure: bool = false,
         ca_cert: String = String::new(),
         ca_bundle: String = String::new(),
@@ -110,7 +110,7 @@ settings! {
         retry_max_backoff_ms: u64 = 30000,
         /// "" = memory only.
         spool_dir: String = String::new(),
-        spool_max_mb: u64 = 256,
+        spool_max_mb: u64 = 256 => positive,
         batch_max_alerts: usize = 1 => positive,
         batch_max_wait_ms: u64 = 100,
         min_priority: Priority = Priority::Debug,

@@ -77,7 +77,7 @@ mod tests;
 
 pub use error::ConfigError;
 pub use keys::{Config, HttpConfig, SyslogConfig};
-pub use values::{HttpMethod, SyslogAddress, SyslogFormat};
+pub use values::{HttpMethod, HttpUrl, SyslogAddress, SyslogFormat};
 
 use read::{Reader, Setting};
 use yaml::Node;

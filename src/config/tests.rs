@@ -231,7 +231,7 @@ http_output:
     assert_eq!(c.program.min_priority, Priority::Informational);
     let h = &c.http;
     assert!(h.enabled && h.insecure && h.mtls && h.echo && h.compress_uploads && h.keep_alive);
-    assert_eq!(h.url, "https://example.com/alerts");
+    assert_eq!(h.url.as_str(), "https://example.com/alerts");
     assert_eq!(h.user_agent, "me/1");
     assert_eq!(
         (h.ca_cert.as_str(), h.ca_bundle.as_str(), h.ca_path.as_str()),
@@ -612,7 +612,7 @@ fn url_quotes_are_stripped() {
         ("http://a/b", "http://a/b"),
     ] {
         let c = yaml(&format!("http_output:\n  url: {text}\n"));
-        assert_eq!(c.http.url, url, "url: {text}");
+        assert_eq!(c.http.url.as_str(), url, "url: {text}");
     }
     // Mismatched quotes are not stripped, so the URL is refused.
     let e = yaml_err("http_output:\n  url: \"'http://a/b\"\n");
@@ -635,7 +635,7 @@ fn bad_urls() {
         assert_names(&e, &["`http_output.url`", &format!("\"{bad}\""), "http://"]);
     }
     let c = yaml("http_output:\n  url: HTTPS://Example.com:8443/x?y=1\n");
-    assert_eq!(c.http.url, "HTTPS://Example.com:8443/x?y=1");
+    assert_eq!(c.http.url.as_str(), "HTTPS://Example.com:8443/x?y=1");
 }
 
 #[test]
@@ -950,7 +950,7 @@ fn shipped_falco_yaml_loads() {
     assert_eq!(c.file.filename, "./events.txt");
     assert!(!c.program.enabled);
     assert!(!c.http.enabled);
-    assert_eq!(c.http.url, "");
+    assert_eq!(c.http.url.as_str(), "");
     assert_eq!(c.output_timeout_ms, 2000);
     assert_eq!(c.outputs_queue.capacity, 0);
     assert!(!c.json_output);
@@ -1018,7 +1018,7 @@ fn shipped_falco_yaml_with_overrides() {
     );
     let c = r.unwrap();
     assert!(c.program.enabled && c.http.enabled);
-    assert_eq!(c.http.url, "http://h:1/");
+    assert_eq!(c.http.url.as_str(), "http://h:1/");
 }
 
 // ---- scalars are read from their text ----

@@ -259,29 +259,72 @@ impl Setting for HttpMethod {
     }
 }
 
-/// `http_output.url`, one pair of surrounding quotes stripped as Falco does
-/// (`outputs_http.cpp`); http:// or https:// with a host.
-pub fn read_url(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<String>, ConfigError> {
-    let t = r.text(key, node, "a URL")?;
-    let url = strip_quotes(t.text.trim()).trim();
-    if url.is_empty() {
-        return Ok(Some(String::new()));
+/// `http_output.url`: an http:// or https:// URL with a host, or empty (not configured).
+/// `Display` and `Debug` show it [redacted](HttpUrl::redacted).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct HttpUrl(String);
+
+impl HttpUrl {
+    /// The URL as configured, for libcurl only: never log it.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    let host_ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with(['/', '?', '#']));
-    if !host_ok || url.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
-        return Err(ConfigError::key(
-            key,
-            format!(
-                "expected an http:// or https:// URL with a host, got {}",
-                t.shown
-            ),
-        ));
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
-    Ok(Some(url.to_string()))
+
+    /// `scheme://host[:port]/path`: no user, password, query or fragment, which may hold
+    /// secrets. What logs and errors show.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl std::fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::fmt::Debug for HttpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HttpUrl({:?})", self.redacted())
+    }
+}
+
+impl std::str::FromStr for HttpUrl {
+    type Err = String;
+
+    /// One pair of surrounding quotes is stripped, as Falco does (`outputs_http.cpp`). The
+    /// error is the whole message, naming the key and showing the URL redacted.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let url = strip_quotes(text.trim()).trim();
+        if url.is_empty() {
+            return Ok(HttpUrl::default());
+        }
+        let lower = url.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"));
+        let host_ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with(['/', '?', '#']));
+        if !host_ok || url.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
+            return Err(format!(
+                "config key `http_output.url`: expected an http:// or https:// URL with a host, \
+                 got {} (shown without credentials, query or fragment)",
+                quote(&redact_url(url))
+            ));
+        }
+        Ok(HttpUrl(url.to_string()))
+    }
+}
+
+impl Setting for HttpUrl {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+        // The text may carry a token: read it as a secret, show it only redacted.
+        let text = r.secret_text(key, node, "a URL")?;
+        text.parse().map(Some).map_err(ConfigError::Invalid)
+    }
 }
 
 fn strip_quotes(s: &str) -> &str {
@@ -290,6 +333,19 @@ fn strip_quotes(s: &str) -> &str {
         &s[1..s.len() - 1]
     } else {
         s
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let rest = &rest[..end];
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
     }
 }
 
@@ -320,11 +376,7 @@ pub fn read_headers(
         // A header value is often a credential: no message shows it.
         let value = r.secret_text(&key, v, "a header value (a string)")?;
         if value.contains(['\r', '\n', '\0']) {
-            return Err(ConfigError::key(
-                &key,
-                "a header value may not contain a line break (CR, LF) or NUL (the value is not \
-                 shown: it may be a secret)",
-            ));
+            return Err(ConfigError::key(&key, HEADER_VALUE_REFUSED));
         }
         out.push((name.clone(), value));
     }
@@ -335,3 +387,21 @@ pub fn read_headers(
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
+
+/// `http_output.user_agent`: sent as a header, so refused with a CR, LF or NUL like a header
+/// value (the value is not shown).
+pub fn read_user_agent(
+    r: &mut Reader<'_>,
+    key: &str,
+    node: &Node,
+) -> Result<Option<String>, ConfigError> {
+    let value = r.secret_text(key, node, "a string")?;
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(ConfigError::key(key, HEADER_VALUE_REFUSED));
+    }
+    Ok(Some(value))
+}
+
+const HEADER_VALUE_REFUSED: &str =
+    "a header value may not contain a line break (CR, LF) or NUL (the value is not shown: it \
+     may be a secret)";

@@ -92,7 +92,7 @@ impl HttpChannel {
         let batching = http.batch_max_alerts > 1;
         let client = Client::open(http, batch::content_type(json_output, batching))?;
         let max_bytes = http.spool_max_mb.saturating_mul(1 << 20);
-        let target = redact_url(&http.url);
+        let target = http.url.redacted();
         let mut store = Store::memory();
         let mut inherited = 0;
         if !http.spool_dir.is_empty() {
@@ -497,47 +497,8 @@ impl Channel for HttpChannel {
     }
 }
 
-/// Refuses what libcurl would only fail on later, naming the key (never a header's value).
+/// The certificate files must be readable now (the configuration has checked every value).
 fn validate(http: &HttpConfig) -> Result<(), OpenError> {
-    let bad = |m: String| Err(OpenError::Config(m));
-    let scheme = http
-        .url
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("http") | Some("https") => {}
-        _ if http.url.is_empty() => {
-            return bad("http_output.url is empty (required when http_output is enabled)".into())
-        }
-        _ => {
-            return bad(format!(
-                "http_output.url must start with http:// or https:// (got {})",
-                redact_url(&http.url)
-            ))
-        }
-    }
-    if http.batch_max_alerts == 0 {
-        return bad("http_output.batch_max_alerts must be at least 1".into());
-    }
-    if http.spool_max_mb == 0 {
-        return bad("http_output.spool_max_mb must be at least 1".into());
-    }
-    if http.timeout_ms == 0 {
-        return bad("http_output.timeout_ms must be at least 1".into());
-    }
-    for (name, value) in &http.headers {
-        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if name.is_empty() || !name.chars().all(token) {
-            return bad(format!(
-                "http_output.headers: {name:?} is not a valid header name"
-            ));
-        }
-        if value.contains(['\r', '\n', '\0']) {
-            return bad(format!(
-                "http_output.headers.{name}: the value contains a line break or NUL"
-            ));
-        }
-    }
     let must_read = |key: &str, path: &str| -> Result<(), OpenError> {
         std::fs::File::open(path)
             .map(|_| ())
@@ -553,28 +514,4 @@ fn validate(http: &HttpConfig) -> Result<(), OpenError> {
         must_read("client_key", &http.client_key)?;
     }
     Ok(())
-}
-
-/// `scheme://host[:port]/path`: no user, password, query or fragment, which may hold secrets.
-fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let end = rest.find(['?', '#']).unwrap_or(rest.len());
-    let rest = &rest[..end];
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    format!("{scheme}://{host}{path}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_drops_credentials_and_query() {
-        assert_eq!(
-            redact_url("https://u:p@h.example:8443/a/b?token=x#f"),
-            "https://h.example:8443/a/b"
-        );
-        assert_eq!(redact_url("http://127.0.0.1:80"), "http://127.0.0.1:80");
-    }
 }

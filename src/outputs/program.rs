@@ -86,13 +86,6 @@ struct Lingering {
 impl ProgramChannel {
     pub fn open(cfg: &Config, _log: &Logger) -> Result<ProgramChannel, OpenError> {
         let p = &cfg.program;
-        if p.program.trim().is_empty() {
-            return Err(OpenError::Config(
-                "program output enabled but no program in configuration block \
-                 (program_output.program is empty)"
-                    .into(),
-            ));
-        }
         let program = CString::new(p.program.as_bytes())
             .map_err(|_| OpenError::Config("program_output.program contains a NUL byte".into()))?;
         Ok(ProgramChannel {

@@ -223,29 +223,21 @@ fn header_values_never_appear_in_errors_or_logs() {
     for secret in ["s3cr3t", "pa55", "qs-secret"] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
-    cfg.headers = vec![("X-Bad".into(), "v\r\nInjected: s3cr3t".into())];
-    let err = match HttpChannel::open_http(&cfg, true, &Harness::http().logger()) {
-        Err(e) => format!("{e:?}"),
-        Ok(_) => panic!("a header value with CRLF was accepted"),
-    };
-    assert!(
-        err.contains("http_output.headers.X-Bad") && !err.contains("s3cr3t"),
-        "{err}"
-    );
+    // A header value with a line break is refused by the configuration, secret unshown:
+    // tests/it/config_secrets.rs.
 }
 
 #[test]
 fn bad_settings_name_the_key() {
     let log = Harness::http().logger();
     type Edit = fn(&mut HttpConfig);
-    let cases: [(&str, Edit); 5] = [
-        ("http_output.url", |c| c.url = String::new()),
-        ("http_output.url", |c| c.url = "ftp://x/".into()),
+    // The values themselves are checked by the configuration (src/config/tests.rs); the
+    // channel checks that the files they name can be read.
+    let cases: [(&str, Edit); 2] = [
         ("http_output.ca_cert", |c| {
             c.ca_cert = "/nonexistent/ca.pem".into()
         }),
         ("http_output.client_cert", |c| c.mtls = true),
-        ("http_output.batch_max_alerts", |c| c.batch_max_alerts = 0),
     ];
     for (key, f) in cases {
         let mut cfg = http_config("http://127.0.0.1:9/");

@@ -10,6 +10,7 @@
 mod support;
 
 mod close_and_flush;
+mod config_secrets;
 mod ffi;
 mod file_channel;
 mod file_disk_full;

@@ -209,7 +209,7 @@ fn configure(
     content_type: &str,
 ) -> Result<(), (&'static str, curl::Error)> {
     let k = |key: &'static str| move |e| (key, e);
-    easy.url(&http.url).map_err(k("url"))?;
+    easy.url(http.url.as_str()).map_err(k("url"))?;
     easy.useragent(&http.user_agent).map_err(k("user_agent"))?;
     // Worker threads block signals, and libcurl must not use SIGALRM for timeouts in a
     // multi-threaded host.

@@ -241,7 +241,7 @@ pub fn header<'a>(req: &'a serde_json::Value, name: &str) -> Option<&'a str> {
 pub fn http_config(url: &str) -> HttpConfig {
     HttpConfig {
         enabled: true,
-        url: url.to_string(),
+        url: url.parse().unwrap(),
         timeout_ms: 2000,
         retry_max_backoff_ms: 200,
         ..HttpConfig::default()
