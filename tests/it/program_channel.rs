@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::program::*;
 use crate::support::*;
-use falco_outputs::log::Logger;
-use falco_outputs::testing::{Channel, Config, OpenError, ProgramChannel};
+use falco_outputs::testing::Channel;
 
 const T: Duration = Duration::from_secs(2);
 
@@ -442,18 +441,22 @@ fn reopen_does_not_wait_forever_for_a_child_ignoring_eof() {
     });
 }
 
+/// Checked once, by the configuration (the channel receives a valid program).
 #[test]
 fn empty_or_nul_program_is_a_config_error_naming_the_key() {
-    let mut cfg = Config::default();
-    cfg.program.enabled = true;
     for (program, needle) in [
-        ("", "program_output.program"),
-        ("  ", "program_output.program"),
-        ("a\0b", "NUL"),
+        ("\"\"", "program_output.program"),
+        ("\"  \"", "program_output.program"),
+        ("\"a\\0b\"", "NUL"),
     ] {
-        cfg.program.program = program.to_string();
-        match ProgramChannel::open(&cfg, &Logger::stderr()) {
-            Err(OpenError::Config(m)) => assert!(m.contains(needle), "{m}"),
+        let yaml = format!("program_output:\n  enabled: true\n  program: {program}\n");
+        match try_open(&yaml, &Logs::default()) {
+            Err(falco_outputs::InitError::Config(m)) => {
+                assert!(
+                    m.contains(needle) && m.contains("program_output.program"),
+                    "{m}"
+                )
+            }
             Err(e) => panic!("{e:?}"),
             Ok(_) => panic!("accepted {program:?}"),
         }
