@@ -89,6 +89,10 @@ pub struct SyslogChannel {
     reset_log: LogLimit,
     /// When the worker should look for confirmations again (while alerts are held).
     check_at: Option<Instant>,
+    /// Since when the peer has confirmed nothing while confirmations are awaited.
+    quiet_since: Option<Instant>,
+    /// TCP / unix stream: the stream offset the peer had acknowledged at the last look.
+    acked_seen: u64,
 }
 
 /// Failure bookkeeping for rate-limited logging.
@@ -187,6 +191,8 @@ impl SyslogChannel {
             outage_log: LogLimit::every(LOG_EVERY),
             reset_log: LogLimit::every(LOG_EVERY),
             check_at: None,
+            quiet_since: None,
+            acked_seen: 0,
         })
     }
 
@@ -220,6 +226,8 @@ impl SyslogChannel {
         match result {
             Ok(conn) => {
                 self.conn = Some(conn);
+                self.quiet_since = None;
+                self.acked_seen = 0;
                 self.retry_at = None;
                 self.backoff = backoff_min(&self.address);
                 Ok(())
@@ -446,10 +454,7 @@ impl SyslogChannel {
                 self.read_replies(ctx)?;
                 if self.ledger.in_flight() >= RELP_WINDOW {
                     if Instant::now() >= deadline || ctx.is_aborting() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the RELP server stopped answering",
-                        ));
+                        return Err(nothing_confirmed(ctx));
                     }
                     self.wait_for_peer(deadline);
                     continue;
@@ -519,17 +524,37 @@ impl SyslogChannel {
         if let Peer::Gone(e) = conn.peer() {
             return Err(e);
         }
-        if self.relp.is_none() && conn.is_stream() {
+        let now = Instant::now();
+        let (waiting, progressed) = if self.relp.is_some() {
+            (self.ledger.in_flight() > 0, self.ledger.held() < before)
+        } else if conn.is_stream() {
             let grace = if conn.kind() == Kind::Tcp {
                 TCP_SETTLE
             } else {
                 // A unix stream's count is what the daemon has not read: nothing to wait for.
                 Duration::ZERO
             };
-            let now = Instant::now();
-            self.ledger.acked_up_to(conn.acknowledged()?, now);
+            let acked = conn.acknowledged()?;
+            self.ledger.acked_up_to(acked, now);
             ctx.delivered(self.ledger.settle(now, grace));
-        }
+            let progressed = acked > self.acked_seen;
+            self.acked_seen = acked;
+            (acked < conn.written(), progressed)
+        } else {
+            (false, false)
+        };
+        // A peer that takes what we write but confirms nothing for `output_timeout` is treated
+        // as gone: its connection is dropped and the alerts are written on a new one.
+        self.quiet_since = match self.quiet_since {
+            Some(t) if waiting && !progressed => {
+                if now.saturating_duration_since(t) >= ctx.output_timeout {
+                    return Err(nothing_confirmed(ctx));
+                }
+                Some(t)
+            }
+            _ if waiting => Some(now),
+            _ => None,
+        };
         if self.ledger.held() < before {
             self.stalled = false;
             self.note_success(ctx);
@@ -697,6 +722,17 @@ impl SyslogChannel {
             self.outage.unlogged = 0;
         }
     }
+}
+
+/// The peer confirmed nothing for `output_timeout` while confirmations were awaited.
+fn nothing_confirmed(ctx: &ChannelCtx) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "nothing confirmed for {} ms (output_timeout)",
+            ctx.output_timeout.as_millis()
+        ),
+    )
 }
 
 fn backoff_min(address: &Address) -> Duration {

@@ -141,3 +141,140 @@ fn kill_9_of_rsyslogd_mid_stream_loses_nothing() {
         "the lost connection is logged: {logs:?}"
     );
 }
+
+mod scripted_server {
+    //! RELP servers that misbehave on cue (support::relp_server), the channel driven directly
+    //! with a short `output_timeout`.
+
+    use std::time::{Duration, Instant};
+
+    use crate::support::accounting::assert_channel_accounting;
+    use crate::support::relp_server::{Answer, RelpServer};
+    use crate::support::syslog::SyslogHarness;
+    use falco_outputs::alert::Priority;
+    use falco_outputs::testing::{Channel, SyslogFormat};
+
+    fn harness(server: &RelpServer) -> SyslogHarness {
+        SyslogHarness::try_open(
+            &format!("relp://127.0.0.1:{}", server.port),
+            SyslogFormat::Rfc5424,
+            1,
+            Duration::from_millis(200),
+        )
+        .unwrap()
+    }
+
+    fn alerts(n: usize) -> Vec<(Priority, String)> {
+        (0..n)
+            .map(|i| (Priority::Warning, format!("relp-scripted #{i}")))
+            .collect()
+    }
+
+    /// Sends `n` alerts and ticks until nothing is held (bounded); prints the figures.
+    fn run(name: &str, server: &RelpServer, n: usize) -> (SyslogHarness, Duration) {
+        let mut h = harness(server);
+        let t = Instant::now();
+        h.deliver(&alerts(n));
+        let s = h.settled_stats();
+        let took = t.elapsed();
+        let sessions = server.sessions();
+        let received: usize = sessions.iter().map(|s| s.messages.len()).sum();
+        println!(
+            "{name}: emitted {n}; server: {} sessions, {received} messages received; counted \
+             delivered {}, failed {}, discarded {}, held {} after {took:?}",
+            sessions.len(),
+            s.delivered,
+            s.failed,
+            s.discarded,
+            h.channel.held()
+        );
+        assert_channel_accounting(name, n as u64, h.channel.held() as u64, &s);
+        (h, took)
+    }
+
+    /// A server that takes every message and answers none: nothing is delivered; each
+    /// connection is dropped after `output_timeout` without an answer, the alerts are written
+    /// again on the next, and after 8 connections they are counted failed. At most 1024 are
+    /// outstanding on any connection.
+    #[test]
+    fn a_server_that_never_answers_gets_nothing_counted_delivered() {
+        let server = RelpServer::start(Answer::Never);
+        const N: usize = 1100;
+        let (h, took) = run("relp never answers", &server, N);
+        let s = h.stats();
+        assert_eq!(
+            (s.delivered, s.failed, h.channel.held()),
+            (0, N as u64, 0),
+            "{s:?}"
+        );
+        let sessions = server.sessions();
+        let per_session: Vec<usize> = sessions.iter().map(|s| s.messages.len()).collect();
+        // Each alert written on exactly 8 connections; never more than 1024 outstanding.
+        assert_eq!(per_session.iter().sum::<usize>(), N * 8, "{per_session:?}");
+        assert!(per_session.iter().all(|&n| n <= 1024), "{per_session:?}");
+        assert!(
+            per_session.contains(&1024),
+            "the window was reached: {per_session:?}"
+        );
+        assert!(took < Duration::from_secs(20), "{took:?}");
+        assert!(
+            h.logged("nothing confirmed for 200 ms") >= 1,
+            "{}",
+            h.log_text()
+        );
+    }
+
+    /// `500` for every message: each alert is counted failed once, logged, never re-sent.
+    #[test]
+    fn refusals_are_failed_not_resent() {
+        let server = RelpServer::start(Answer::Refuse);
+        let (h, _) = run("relp refuses", &server, 200);
+        let s = h.stats();
+        assert_eq!((s.delivered, s.failed), (0, 200), "{s:?}");
+        let sessions = server.sessions();
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(
+            sessions[0].messages.len(),
+            200,
+            "each refused alert sent once"
+        );
+        assert!(
+            h.logged("the RELP server refused alerts: 500 message refused") >= 1,
+            "{}",
+            h.log_text()
+        );
+    }
+
+    /// Garbage instead of answers: a protocol error drops the connection (logged); the alerts
+    /// are written again on new connections and finally failed; nothing delivered, no panic.
+    #[test]
+    fn garbage_answers_are_a_protocol_error() {
+        let server = RelpServer::start(Answer::Garbage);
+        let (h, _) = run("relp garbage", &server, 50);
+        let s = h.stats();
+        assert_eq!(
+            (s.delivered, s.failed, h.channel.held()),
+            (0, 50, 0),
+            "{s:?}"
+        );
+        assert!(h.logged("RELP protocol error") >= 1, "{}", h.log_text());
+    }
+
+    /// The well-behaved script: every alert answered, delivered once, the session closed with
+    /// `close` at the end.
+    #[test]
+    fn answered_alerts_are_delivered_once() {
+        let server = RelpServer::start(Answer::Ok);
+        let (mut h, _) = run("relp ok", &server, 500);
+        assert_eq!((h.stats().delivered, h.stats().failed), (500, 0));
+        let got = &server.sessions()[0].messages;
+        assert_eq!(got.len(), 500);
+        assert!(
+            got[499].ends_with(" - - relp-scripted #499"),
+            "{}",
+            got[499]
+        );
+        let ctx = &h.harness.ctx;
+        h.channel.close(ctx);
+    }
+}

@@ -8,6 +8,7 @@ pub mod channel;
 pub mod handle;
 pub mod http;
 pub mod program;
+pub mod relp_server;
 pub mod rsyslog;
 pub mod syslog;
 pub mod tcp_collector;

@@ -55,9 +55,9 @@ impl SyslogHarness {
     }
 
     /// Ticks the channel as its worker would, until it holds no unconfirmed alert (TCP waits
-    /// for acknowledgements, RELP for answers) or 10 s passed; then the counters.
+    /// for acknowledgements, RELP for answers) or 30 s passed; then the counters.
     pub fn settled_stats(&mut self) -> StatsSnapshot {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while self.channel.held() > 0 && Instant::now() < deadline {
             if let Some(t) = self.channel.next_wake() {
                 std::thread::sleep(t.saturating_duration_since(Instant::now()));
