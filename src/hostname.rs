@@ -1,5 +1,7 @@
 //! The host name alerts carry when the host does not give one.
 
+use crate::sys;
+
 /// `$FALCO_HOSTNAME`, else gethostname(), as Falco does.
 pub fn default_hostname() -> String {
     if let Ok(h) = std::env::var("FALCO_HOSTNAME") {
@@ -7,12 +9,7 @@ pub fn default_hostname() -> String {
             return h;
         }
     }
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..len]).into_owned()
+    sys::hostname()
+        .map(|h| String::from_utf8_lossy(&h).into_owned())
+        .unwrap_or_default()
 }

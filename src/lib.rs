@@ -24,6 +24,7 @@ mod panic;
 pub(crate) mod pool;
 pub(crate) mod queue;
 pub(crate) mod signals;
+mod sys;
 mod watchdog;
 pub(crate) mod worker;
 

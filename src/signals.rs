@@ -4,6 +4,8 @@
 use std::io;
 use std::thread::{Builder, JoinHandle};
 
+use crate::sys;
+
 /// Spawns a thread that starts with every blockable signal blocked, except the synchronous
 /// fault signals (blocking those would turn a crash into undefined behaviour).
 ///
@@ -13,42 +15,16 @@ pub fn spawn_blocking_signals<F>(name: String, f: F) -> io::Result<JoinHandle<()
 where
     F: FnOnce() + Send + 'static,
 {
-    // SAFETY: plain libc signal-set manipulation on local storage.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        for sig in [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGFPE,
-            libc::SIGILL,
-            libc::SIGABRT,
-        ] {
-            libc::sigdelset(&mut all, sig);
-        }
-        let mut previous: libc::sigset_t = std::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
-        let spawned = Builder::new().name(name).spawn(f);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
-        spawned
-    }
+    sys::with_signals_blocked(|| Builder::new().name(name).spawn(f))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn blocked_in_this_thread(sig: i32) -> bool {
-        unsafe {
-            let mut current: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut current);
-            libc::sigismember(&current, sig) == 1
-        }
-    }
-
     #[test]
     fn spawned_thread_blocks_host_signals_and_caller_is_unchanged() {
-        let before = blocked_in_this_thread(libc::SIGUSR1);
+        let before = sys::signal_blocked(libc::SIGUSR1);
         let handle = spawn_blocking_signals("t".into(), || {
             for sig in [
                 libc::SIGUSR1,
@@ -57,12 +33,12 @@ mod tests {
                 libc::SIGPIPE,
                 libc::SIGHUP,
             ] {
-                assert!(blocked_in_this_thread(sig), "signal {sig} not blocked");
+                assert!(sys::signal_blocked(sig), "signal {sig} not blocked");
             }
-            assert!(!blocked_in_this_thread(libc::SIGSEGV));
+            assert!(!sys::signal_blocked(libc::SIGSEGV));
         })
         .unwrap();
         handle.join().unwrap();
-        assert_eq!(blocked_in_this_thread(libc::SIGUSR1), before);
+        assert_eq!(sys::signal_blocked(libc::SIGUSR1), before);
     }
 }

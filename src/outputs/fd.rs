@@ -2,31 +2,27 @@
 //! how far it got, and the user-space buffer of `buffered_outputs: true` with its line count.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 use super::{Batch, ChannelCtx};
+use crate::sys;
 
 /// Writes all of `bytes` to `fd`, retrying short writes and EINTR. On error, returns how many
 /// bytes did reach the fd.
-pub fn write_all(fd: RawFd, mut bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), (usize, io::Error)> {
     let total = bytes.len();
     while !bytes.is_empty() {
-        // SAFETY: writes from a live slice.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
+        match sys::write(fd, bytes) {
+            Ok(0) => {
+                return Err((
+                    total - bytes.len(),
+                    io::Error::from(io::ErrorKind::WriteZero),
+                ))
             }
-            return Err((total - bytes.len(), err));
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((total - bytes.len(), e)),
         }
-        if n == 0 {
-            return Err((
-                total - bytes.len(),
-                io::Error::from(io::ErrorKind::WriteZero),
-            ));
-        }
-        bytes = &bytes[n as usize..];
     }
     Ok(())
 }

@@ -5,12 +5,12 @@
 //! name on `reopen` (SIGUSR1 after logrotate), and also when another file has taken the name or
 //! the open file was deleted, so alerts never go to an unlinked inode.
 
-use std::ffi::CString;
-use std::fs::File;
+use std::fs::{File, OpenOptions, Permissions};
 use std::io;
 use std::io::Seek;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::fd::{account, write_all, ByteStream, LineBuffer};
@@ -20,7 +20,6 @@ use crate::log::Logger;
 
 pub struct FileChannel {
     path: PathBuf,
-    c_path: CString,
     keep_alive: bool,
     mode: u32,
     /// The open file and its (device, inode), with keep_alive.
@@ -32,15 +31,14 @@ pub struct FileChannel {
 impl FileChannel {
     pub fn open(cfg: &Config, _log: &Logger) -> Result<FileChannel, OpenError> {
         let path = PathBuf::from(&cfg.file.filename);
-        let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-            OpenError::Config(format!(
+        if path.as_os_str().as_bytes().contains(&0) {
+            return Err(OpenError::Config(format!(
                 "file_output.filename: {:?} contains a NUL byte",
                 cfg.file.filename
-            ))
-        })?;
+            )));
+        }
         let mut channel = FileChannel {
             path,
-            c_path,
             keep_alive: cfg.file.keep_alive,
             mode: cfg.file.mode,
             file: None,
@@ -62,31 +60,22 @@ impl FileChannel {
 
     /// Opens for append, creating the file with exactly `mode` (not filtered by the umask).
     fn open_file(&self) -> io::Result<(File, (u64, u64))> {
-        let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC;
-        // SAFETY: a NUL-terminated path and plain flags.
-        let mut fd = unsafe {
-            libc::open(
-                self.c_path.as_ptr(),
-                flags | libc::O_CREAT | libc::O_EXCL,
-                self.mode,
-            )
-        };
-        let created = fd >= 0;
-        if !created && io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
+        let mut options = OpenOptions::new();
+        options.append(true).mode(self.mode);
+        let created = options.clone().create_new(true).open(&self.path);
+        let file = match created {
+            Ok(file) => {
+                // The umask filtered `mode` at creation: set it exactly.
+                let _ = file.set_permissions(Permissions::from_mode(self.mode));
+                file
+            }
             // It exists (or is a symlink, which O_EXCL refuses even when its target is missing:
             // create the target then, as fopen("a") would).
-            // SAFETY: as above.
-            fd = unsafe { libc::open(self.c_path.as_ptr(), flags | libc::O_CREAT, self.mode) };
-        }
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        let file = unsafe { File::from_raw_fd(fd) };
-        if created {
-            // SAFETY: fchmod on our own descriptor.
-            unsafe { libc::fchmod(fd, self.mode) };
-        }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                options.create(true).open(&self.path)?
+            }
+            Err(e) => return Err(e),
+        };
         let id = identity_of_fd(&file)?;
         Ok((file, id))
     }
@@ -177,7 +166,7 @@ impl ByteStream for FileChannel {
             self.open_file().map(|(f, _)| &*once.insert(f))
         };
         let result = match file {
-            Ok(f) => write_all(f.as_raw_fd(), bytes).map_err(|(written, e)| {
+            Ok(f) => write_all(f.as_fd(), bytes).map_err(|(written, e)| {
                 let (whole, problem) = cut_partial_line(f, &bytes[..written]);
                 (whole, e, problem)
             }),

@@ -1,6 +1,7 @@
 //! The stdout channel: lines to file descriptor 1, buffered or with one write per batch.
 
 use std::io;
+use std::os::fd::AsFd;
 
 use super::fd::{account, write_all, ByteStream, LineBuffer};
 use super::{Batch, Channel, ChannelCtx, OpenError};
@@ -42,7 +43,7 @@ impl ByteStream for StdoutChannel {
     }
 
     fn write(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx) {
-        let result = write_all(libc::STDOUT_FILENO, bytes);
+        let result = write_all(io::stdout().as_fd(), bytes);
         account(ctx, bytes, lines, &result);
         self.note(&result, ctx);
     }
