@@ -211,7 +211,8 @@ impl Worker {
         batch.clear();
         while let Some(alert) = pending.pop_front() {
             let start = batch.bytes.len();
-            self.formatter.write_line(&alert, &mut batch.bytes);
+            self.channel
+                .format(&mut self.formatter, &alert, &mut batch.bytes);
             let end = batch.bytes.len();
             batch.bytes.push(b'\n');
             batch.lines.push(Line {

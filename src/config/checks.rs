@@ -24,15 +24,19 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
     if config.http.enabled && config.http.url.is_empty() {
         return Err(missing("http", "url"));
     }
+    if config.otlp.enabled && config.otlp.url.is_empty() {
+        return Err(missing("otlp", "url"));
+    }
     let any = config.stdout.enabled
         || config.file.enabled
         || config.syslog.enabled
         || config.program.enabled
-        || config.http.enabled;
+        || config.http.enabled
+        || config.otlp.enabled;
     if !any {
         return Err(ConfigError::invalid(format!(
             "{NO_OUTPUT_ERROR} (none of stdout_output, syslog_output, file_output, \
-             program_output, http_output has `enabled: true`)"
+             program_output, http_output, otlp_output has `enabled: true`)"
         )));
     }
     Ok(())

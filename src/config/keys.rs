@@ -4,7 +4,8 @@
 use super::read::positive;
 use super::schema::settings;
 use super::values::{
-    read_facility, read_headers, read_mode, read_user_agent, HttpMethod, HttpUrl, SyslogAddress,
+    read_attributes, read_facility, read_headers, read_mode, read_user_agent, HttpMethod, HttpUrl,
+    SyslogAddress,
     SyslogFormat, DEFAULT_FILE_MODE, DEFAULT_SYSLOG_FACILITY,
 };
 use crate::alert::Priority;
@@ -30,6 +31,8 @@ settings! {
         syslog as "syslog_output": SyslogConfig = SyslogConfig::default(),
         program as "program_output": ProgramConfig = ProgramConfig::default(),
         http as "http_output": HttpConfig = HttpConfig::default(),
+        /// OpenTelemetry logs over OTLP/HTTP (an extension; docs/otlp.md).
+        otlp as "otlp_output": OtlpConfig = OtlpConfig::default(),
     }
 }
 
@@ -114,5 +117,35 @@ settings! {
         batch_max_alerts: usize = 1 => positive,
         batch_max_wait_ms: u64 = 100,
         min_priority: Priority = Priority::Debug,
+    }
+}
+
+settings! {
+    /// `otlp_output`: the HTTP channel's transport keys (same meaning), OTLP's defaults.
+    pub struct OtlpConfig {
+        enabled: bool = false,
+        /// Required when enabled; a URL without a path gets `/v1/logs`.
+        url: HttpUrl = HttpUrl::default(),
+        user_agent: String = "falcosecurity/falco".to_string() => read_user_agent,
+        insecure: bool = false,
+        ca_cert: String = String::new(),
+        ca_bundle: String = String::new(),
+        ca_path: String = "/etc/ssl/certs".to_string(),
+        mtls: bool = false,
+        client_cert: String = "/etc/ssl/certs/client.crt".to_string(),
+        client_key: String = "/etc/ssl/certs/client.key".to_string(),
+        compress_uploads: bool = false,
+        keep_alive: bool = true,
+        headers: Vec<(String, String)> = Vec::new() => read_headers,
+        /// The OpenTelemetry exporters' default.
+        timeout_ms: u64 = 10000 => positive,
+        retry_max_backoff_ms: u64 = 30000,
+        spool_dir: String = String::new(),
+        spool_max_mb: u64 = 256 => positive,
+        batch_max_alerts: usize = 100 => positive,
+        batch_max_wait_ms: u64 = 200,
+        min_priority: Priority = Priority::Debug,
+        /// Added to the resource after `service.name` and `host.name` (which they may replace).
+        resource_attributes: Vec<(String, String)> = Vec::new() => read_attributes,
     }
 }

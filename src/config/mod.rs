@@ -76,7 +76,7 @@ pub(crate) mod yaml;
 mod tests;
 
 pub use error::ConfigError;
-pub use keys::{Config, HttpConfig, SyslogConfig};
+pub use keys::{Config, HttpConfig, OtlpConfig, SyslogConfig};
 pub use values::{HttpMethod, HttpUrl, SyslogAddress, SyslogFormat};
 
 use read::{Reader, Setting};

@@ -323,7 +323,10 @@ impl Setting for HttpUrl {
     fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
         // The text may carry a token: read it as a secret, show it only redacted.
         let text = r.secret_text(key, node, "a URL")?;
-        text.parse().map(Some).map_err(ConfigError::Invalid)
+        // The message names http_output.url; another block's URL key gets its own name.
+        text.parse().map(Some).map_err(|m: String| {
+            ConfigError::Invalid(m.replacen("`http_output.url`", &format!("`{key}`"), 1))
+        })
     }
 }
 
@@ -378,6 +381,34 @@ pub fn read_headers(
         if value.contains(['\r', '\n', '\0']) {
             return Err(ConfigError::key(&key, HEADER_VALUE_REFUSED));
         }
+        out.push((name.clone(), value));
+    }
+    Ok(Some(out))
+}
+
+/// `otlp_output.resource_attributes`: a mapping of attribute name to string value, in the
+/// order written.
+pub fn read_attributes(
+    r: &mut Reader<'_>,
+    key: &str,
+    node: &Node,
+) -> Result<Option<Vec<(String, String)>>, ConfigError> {
+    let Node::Map(entries) = node else {
+        return Err(ConfigError::key(
+            key,
+            format!(
+                "expected a mapping of attribute name to value, got {}",
+                node.kind()
+            ),
+        ));
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for (name, v) in entries {
+        let key = format!("{key}.{name}");
+        if name.is_empty() {
+            return Err(ConfigError::key(&key, "an attribute name may not be empty"));
+        }
+        let value = r.text(&key, v, "an attribute value (a string)")?.text;
         out.push((name.clone(), value));
     }
     Ok(Some(out))

@@ -3,7 +3,7 @@
 
 /// `"` + escaped + `"`.
 #[inline(always)]
-pub(super) fn push_json_str(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     if s.len() < 16 && short_is_clean(s) {

@@ -14,7 +14,7 @@ const NO_FIELD: Field<'static> = Field {
 /// Calls `f` with the alert's fields sorted by name (bytes, as std::map<std::string> orders
 /// them), a later field of the same name replacing an earlier one (std::map assignment).
 #[inline]
-pub(super) fn with_sorted_fields<R>(alert: &Alert, f: impl FnOnce(&[Field<'_>]) -> R) -> R {
+pub(crate) fn with_sorted_fields<R>(alert: &Alert, f: impl FnOnce(&[Field<'_>]) -> R) -> R {
     let n = alert.fields_len();
     if n <= STACK_FIELDS {
         let mut buf = [NO_FIELD; STACK_FIELDS];

@@ -25,6 +25,8 @@ mod tests;
 
 pub(crate) use digits::put2;
 pub use escape::escape_into;
+pub(crate) use escape::push_json_str as push_json_string;
+pub(crate) use fields::with_sorted_fields as with_fields_sorted;
 
 use crate::alert::{Alert, AlertKind};
 use crate::config::Config;
@@ -129,6 +131,15 @@ impl Formatter {
             (AlertKind::Event, true) => self.event_json(alert, out),
             (AlertKind::Message, false) => self.msg_text(alert, out),
             (AlertKind::Message, true) => self.msg_json(alert, out),
+        }
+    }
+
+    /// Appends the alert's text line (as [`Formatter::write_line`] without `json_output`), which
+    /// is also the body of a JSON string holding Falco's `output`: what an OTLP record carries.
+    pub fn write_text_line(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+        match alert.kind {
+            AlertKind::Event => self.event_text(alert, out),
+            AlertKind::Message => self.msg_text(alert, out),
         }
     }
 

@@ -8,19 +8,23 @@
 
 mod batch;
 mod client;
-mod retry;
+pub(crate) mod payload;
+pub(crate) mod retry;
 mod spool;
 mod store;
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::alert::Alert;
 use crate::config::{Config, HttpConfig};
+use crate::format::Formatter;
 use crate::log::Logger;
 use crate::outputs::log_limit::LogLimit;
 use crate::outputs::{Batch, Channel, ChannelCtx, OpenError};
 
 use client::{Client, Outcome};
+use payload::Payload;
 use retry::{Backoff, Verdict};
 use spool::Spool;
 use store::Store;
@@ -47,7 +51,7 @@ pub struct HttpChannel {
     inherited: usize,
     batch_max: usize,
     batch_wait: Duration,
-    batching: bool,
+    payload: Payload,
     gzip: bool,
     max_bytes: u64,
     max_consecutive_timeouts: u32,
@@ -83,14 +87,25 @@ impl HttpChannel {
         json_output: bool,
         log: &Logger,
     ) -> Result<HttpChannel, OpenError> {
-        validate(http)?;
+        let payload = Payload::lines(json_output, http.batch_max_alerts);
+        HttpChannel::open_with(http, payload, "http_output", log)
+    }
+
+    /// The transport for any payload; `block` names the configuration block in messages.
+    pub(crate) fn open_with(
+        http: &HttpConfig,
+        payload: Payload,
+        block: &'static str,
+        log: &Logger,
+    ) -> Result<HttpChannel, OpenError> {
+        validate(http, block)?;
+        let what = block.replace('_', " ");
         if http.insecure {
-            log.warning(
-                "http output: insecure: true, the server's TLS certificate is not verified",
-            );
+            log.warning(&format!(
+                "{what}: insecure: true, the server's TLS certificate is not verified"
+            ));
         }
-        let batching = http.batch_max_alerts > 1;
-        let client = Client::open(http, batch::content_type(json_output, batching))?;
+        let client = Client::open(http, block, payload.content_type(), payload.answer_kept())?;
         let max_bytes = http.spool_max_mb.saturating_mul(1 << 20);
         let target = http.url.redacted();
         let mut store = Store::memory();
@@ -101,16 +116,16 @@ impl HttpChannel {
             store = Store::Spool(spool);
             if inherited > 0 {
                 log.notice(&format!(
-                    "http output: {inherited} alerts left in spool_dir by a previous run; delivering them to {target} first"
+                    "{what}: {inherited} alerts left in spool_dir by a previous run; delivering them to {target} first"
                 ));
             }
-            let dropped = store.enforce_bound(max_bytes).map_err(|e| {
-                OpenError::Io(format!("http_output.spool_dir {}: {e}", http.spool_dir))
-            })?;
+            let dropped = store
+                .enforce_bound(max_bytes)
+                .map_err(|e| OpenError::Io(format!("{block}.spool_dir {}: {e}", http.spool_dir)))?;
             if dropped > 0 {
                 inherited -= dropped.min(inherited);
                 log.error(&format!(
-                    "http output: spool over spool_max_mb ({} MiB): dropped the {dropped} oldest alerts of a previous run",
+                    "{what}: spool over spool_max_mb ({} MiB): dropped the {dropped} oldest alerts of a previous run",
                     http.spool_max_mb
                 ));
             }
@@ -122,7 +137,7 @@ impl HttpChannel {
             inherited,
             batch_max: http.batch_max_alerts,
             batch_wait: millis(http.batch_max_wait_ms),
-            batching,
+            payload,
             gzip: http.compress_uploads,
             max_bytes,
             max_consecutive_timeouts: http.max_consecutive_timeouts,
@@ -232,7 +247,9 @@ impl HttpChannel {
                 self.store.peek(want, &mut self.body)
             };
             let got = match peeked.and_then(|n| {
-                batch::finish_body(&mut self.body, self.batching, self.gzip).map(|_| n)
+                self.payload
+                    .finish_body(&mut self.body, self.gzip)
+                    .map(|_| n)
             }) {
                 Ok(n) if n > 0 => n,
                 Ok(_) => return,
@@ -252,9 +269,12 @@ impl HttpChannel {
                     body_prefix,
                 } => {
                     self.consecutive_timeouts = 0;
-                    match retry::classify_status(code) {
+                    match self.payload.classify(code) {
                         Verdict::Delivered => {
-                            self.forget(got, from_overflow, ChannelCtx::delivered, ctx);
+                            match self.payload.rejected(&body_prefix) {
+                                None => self.forget(got, from_overflow, ChannelCtx::delivered, ctx),
+                                Some(r) => self.partially_refused(got, from_overflow, r, ctx),
+                            }
                             self.recovered(ctx);
                         }
                         Verdict::Permanent => {
@@ -331,6 +351,27 @@ impl HttpChannel {
         if self.total() == 0 {
             self.first_pending_at = None;
         }
+    }
+
+    /// An OTLP receiver took the request but refused `r.count` of its records: those are
+    /// `failed` (which ones is not said; the count is what the accounting needs).
+    fn partially_refused(
+        &mut self,
+        got: usize,
+        from_overflow: bool,
+        r: payload::Rejected,
+        ctx: &ChannelCtx,
+    ) {
+        let refused = usize::try_from(r.count).unwrap_or(usize::MAX).min(got);
+        self.forget(got - refused, from_overflow, ChannelCtx::delivered, ctx);
+        self.forget(refused, from_overflow, ChannelCtx::failed, ctx);
+        self.refused_log.error(
+            ctx,
+            &format!(
+                "{} rejected {} of {got} log records (partial success), not retried: {:?}",
+                self.target, r.count, r.message
+            ),
+        );
     }
 
     fn schedule_retry(&mut self, retry_after: Option<Duration>, reason: &str, ctx: &ChannelCtx) {
@@ -422,6 +463,13 @@ impl HttpChannel {
 }
 
 impl Channel for HttpChannel {
+    fn format(&mut self, formatter: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
+        match &self.payload {
+            Payload::Lines { .. } => formatter.write_line(alert, out),
+            Payload::Otlp(_) => crate::outputs::otlp::write_record(formatter, alert, out),
+        }
+    }
+
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
         if batch.is_empty() {
             return;
@@ -498,11 +546,11 @@ impl Channel for HttpChannel {
 }
 
 /// The certificate files must be readable now (the configuration has checked every value).
-fn validate(http: &HttpConfig) -> Result<(), OpenError> {
+fn validate(http: &HttpConfig, block: &str) -> Result<(), OpenError> {
     let must_read = |key: &str, path: &str| -> Result<(), OpenError> {
         std::fs::File::open(path)
             .map(|_| ())
-            .map_err(|e| OpenError::Config(format!("http_output.{key}: cannot read {path}: {e}")))
+            .map_err(|e| OpenError::Config(format!("{block}.{key}: cannot read {path}: {e}")))
     };
     if !http.ca_cert.is_empty() {
         must_read("ca_cert", &http.ca_cert)?;

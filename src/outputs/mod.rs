@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::alert::Priority;
+use crate::alert::{Alert, Priority};
 use crate::config::Config;
+use crate::format::Formatter;
 use crate::log::Logger;
 use crate::stats::ChannelStats;
 
@@ -15,6 +16,7 @@ mod fd;
 pub mod file;
 pub mod http;
 pub(crate) mod log_limit;
+pub(crate) mod otlp;
 pub mod program;
 pub(crate) mod spawn;
 pub mod stdout;
@@ -149,6 +151,12 @@ impl ChannelCtx {
 /// Every line handed to [`Channel::deliver`] must end up counted exactly once through the ctx
 /// (`delivered`, `failed` or `discarded`), possibly later (a retrying channel keeps lines).
 pub trait Channel: Send {
+    /// Appends the alert as this channel sends it, without a newline (called by the worker for
+    /// each alert of a batch): Falco's line, unless the channel has a format of its own.
+    fn format(&mut self, formatter: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
+        formatter.write_line(alert, out)
+    }
+
     /// Sends or writes every line of the batch, in order.
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx);
 
@@ -201,7 +209,7 @@ pub fn open_enabled(
     log: &Logger,
     hostname: &str,
 ) -> Result<Vec<OpenedChannel>, OpenError> {
-    let channels: [(&'static str, bool, Priority, Open); 5] = [
+    let channels: [(&'static str, bool, Priority, Open); 6] = [
         (
             "stdout",
             cfg.stdout.enabled,
@@ -231,6 +239,12 @@ pub fn open_enabled(
             cfg.http.enabled,
             cfg.http.min_priority,
             |c, l, _| Ok(Box::new(http::HttpChannel::open(c, l)?)),
+        ),
+        (
+            "otlp",
+            cfg.otlp.enabled,
+            cfg.otlp.min_priority,
+            |c, l, h| Ok(Box::new(otlp::open(&c.otlp, l, h)?)),
         ),
     ];
     channels

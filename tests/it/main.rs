@@ -21,6 +21,7 @@ mod http_e2e;
 mod http_falco;
 mod http_retry;
 mod http_spool;
+mod otlp;
 mod program_channel;
 mod program_e2e;
 mod program_faults;

@@ -12,8 +12,6 @@ use curl::multi::{Easy2Handle, Multi};
 use crate::config::{HttpConfig, HttpMethod};
 use crate::outputs::OpenError;
 
-/// How much of a response body is kept for the log line of a refused request.
-const BODY_PREFIX: usize = 256;
 /// How often a request in progress checks whether it must give up.
 const ABORT_POLL: Duration = Duration::from_millis(100);
 
@@ -21,6 +19,8 @@ const ABORT_POLL: Duration = Duration::from_millis(100);
 /// `Retry-After`.
 struct Collector {
     echo: bool,
+    /// How much of the answer `body_prefix` keeps.
+    keep: usize,
     body_prefix: Vec<u8>,
     retry_after: Option<String>,
 }
@@ -32,7 +32,7 @@ impl Handler for Collector {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(data).and_then(|_| out.flush());
         }
-        let room = BODY_PREFIX.saturating_sub(self.body_prefix.len());
+        let room = self.keep.saturating_sub(self.body_prefix.len());
         self.body_prefix
             .extend_from_slice(&data[..room.min(data.len())]);
         Ok(data.len())
@@ -82,17 +82,24 @@ pub struct Client {
 unsafe impl Send for Client {}
 
 impl Client {
-    /// Sets up the handle from the configuration; `content_type` is the channel's fixed one.
-    pub fn open(http: &HttpConfig, content_type: &str) -> Result<Client, OpenError> {
-        init_libcurl()?;
+    /// Sets up the handle from the configuration (`block` names it in errors); `content_type`
+    /// is the channel's fixed one; the first `keep` bytes of each answer are kept.
+    pub fn open(
+        http: &HttpConfig,
+        block: &str,
+        content_type: &str,
+        keep: usize,
+    ) -> Result<Client, OpenError> {
+        init_libcurl(block)?;
         let mut easy = Easy2::new(Collector {
             echo: http.echo,
+            keep,
             body_prefix: Vec::new(),
             retry_after: None,
         });
         configure(&mut easy, http, content_type).map_err(|(key, e)| {
             OpenError::Config(format!(
-                "http_output.{key}: libcurl refused it: {}",
+                "{block}.{key}: libcurl refused it: {}",
                 describe(&e)
             ))
         })?;
@@ -187,11 +194,11 @@ fn transport_msg(message: &str) -> Outcome {
 }
 
 /// libcurl's global state, set up once per process (see docs/http.md, "libcurl global initialisation and the host").
-fn init_libcurl() -> Result<(), OpenError> {
+fn init_libcurl(block: &str) -> Result<(), OpenError> {
     // curl::init runs curl_global_init(CURL_GLOBAL_ALL) under a Once and asserts it succeeded;
     // a failure there must become an init error, not a panic across the C ABI.
     std::panic::catch_unwind(curl::init)
-        .map_err(|_| OpenError::Io("http_output: libcurl's global initialisation failed".into()))
+        .map_err(|_| OpenError::Io(format!("{block}: libcurl's global initialisation failed")))
 }
 
 /// libcurl's message for an error, without anything from the configuration in it.

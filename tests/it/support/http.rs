@@ -131,6 +131,36 @@ pub struct ServerOpts {
     pub reply: Option<String>,
     /// A fixed port (for "down, then up"); 0 = any free port.
     pub port: u16,
+    /// Parse every body with the official OTLP schema (needs scripts/pyenv's Python).
+    pub otlp: bool,
+}
+
+/// The Python of scripts/pyenv (the official parsers), set up on first use. `None` (the test
+/// skips loudly) when it cannot be set up; under `CI=true` that fails the test instead.
+pub fn pyenv_python() -> Option<PathBuf> {
+    static PY: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PY.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pyenv");
+        let out = Command::new(script).stdin(Stdio::null()).output();
+        match out {
+            Ok(o) if o.status.success() => {
+                Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+            }
+            other => {
+                let why = match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "scripts/pyenv failed (CI=true: it must work): {why}"
+                );
+                eprintln!("SKIPPED: scripts/pyenv failed ({why}). THIS TEST DID NOT RUN.");
+                None
+            }
+        }
+    })
+    .clone()
 }
 
 /// The Python test server as a child process, killed on drop.
@@ -148,7 +178,12 @@ impl Server {
         let log = dir.path().join("requests.jsonl");
         let port_file = dir.path().join("port");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/http_server.py");
-        let mut cmd = Command::new("python3");
+        let python = if opts.otlp {
+            pyenv_python().expect("scripts/pyenv (check with pyenv_python() first)")
+        } else {
+            PathBuf::from("python3")
+        };
+        let mut cmd = Command::new(python);
         cmd.arg(script)
             .arg("--port")
             .arg(opts.port.to_string())
@@ -159,6 +194,9 @@ impl Server {
             .arg("--script")
             .arg(&opts.script)
             .stdin(Stdio::null());
+        if opts.otlp {
+            cmd.arg("--otlp");
+        }
         if let Some(r) = &opts.reply {
             cmd.arg("--reply").arg(r);
         }

@@ -8,6 +8,11 @@ comma-separated list of what to do with the next requests, then 200 for the rest
   429:S    answer 429 with "Retry-After: S"
   hang     read the request, never answer
   close    read the request, close the connection without answering
+  partial:N:MSG  answer 200 with an OTLP partialSuccess rejecting N log records
+With --otlp (run it with scripts/pyenv's python) every body is parsed with the official OTLP
+schema (opentelemetry-proto's ExportLogsServiceRequest, protobuf's json_format, unknown fields
+refused); the record gets "otlp" (protobuf's own JSON rendering of what it parsed) or
+"schema_error", and a body that does not parse is answered 400.
 """
 import argparse
 import base64
@@ -29,7 +34,21 @@ p.add_argument("--key")
 p.add_argument("--client-ca", help="require a client certificate signed by this CA")
 p.add_argument("--script", default="")
 p.add_argument("--reply", default="ok", help="body of 2xx answers")
+p.add_argument("--otlp", action="store_true", help="parse bodies as OTLP/HTTP JSON logs")
 args = p.parse_args()
+
+if args.otlp:
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+
+def parse_otlp(body):
+    """(protobuf's JSON dict of the request, None) or (None, the parser's error)."""
+    try:
+        msg = json_format.Parse(body.decode("utf-8"), ExportLogsServiceRequest())
+        return json_format.MessageToDict(msg), None
+    except Exception as e:  # any refusal by the official parser is the finding
+        return None, f"{type(e).__name__}: {e}"
 
 script = [s for s in args.script.split(",") if s]
 lock = threading.Lock()
@@ -60,6 +79,9 @@ class Handler(BaseHTTPRequestHandler):
         if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
             body = gzip.decompress(raw)
         action = next_action()
+        otlp, schema_error = parse_otlp(body) if args.otlp else (None, None)
+        if schema_error:
+            action = "400"
         rec = {
             "method": self.command,
             "path": self.path,
@@ -70,6 +92,9 @@ class Handler(BaseHTTPRequestHandler):
             "t": time.time(),
             "action": action,
         }
+        if args.otlp:
+            rec["otlp"] = otlp
+            rec["schema_error"] = schema_error
         with lock:
             log.write(json.dumps(rec) + "\n")
         if action == "hang":
@@ -79,11 +104,18 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         headers = {}
+        reply = None
+        if action.startswith("partial:"):
+            _, n, msg = action.split(":", 2)
+            reply = json.dumps({"partialSuccess": {"rejectedLogRecords": n, "errorMessage": msg}})
+            action = "200"
         if ":" in action:
             action, retry_after = action.split(":", 1)
             headers["Retry-After"] = retry_after
         status = int(action)
-        reply = (args.reply if 200 <= status < 300 else "status %d" % status).encode()
+        if reply is None:
+            reply = args.reply if 200 <= status < 300 else "status %d" % status
+        reply = reply.encode()
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
