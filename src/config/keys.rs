@@ -5,8 +5,7 @@ use super::read::positive;
 use super::schema::settings;
 use super::values::{
     read_attributes, read_facility, read_headers, read_mode, read_user_agent, HttpMethod, HttpUrl,
-    SyslogAddress,
-    SyslogFormat, DEFAULT_FILE_MODE, DEFAULT_SYSLOG_FACILITY,
+    SyslogAddress, SyslogFormat, DEFAULT_FILE_MODE, DEFAULT_SYSLOG_FACILITY,
 };
 use crate::alert::Priority;
 
