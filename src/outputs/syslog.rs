@@ -521,6 +521,14 @@ impl SyslogChannel {
         let Some(conn) = self.conn.as_ref() else {
             return Ok(());
         };
+        // The kernel's unacknowledged count first, the peer's state second: a reset (or a unix
+        // peer closing with unread data) sets the socket error before it empties the queue
+        // that count is taken from, so a count read before a reset is never trusted after it.
+        let acked = if self.relp.is_none() && conn.is_stream() {
+            conn.acknowledged()?
+        } else {
+            0
+        };
         if let Peer::Gone(e) = conn.peer() {
             return Err(e);
         }
@@ -534,7 +542,6 @@ impl SyslogChannel {
                 // A unix stream's count is what the daemon has not read: nothing to wait for.
                 Duration::ZERO
             };
-            let acked = conn.acknowledged()?;
             self.ledger.acked_up_to(acked, now);
             ctx.delivered(self.ledger.settle(now, grace));
             let progressed = acked > self.acked_seen;
@@ -642,7 +649,11 @@ impl SyslogChannel {
         // a TCP that closes with unread data sends a reset instead (RFC 1122 4.2.2.13; Linux,
         // the BSDs and Windows do). Only what it had not acknowledged is sent again.
         if let (Some(conn), None, io::ErrorKind::UnexpectedEof) = (&conn, &self.relp, e.kind()) {
-            if let Ok(acked) = conn.acknowledged() {
+            // Still no reset after the count was taken (a reset empties the queue it counts).
+            let acked = conn.acknowledged();
+            let still_clean =
+                matches!(conn.peer(), Peer::Gone(e) if e.kind() == io::ErrorKind::UnexpectedEof);
+            if let (Ok(acked), true) = (acked, still_clean) {
                 let now = Instant::now();
                 self.ledger.acked_up_to(acked, now);
                 ctx.delivered(self.ledger.settle(now, Duration::ZERO));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::support::syslog::SyslogHarness;
 use crate::support::{try_open, Logs};
 use falco_outputs::alert::Priority;
-use falco_outputs::testing::SyslogFormat;
+use falco_outputs::testing::{Channel, SyslogFormat};
 
 fn alerts(n: usize, label: &str) -> Vec<(Priority, String)> {
     (0..n)
@@ -191,4 +191,69 @@ fn bad_address_and_facility_name_the_key() {
             Ok(_) => panic!("{key}: {value} accepted"),
         }
     }
+}
+
+/// A daemon on a unix *stream* socket (glibc's fallback) that closes its first connection after
+/// reading 3,000 bytes, with more unread in its queue, then reads everything on the next: the
+/// unread alerts are written again on the new connection, every alert arrives at least once,
+/// and each is counted delivered once. Before, what was unread was lost and counted delivered.
+#[test]
+fn a_unix_stream_daemon_closing_with_unread_alerts_gets_them_again() {
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stream.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let daemon = std::thread::spawn(move || {
+        let mut read = Vec::new();
+        // First connection: 3,000 bytes, then close with the rest unread.
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 3000];
+        s.read_exact(&mut buf).unwrap();
+        read.extend_from_slice(&buf);
+        drop(s);
+        // Second connection: everything, until the channel closes it.
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let _ = s.read_to_end(&mut read);
+        read
+    });
+    let mut h = SyslogHarness::open(
+        &format!("unix://{}", path.display()),
+        SyslogFormat::Rfc3164,
+        1,
+    );
+    const N: usize = 500;
+    h.deliver(&alerts(N, "stream"));
+    let s = h.settled_stats();
+    h.channel.close(&h.harness.ctx);
+    drop(h);
+    let read = daemon.join().unwrap();
+    let mut copies = std::collections::BTreeMap::new();
+    for msg in read.split(|&b| b == 0).filter(|m| !m.is_empty()) {
+        let msg = String::from_utf8_lossy(msg);
+        let n: usize = msg
+            .rsplit("stream #")
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not whole: {msg}"));
+        *copies.entry(n).or_insert(0usize) += 1;
+    }
+    let stored: usize = copies.values().sum();
+    println!(
+        "unix stream, close with unread: emitted {N}, stored {} distinct ({stored} with \
+         duplicates); counted delivered {}, failed {}, discarded {}",
+        copies.len(),
+        s.delivered,
+        s.failed,
+        s.discarded
+    );
+    let missing: Vec<usize> = (0..N).filter(|i| !copies.contains_key(i)).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    assert_eq!(
+        (s.delivered, s.failed, s.discarded),
+        (N as u64, 0, 0),
+        "{s:?}"
+    );
 }
