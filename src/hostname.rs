@@ -2,12 +2,11 @@
 
 use crate::sys;
 
-/// `$FALCO_HOSTNAME`, else gethostname(), as Falco does.
+/// `$FALCO_HOSTNAME` when it is set, even to nothing (Falco's `init_outputs.cpp` tests
+/// `getenv` for NULL only), else gethostname().
 pub fn default_hostname() -> String {
-    if let Ok(h) = std::env::var("FALCO_HOSTNAME") {
-        if !h.is_empty() {
-            return h;
-        }
+    if let Some(h) = std::env::var_os("FALCO_HOSTNAME") {
+        return h.to_string_lossy().into_owned();
     }
     sys::hostname()
         .map(|h| String::from_utf8_lossy(&h).into_owned())

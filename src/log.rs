@@ -7,6 +7,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 /// Syslog severities used for the library's own log lines.
+pub const LOG_CRIT: i32 = 2;
 pub const LOG_ERR: i32 = 3;
 pub const LOG_WARNING: i32 = 4;
 pub const LOG_NOTICE: i32 = 5;
@@ -110,6 +111,9 @@ impl Logger {
         }
     }
 
+    pub fn critical(&self, message: &str) {
+        self.log(LOG_CRIT, message)
+    }
     pub fn error(&self, message: &str) {
         self.log(LOG_ERR, message)
     }

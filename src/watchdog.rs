@@ -73,7 +73,8 @@ fn check_stall(w: &mut Watched, timeout: Duration, log: &Logger) {
     let blocked = now.saturating_sub(since);
     if blocked >= timeout.as_millis() as u64 {
         w.reported_busy_since = since;
-        log.error(&format!(
+        // Falco logs its output timeout at CRIT (falco_outputs.cpp).
+        log.critical(&format!(
             "{} output: output timeout: blocked for {} ms (output_timeout {} ms); its alerts queue \
              up while the other channels keep delivering",
             w.shared.name,

@@ -58,8 +58,9 @@
 //!   exact text `true` enables them; here they are booleans like every other flag (so `yes`,
 //!   `True`, `on` also enable them).
 //! - `${VAR}` expansion (Falco: `yaml_helper::pre_process_env_vars`) is applied to every value
-//!   this library reads, including `-o` values, is not applied again to the text a variable
-//!   expands to, and keeps scanning after a lone `$` (Falco stops there).
+//!   this library reads from `config_path` and `config_yaml` (not to `-o` values, as in Falco),
+//!   is not applied again to the text a variable expands to, and keeps scanning after a lone
+//!   `$` (Falco stops there).
 //! - Every block is validated, enabled or not (Falco only reads the keys of enabled blocks).
 
 mod checks;

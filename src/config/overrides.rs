@@ -97,18 +97,16 @@ fn parse_key_path(key: &str) -> Result<Vec<Seg>, String> {
     }
 }
 
-/// An override's value. Flow values (`{...}`, `[...]`) and quoted scalars are parsed as YAML;
-/// `~`/`null` and nothing are null; anything else is its text verbatim (so
-/// `program_output.program=curl -H "a: b" # x` stays one string, as in Falco).
+/// An override's value, as Falco reads it (`set_cmdline_option`): a value that starts with `{`
+/// and ends with `}` is a YAML document; anything else, empty included, is the scalar text
+/// exactly as given (no trimming, no quote removal). Neither expands `${VAR}`: Falco expands
+/// variables only in the files it loads.
 fn parse_value(raw: &str) -> Result<Node, String> {
-    let t = raw.trim();
-    if t.is_empty() || matches!(t, "~" | "null" | "Null" | "NULL") {
-        return Ok(Node::Null);
+    if raw.starts_with('{') && raw.ends_with('}') {
+        let node = yaml::parse(raw).map_err(|e| format!("invalid YAML value: {e}"))?;
+        return Ok(node.verbatim());
     }
-    if t.starts_with(['{', '[', '"', '\'']) {
-        return yaml::parse(t).map_err(|e| format!("invalid YAML value: {e}"));
-    }
-    Ok(Node::Scalar(t.to_string()))
+    Ok(Node::Verbatim(raw.to_string()))
 }
 
 fn set_path(root: &mut Node, segs: &[Seg], value: Node) -> Result<(), String> {

@@ -36,8 +36,12 @@ impl<'w> Reader<'w> {
     /// The text of a scalar, `${VAR}` expanded (an unset variable is a warning naming the key).
     /// A collection is refused: "expected {expected}, got a sequence".
     pub fn text(&mut self, key: &str, node: &Node, expected: &str) -> Result<Text, ConfigError> {
-        let raw = self.raw_text(key, node, expected)?;
-        let text = self.expand(key, raw);
+        let (raw, expand) = raw_text(key, node, expected)?;
+        let text = if expand {
+            self.expand(key, raw)
+        } else {
+            raw.to_string()
+        };
         let shown = if text == raw {
             quote(&text)
         } else {
@@ -60,24 +64,12 @@ impl<'w> Reader<'w> {
         node: &Node,
         expected: &str,
     ) -> Result<String, ConfigError> {
-        let raw = self.raw_text(key, node, expected)?;
-        Ok(self.expand(key, raw))
-    }
-
-    fn raw_text<'n>(
-        &mut self,
-        key: &str,
-        node: &'n Node,
-        expected: &str,
-    ) -> Result<&'n str, ConfigError> {
-        match node {
-            Node::Scalar(s) => Ok(s),
-            Node::Null => Ok(""),
-            other => Err(ConfigError::key(
-                key,
-                format!("expected {expected}, got {}", other.kind()),
-            )),
-        }
+        let (raw, expand) = raw_text(key, node, expected)?;
+        Ok(if expand {
+            self.expand(key, raw)
+        } else {
+            raw.to_string()
+        })
     }
 
     fn expand(&mut self, key: &str, s: &str) -> String {
@@ -132,6 +124,20 @@ impl<'w> Reader<'w> {
     }
 }
 
+/// A scalar's text as written and whether `${VAR}` expands in it; a collection is refused:
+/// "expected {expected}, got a sequence".
+fn raw_text<'n>(key: &str, node: &'n Node, expected: &str) -> Result<(&'n str, bool), ConfigError> {
+    match node {
+        Node::Scalar(s) => Ok((s, true)),
+        Node::Verbatim(s) => Ok((s, false)),
+        Node::Null => Ok(("", false)),
+        other => Err(ConfigError::key(
+            key,
+            format!("expected {expected}, got {}", other.kind()),
+        )),
+    }
+}
+
 /// `a.b`, or just `b` at the top level.
 pub fn path(block: &str, name: &str) -> String {
     if block.is_empty() {
@@ -156,7 +162,7 @@ pub fn quote(s: &str) -> String {
 /// A node as a message shows it when it is the wrong kind.
 fn shown_kind(node: &Node) -> String {
     match node {
-        Node::Scalar(s) => quote(s),
+        Node::Scalar(s) | Node::Verbatim(s) => quote(s),
         other => other.kind().to_string(),
     }
 }

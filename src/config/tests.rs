@@ -718,8 +718,9 @@ fn precedence_file_then_yaml_then_overrides() {
     assert_eq!(r.unwrap().output_timeout_ms, 400); // last -o wins
 }
 
+/// Falco's `set_cmdline_option`: `{...}` is YAML, anything else the text as given.
 #[test]
-fn override_values_are_yaml_scalars() {
+fn override_values_are_text_unless_braced() {
     let (r, _) = load_with(
         None,
         None,
@@ -737,7 +738,7 @@ fn override_values_are_yaml_scalars() {
     let c = r.unwrap();
     assert!(c.stdout.enabled);
     assert_eq!(c.outputs_queue.capacity, 100);
-    assert_eq!(c.http.user_agent, "x y");
+    assert_eq!(c.http.user_agent, "\"x y\""); // quotes kept, as in Falco
     assert_eq!(
         c.program.program,
         "curl -H \"a: b\" http://x # not a comment"
@@ -752,6 +753,23 @@ fn override_values_are_yaml_scalars() {
     );
     assert_eq!(c.file.mode, 0o644);
     assert!(c.json_output);
+
+    let (r, _) = load_with(
+        None,
+        None,
+        &[
+            "stdout_output.enabled=true",
+            "program_output.program= cat [a, b] ~",
+            "http_output.user_agent=~",
+            "http_output.ca_path=[x]",
+            "http_output.headers={X-A: '  spaced  '}",
+        ],
+    );
+    let c = r.unwrap();
+    assert_eq!(c.program.program, " cat [a, b] ~"); // not trimmed
+    assert_eq!(c.http.user_agent, "~"); // a string, not null
+    assert_eq!(c.http.ca_path, "[x]"); // only {...} is YAML
+    assert_eq!(c.http.headers[0].1, "  spaced  ");
 }
 
 #[test]
@@ -793,14 +811,21 @@ fn malformed_overrides() {
     );
 }
 
+/// `key=` sets the empty text, as in Falco: an empty string, or the default for a typed key.
 #[test]
-fn empty_override_value_is_default() {
+fn empty_override_value() {
     let (r, _) = load_with(
         None,
-        Some("http_output:\n  user_agent: custom\n"),
-        &["stdout_output.enabled=true", "http_output.user_agent="],
+        Some("http_output:\n  user_agent: custom\noutput_timeout: 5\n"),
+        &[
+            "stdout_output.enabled=true",
+            "http_output.user_agent=",
+            "output_timeout=",
+        ],
     );
-    assert_eq!(r.unwrap().http.user_agent, "falcosecurity/falco");
+    let c = r.unwrap();
+    assert_eq!(c.http.user_agent, "");
+    assert_eq!(c.output_timeout_ms, 2000);
 }
 
 #[test]
@@ -918,13 +943,20 @@ fn env_expansion_feeds_typed_values() {
             "FALCO_OUTPUTS_CFGTEST_ENV3_BAD",
         ],
     );
-    // Expanded from -o values too.
-    let (r, _) = load_with(
+    // Not in -o values, as in Falco (it expands only the files it loads).
+    let (r, w) = load_with(
         None,
         None,
-        &["stdout_output.enabled=${FALCO_OUTPUTS_CFGTEST_ENV3_ON}"],
+        &[
+            "stdout_output.enabled=true",
+            "http_output.user_agent=${FALCO_OUTPUTS_CFGTEST_ENV3_ON}",
+            "http_output.headers={X-A: '${FALCO_OUTPUTS_CFGTEST_ENV3_ON}'}",
+        ],
     );
-    assert!(r.unwrap().stdout.enabled);
+    let c = r.unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.http.user_agent, "${FALCO_OUTPUTS_CFGTEST_ENV3_ON}");
+    assert_eq!(c.http.headers[0].1, "${FALCO_OUTPUTS_CFGTEST_ENV3_ON}");
 }
 
 // ---- the shipped falco.yaml ----

@@ -22,6 +22,9 @@ pub enum Node {
     /// `~`, `null`, or nothing.
     Null,
     Scalar(String),
+    /// A scalar whose text is taken as is: no `${VAR}` expansion (a `-o` value, as in Falco,
+    /// which expands variables only in the files it loads).
+    Verbatim(String),
     Seq(Vec<Node>),
     /// Entries in document order; keys as their text.
     Map(Vec<(String, Node)>),
@@ -61,9 +64,24 @@ impl Node {
     pub fn kind(&self) -> &'static str {
         match self {
             Node::Null => "null",
-            Node::Scalar(_) => "a scalar",
+            Node::Scalar(_) | Node::Verbatim(_) => "a scalar",
             Node::Seq(_) => "a sequence",
             Node::Map(_) => "a mapping",
+        }
+    }
+
+    /// The same value with every scalar [`Node::Verbatim`].
+    pub fn verbatim(self) -> Node {
+        match self {
+            Node::Scalar(s) => Node::Verbatim(s),
+            Node::Seq(items) => Node::Seq(items.into_iter().map(Node::verbatim).collect()),
+            Node::Map(entries) => Node::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, v.verbatim()))
+                    .collect(),
+            ),
+            other => other,
         }
     }
 

@@ -45,5 +45,8 @@ fn options_then_falco_hostname_then_gethostname() {
         std::env::set_var("FALCO_HOSTNAME", "node-7.example");
         assert_eq!(hostname_in_json(dir.path(), "b", None), "node-7.example");
         assert_eq!(hostname_in_json(dir.path(), "c", Some("given")), "given");
+        // Set but empty: an empty hostname, as in Falco (getenv is not NULL).
+        std::env::set_var("FALCO_HOSTNAME", "");
+        assert_eq!(hostname_in_json(dir.path(), "d", None), "");
     });
 }

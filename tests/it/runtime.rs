@@ -141,6 +141,19 @@ fn full_queue_drops_are_counted_logged_once_a_second_and_a_stall_is_reported() {
     assert!(wait_for(Duration::from_secs(3), || logs
         .count_containing("output timeout")
         >= 1));
+    // At CRIT, as Falco logs it.
+    let levels: Vec<i32> = logs
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, m)| m.contains("output timeout"))
+        .map(|(l, _)| *l)
+        .collect();
+    assert!(
+        levels.iter().all(|&l| l == falco_outputs::log::LOG_CRIT),
+        "{levels:?}"
+    );
     assert!(wait_for(Duration::from_secs(3), || logs
         .count_containing("queue full")
         >= 1));
