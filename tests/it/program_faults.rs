@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::accounting::{assert_accounting, assert_settled, counts};
 use crate::support::capi::Handle;
-use crate::support::{read_lines, wait_for};
+use crate::support::{evt_num, read_lines, wait_for};
 use ::falco_outputs::ffi::falco_outputs_result::*;
 
 fn program_yaml(program: &str, keep_alive: bool, extra: &str) -> String {
@@ -185,4 +185,40 @@ fn a_program_gets_exactly_fds_0_1_2_with_http_on_and_host_fds_open() {
         assert_eq!(fds, [0, 1, 2], "keep_alive {keep_alive}");
     }
     unsafe { libc::close(host_fd) };
+}
+
+/// A kept-alive program that reads one line and exits, every time: each respawn gets the lines
+/// the previous children did not read, and every alert is delivered exactly once (one line in
+/// the file each, counted once), however many children it took.
+#[test]
+fn respawn_loop_accounts_every_alert_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.json");
+    // dash's `read` takes one byte at a time: the rest stays in the pipe for the next child.
+    let h = Handle::open(&program_yaml(
+        &format!("read -r l && echo \"$l\" >> {}", out.display()),
+        true,
+        "",
+    ));
+    let n = 5;
+    for i in 0..n {
+        assert_eq!(h.emit_seed(i), FALCO_OUTPUTS_OK);
+    }
+    // Quick deaths back off 0, 100, 200, 400 ms between children.
+    let r = h.flush(20_000);
+    let json = h.stats_json();
+    let c = counts(&json, "program");
+    let (closed, logs) = h.close(0);
+    let nums: Vec<u64> = read_lines(&out).iter().map(|l| evt_num(l)).collect();
+    let respawns = logs.iter().filter(|l| l.contains("restarting it")).count();
+    eprintln!(
+        "read-one-line program: emitted {n}; {respawns} respawns; delivered {} failed {} \
+         discarded {} pending {}; lines in the file {nums:?}",
+        c.delivered, c.failed, c.discarded, c.pending
+    );
+    assert_eq!(r, FALCO_OUTPUTS_OK);
+    assert_settled(&json);
+    assert_eq!(closed, FALCO_OUTPUTS_OK);
+    assert_eq!(c.delivered, n);
+    assert_eq!(nums, (0..n).collect::<Vec<_>>());
 }
