@@ -236,6 +236,7 @@ fn write_failure_is_logged_counted_and_recovers() {
         out.flush(Duration::from_secs(5)).unwrap();
         let (_, s) = out.stats()[0];
         assert_eq!((s.delivered, s.failed), (1, 2), "keep_alive {keep_alive}");
+        crate::support::accounting::assert_outputs_settled(&out);
         assert_eq!(read_lines(&real).len(), 1);
         assert_eq!(
             logs.count_containing("succeeds again"),

@@ -139,3 +139,8 @@ pub fn assert_channel_accounting(
         s.discarded
     );
 }
+
+/// [`assert_settled`] on a handle opened through the Rust API.
+pub fn assert_outputs_settled(out: &falco_outputs::Outputs) -> Vec<(String, Counts)> {
+    assert_settled(&falco_outputs::stats::to_json(out.accepted(), &out.stats()))
+}
