@@ -143,6 +143,7 @@ impl Outputs {
             let shared = Arc::new(ChannelShared {
                 name: ch.name,
                 min_priority: ch.min_priority,
+                route: ch.route,
                 queue,
                 stats: Arc::new(ChannelStats::default()),
                 reopen_requested: AtomicBool::new(false),
@@ -218,7 +219,7 @@ impl Outputs {
         }
         let mut result = Ok(());
         for ch in &self.channels {
-            if alert.priority > ch.min_priority {
+            if alert.priority > ch.min_priority || !ch.route.admits(&alert) {
                 ChannelStats::add(&ch.stats.filtered, 1);
             } else if ch.queue.push(&alert, &ch.stats).is_err() {
                 ChannelStats::add(&ch.stats.dropped_queue_full, 1);

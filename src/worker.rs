@@ -13,6 +13,7 @@ use crate::format::Formatter;
 use crate::outputs::{Batch, Channel, ChannelCtx, Line};
 use crate::pool::AlertPool;
 use crate::queue::Queue;
+use crate::route::Route;
 use crate::stats::ChannelStats;
 
 /// Bound on one `deliver` call, so memory and latency stay bounded under a burst.
@@ -63,6 +64,8 @@ impl Progress {
 pub struct ChannelShared {
     pub name: &'static str,
     pub min_priority: Priority,
+    /// The channel's `match`: alerts it does not take are counted `filtered`.
+    pub route: Route,
     pub queue: Queue,
     pub stats: Arc<ChannelStats>,
     pub reopen_requested: AtomicBool,

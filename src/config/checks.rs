@@ -2,6 +2,7 @@
 //! `init_outputs.cpp`), in Falco's order.
 
 use super::error::ConfigError;
+use super::extra::ExtraKind;
 use super::keys::Config;
 
 /// Falco's `no outputs configured` error (`app/actions/init_outputs.cpp`).
@@ -27,7 +28,9 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
     if config.otlp.enabled && config.otlp.url.is_empty() {
         return Err(missing("otlp", "url"));
     }
-    let any = config.stdout.enabled
+    check_extra_outputs(config)?;
+    let any = config.extra_outputs.iter().any(|e| e.enabled())
+        || config.stdout.enabled
         || config.file.enabled
         || config.syslog.enabled
         || config.program.enabled
@@ -36,8 +39,49 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
     if !any {
         return Err(ConfigError::invalid(format!(
             "{NO_OUTPUT_ERROR} (none of stdout_output, syslog_output, file_output, \
-             program_output, http_output, otlp_output has `enabled: true`)"
+             program_output, http_output, otlp_output has `enabled: true`, and no \
+             extra_outputs entry)"
         )));
+    }
+    Ok(())
+}
+
+/// The names Falco's blocks' channels have: an `extra_outputs` entry may not take one.
+const BUILT_IN_NAMES: [&str; 6] = ["stdout", "file", "syslog", "program", "http", "otlp"];
+
+/// Unique names; each enabled entry has what its type requires (named in the error).
+fn check_extra_outputs(config: &Config) -> Result<(), ConfigError> {
+    let mut seen: Vec<&str> = Vec::new();
+    for e in &config.extra_outputs {
+        let at = e.key();
+        if BUILT_IN_NAMES.contains(&e.name.as_str()) || seen.contains(&e.name.as_str()) {
+            return Err(ConfigError::key(
+                &format!("{at}.name"),
+                format!(
+                    "the name {:?} is already taken (names are unique, and {} are the \
+                     channels of Falco's blocks)",
+                    e.name,
+                    BUILT_IN_NAMES.join(", ")
+                ),
+            ));
+        }
+        seen.push(&e.name);
+        if !e.enabled() {
+            continue;
+        }
+        let required = match &e.kind {
+            ExtraKind::File(c) if c.filename.is_empty() => Some("filename"),
+            ExtraKind::Program(c) if c.program.trim().is_empty() => Some("program"),
+            ExtraKind::Http(c) if c.url.is_empty() => Some("url"),
+            ExtraKind::Otlp(c) if c.url.is_empty() => Some("url"),
+            _ => None,
+        };
+        if let Some(key) = required {
+            return Err(ConfigError::key(
+                &format!("{at}.{key}"),
+                "is required for this type of output",
+            ));
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Every key this library reads: one line per key (name, type, default, reader). See the module
 //! documentation of [`crate::config`] for how to add one.
 
+use super::extra::ExtraOutput;
 use super::read::positive;
 use super::schema::settings;
 use super::values::{
@@ -32,6 +33,19 @@ settings! {
         http as "http_output": HttpConfig = HttpConfig::default(),
         /// OpenTelemetry logs over OTLP/HTTP (an extension; docs/otlp.md).
         otlp as "otlp_output": OtlpConfig = OtlpConfig::default(),
+        /// Named channels beyond one per kind (an extension; docs/routing.md).
+        extra_outputs: Vec<ExtraOutput> = Vec::new(),
+    }
+}
+
+settings! {
+    /// `match` in any output block: which alerts the channel takes (docs/routing.md).
+    pub struct Match {
+        /// Rule names or `*`/`?` patterns; empty: any.
+        rules: Vec<String> = Vec::new(),
+        tags: Vec<String> = Vec::new(),
+        sources: Vec<String> = Vec::new(),
+        min_priority: Priority = Priority::Debug,
     }
 }
 
@@ -48,6 +62,8 @@ settings! {
     pub struct StdoutConfig {
         enabled: bool = false,
         min_priority: Priority = Priority::Debug,
+        /// Which alerts the channel takes (an extension; docs/routing.md).
+        route as "match": Match = Match::default(),
     }
 }
 
@@ -61,6 +77,8 @@ settings! {
         /// Octal mode of a file the library creates (an extension).
         mode: u32 = DEFAULT_FILE_MODE => read_mode,
         min_priority: Priority = Priority::Debug,
+        /// Which alerts the channel takes (an extension; docs/routing.md).
+        route as "match": Match = Match::default(),
     }
 }
 
@@ -73,6 +91,8 @@ settings! {
         /// Facility number (user = 1).
         facility: u8 = DEFAULT_SYSLOG_FACILITY => read_facility,
         min_priority: Priority = Priority::Debug,
+        /// Which alerts the channel takes (an extension; docs/routing.md).
+        route as "match": Match = Match::default(),
     }
 }
 
@@ -84,6 +104,8 @@ settings! {
         /// Required when enabled (Falco's error otherwise).
         program: String = String::new(),
         min_priority: Priority = Priority::Debug,
+        /// Which alerts the channel takes (an extension; docs/routing.md).
+        route as "match": Match = Match::default(),
     }
 }
 
@@ -116,6 +138,8 @@ settings! {
         batch_max_alerts: usize = 1 => positive,
         batch_max_wait_ms: u64 = 100,
         min_priority: Priority = Priority::Debug,
+        /// Which alerts the channel takes (an extension; docs/routing.md).
+        route as "match": Match = Match::default(),
     }
 }
 
@@ -144,6 +168,8 @@ settings! {
         batch_max_alerts: usize = 100 => positive,
         batch_max_wait_ms: u64 = 200,
         min_priority: Priority = Priority::Debug,
+        /// Which alerts the channel takes (an extension; docs/routing.md).
+        route as "match": Match = Match::default(),
         /// Added to the resource after `service.name` and `host.name` (which they may replace).
         resource_attributes: Vec<(String, String)> = Vec::new() => read_attributes,
     }

@@ -18,6 +18,7 @@
 //! | `overrides.rs` | the `-o key=value` grammar |
 //! | `env.rs` | `${VAR}` expansion |
 //! | `error.rs` | [`ConfigError`], the one error type |
+//! | `extra.rs` | `extra_outputs`: named entries that reuse a channel type's block |
 //!
 //! # Adding a key
 //!
@@ -66,6 +67,7 @@
 mod checks;
 mod env;
 mod error;
+mod extra;
 mod keys;
 mod overrides;
 pub(crate) mod read;
@@ -77,7 +79,8 @@ pub(crate) mod yaml;
 mod tests;
 
 pub use error::ConfigError;
-pub use keys::{Config, HttpConfig, OtlpConfig, SyslogConfig};
+pub use extra::ExtraKind;
+pub use keys::{Config, HttpConfig, Match, OtlpConfig, SyslogConfig};
 pub use values::{HttpMethod, HttpUrl, SyslogAddress, SyslogFormat};
 
 use read::{Reader, Setting};

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::alert::{Alert, Priority};
-use crate::config::Config;
+use crate::config::{Config, ExtraKind, Match};
 use crate::format::Formatter;
 use crate::log::Logger;
+use crate::route::Route;
 use crate::stats::ChannelStats;
 
 mod fd;
@@ -197,65 +198,146 @@ pub enum OpenError {
 pub struct OpenedChannel {
     pub name: &'static str,
     pub min_priority: Priority,
+    /// Its `match` block.
+    pub route: Route,
     pub channel: Box<dyn Channel>,
 }
 
 /// Opens a channel from the whole configuration and the handle's hostname.
 type Open = fn(&Config, &Logger, &str) -> Result<Box<dyn Channel>, OpenError>;
 
-/// Opens every enabled channel, in a fixed order (stdout, file, syslog, program, http).
+const OPEN_STDOUT: Open = |c, l, _| Ok(Box::new(stdout::StdoutChannel::open(c, l)?));
+const OPEN_FILE: Open = |c, l, _| Ok(Box::new(file::FileChannel::open(c, l)?));
+const OPEN_SYSLOG: Open = |c, l, h| Ok(Box::new(syslog::SyslogChannel::open_for_host(c, l, h)?));
+const OPEN_PROGRAM: Open = |c, l, _| Ok(Box::new(program::ProgramChannel::open(c, l)?));
+const OPEN_HTTP: Open = |c, l, _| Ok(Box::new(http::HttpChannel::open(c, l)?));
+const OPEN_OTLP: Open = |c, l, h| Ok(Box::new(otlp::open(&c.otlp, l, h)?));
+
+/// Opens every enabled channel: Falco's blocks in a fixed order (stdout, file, syslog,
+/// program, http, otlp), then the `extra_outputs` entries in the order written. An entry is
+/// opened by its type's own code, on a copy of the configuration whose block is the entry's.
 pub fn open_enabled(
     cfg: &Config,
     log: &Logger,
     hostname: &str,
 ) -> Result<Vec<OpenedChannel>, OpenError> {
-    let channels: [(&'static str, bool, Priority, Open); 6] = [
-        (
-            "stdout",
-            cfg.stdout.enabled,
-            cfg.stdout.min_priority,
-            |c, l, _| Ok(Box::new(stdout::StdoutChannel::open(c, l)?)),
-        ),
-        (
-            "file",
-            cfg.file.enabled,
-            cfg.file.min_priority,
-            |c, l, _| Ok(Box::new(file::FileChannel::open(c, l)?)),
-        ),
-        (
-            "syslog",
-            cfg.syslog.enabled,
-            cfg.syslog.min_priority,
-            |c, l, h| Ok(Box::new(syslog::SyslogChannel::open_for_host(c, l, h)?)),
-        ),
-        (
-            "program",
-            cfg.program.enabled,
-            cfg.program.min_priority,
-            |c, l, _| Ok(Box::new(program::ProgramChannel::open(c, l)?)),
-        ),
-        (
-            "http",
-            cfg.http.enabled,
-            cfg.http.min_priority,
-            |c, l, _| Ok(Box::new(http::HttpChannel::open(c, l)?)),
-        ),
-        (
-            "otlp",
-            cfg.otlp.enabled,
-            cfg.otlp.min_priority,
-            |c, l, h| Ok(Box::new(otlp::open(&c.otlp, l, h)?)),
-        ),
-    ];
-    channels
-        .into_iter()
-        .filter(|&(_, enabled, _, _)| enabled)
-        .map(|(name, _, min_priority, open)| {
-            Ok(OpenedChannel {
+    let mut opened = Vec::new();
+    let mut open = |name: &'static str,
+                    enabled: bool,
+                    min_priority: Priority,
+                    route: &Match,
+                    c: &Config,
+                    open: Open|
+     -> Result<(), OpenError> {
+        if enabled {
+            opened.push(OpenedChannel {
                 name,
                 min_priority,
-                channel: open(cfg, log, hostname)?,
-            })
-        })
-        .collect()
+                route: Route::new(route),
+                channel: open(c, log, hostname)?,
+            });
+        }
+        Ok(())
+    };
+    open(
+        "stdout",
+        cfg.stdout.enabled,
+        cfg.stdout.min_priority,
+        &cfg.stdout.route,
+        cfg,
+        OPEN_STDOUT,
+    )?;
+    open(
+        "file",
+        cfg.file.enabled,
+        cfg.file.min_priority,
+        &cfg.file.route,
+        cfg,
+        OPEN_FILE,
+    )?;
+    open(
+        "syslog",
+        cfg.syslog.enabled,
+        cfg.syslog.min_priority,
+        &cfg.syslog.route,
+        cfg,
+        OPEN_SYSLOG,
+    )?;
+    open(
+        "program",
+        cfg.program.enabled,
+        cfg.program.min_priority,
+        &cfg.program.route,
+        cfg,
+        OPEN_PROGRAM,
+    )?;
+    open(
+        "http",
+        cfg.http.enabled,
+        cfg.http.min_priority,
+        &cfg.http.route,
+        cfg,
+        OPEN_HTTP,
+    )?;
+    open(
+        "otlp",
+        cfg.otlp.enabled,
+        cfg.otlp.min_priority,
+        &cfg.otlp.route,
+        cfg,
+        OPEN_OTLP,
+    )?;
+    for e in &cfg.extra_outputs {
+        let name = intern(&e.name);
+        let mut c = cfg.clone();
+        let named = |err: OpenError| {
+            let at = e.key();
+            match err {
+                OpenError::Config(m) => OpenError::Config(format!("{at}: {m}")),
+                OpenError::Io(m) => OpenError::Io(format!("{at}: {m}")),
+            }
+        };
+        let r = match &e.kind {
+            ExtraKind::Stdout(b) => {
+                c.stdout = b.clone();
+                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_STDOUT)
+            }
+            ExtraKind::File(b) => {
+                c.file = b.clone();
+                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_FILE)
+            }
+            ExtraKind::Syslog(b) => {
+                c.syslog = b.clone();
+                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_SYSLOG)
+            }
+            ExtraKind::Program(b) => {
+                c.program = b.clone();
+                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_PROGRAM)
+            }
+            ExtraKind::Http(b) => {
+                c.http = b.clone();
+                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_HTTP)
+            }
+            ExtraKind::Otlp(b) => {
+                c.otlp = b.clone();
+                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_OTLP)
+            }
+        };
+        r.map_err(named)?;
+    }
+    Ok(opened)
+}
+
+/// A channel's name for the process's lifetime (names are `&'static str` throughout the
+/// runtime). Each distinct name is allocated once per process, so reopening handles with the
+/// same configuration does not grow memory.
+fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
 }

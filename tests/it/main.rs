@@ -27,6 +27,7 @@ mod program_e2e;
 mod program_faults;
 mod program_fds;
 mod program_signals;
+mod routing;
 mod runtime;
 mod stderr_log;
 mod stdout_channel;

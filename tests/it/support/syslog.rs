@@ -21,6 +21,7 @@ pub fn config(address: &str, format: SyslogFormat, facility: u8) -> Config {
             format,
             facility,
             min_priority: Priority::Debug,
+            ..SyslogConfig::default()
         },
         ..Config::default()
     }

@@ -1,0 +1,155 @@
+//! Routing: which alerts a channel takes, from its `match` block (rules, tags, sources, with `*`
+//! and `?` globs, and a minimum priority). Checked by `emit` for each channel; an alert a
+//! channel does not take is counted `filtered` there.
+
+use crate::alert::{Alert, AlertKind, Priority};
+use crate::config::Match;
+
+/// The source `emit_msg` messages have.
+const INTERNAL_SOURCE: &str = "internal";
+
+/// A channel's compiled `match`. Each list given must match (any of its patterns); an empty
+/// list matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    rules: Vec<String>,
+    tags: Vec<String>,
+    sources: Vec<String>,
+    min_priority: Option<Priority>,
+}
+
+impl Route {
+    pub fn new(m: &Match) -> Route {
+        Route {
+            rules: m.rules.clone(),
+            tags: m.tags.clone(),
+            sources: m.sources.clone(),
+            min_priority: (m.min_priority != Priority::Debug).then_some(m.min_priority),
+        }
+    }
+
+    /// Takes every alert (the common case, checked first on the emit path).
+    pub fn is_everything(&self) -> bool {
+        self.rules.is_empty()
+            && self.tags.is_empty()
+            && self.sources.is_empty()
+            && self.min_priority.is_none()
+    }
+
+    pub fn admits(&self, alert: &Alert) -> bool {
+        if self.is_everything() {
+            return true;
+        }
+        if self.min_priority.is_some_and(|p| alert.priority > p) {
+            return false;
+        }
+        let any = |patterns: &[String], text: &str| patterns.iter().any(|p| glob(p, text));
+        if !self.rules.is_empty() && !any(&self.rules, alert.rule()) {
+            return false;
+        }
+        let source = match alert.kind {
+            AlertKind::Event => alert.source(),
+            AlertKind::Message => INTERNAL_SOURCE,
+        };
+        if !self.sources.is_empty() && !any(&self.sources, source) {
+            return false;
+        }
+        self.tags.is_empty() || alert.tags().any(|t| any(&self.tags, t))
+    }
+}
+
+/// `*` any run of characters, `?` one character, everything else itself (case-sensitive, as
+/// Falco's rule names and tags are).
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    // The last `*` seen and the text position it was tried at: backtrack there on a mismatch
+    // (linear in practice, never exponential).
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{alert_from_parts, FieldKind};
+
+    #[test]
+    fn globs() {
+        assert!(glob("Write below *", "Write below binary dir"));
+        assert!(glob("*shell*", "Terminal shell in container"));
+        assert!(glob("T1?55", "T1555"));
+        assert!(glob("exact", "exact"));
+        assert!(glob("*", ""));
+        assert!(!glob("exact", "exactly"));
+        assert!(!glob("a*b", "acbd"));
+        assert!(glob("a*b*c", "aXbYbZc"));
+        assert!(!glob("?", ""));
+        assert!(glob("é?", "éà"));
+    }
+
+    fn alert(rule: &str, source: &str, p: Priority, tags: &[&str]) -> Alert {
+        alert_from_parts(
+            1,
+            p,
+            rule,
+            source,
+            "m",
+            &[("a", Some("1"), FieldKind::Number)],
+            tags,
+        )
+    }
+
+    #[test]
+    fn every_list_given_must_match_one_of_its_patterns() {
+        let m = Match {
+            rules: vec!["Read sensitive*".into(), "Write below binary dir".into()],
+            tags: vec!["mitre_*".into()],
+            sources: vec![],
+            min_priority: Priority::Warning,
+        };
+        let r = Route::new(&m);
+        let yes = alert(
+            "Read sensitive file",
+            "syscall",
+            Priority::Error,
+            &["mitre_x"],
+        );
+        assert!(r.admits(&yes));
+        assert!(!r.admits(&alert("Other", "syscall", Priority::Error, &["mitre_x"])));
+        assert!(!r.admits(&alert(
+            "Read sensitive file",
+            "syscall",
+            Priority::Error,
+            &["fs"]
+        )));
+        assert!(!r.admits(&alert(
+            "Read sensitive file",
+            "syscall",
+            Priority::Notice,
+            &["mitre_x"]
+        )));
+        let src = Route::new(&Match {
+            sources: vec!["k8s_audit".into(), "internal".into()],
+            ..Match::default()
+        });
+        assert!(src.admits(&alert("r", "k8s_audit", Priority::Debug, &[])));
+        assert!(!src.admits(&alert("r", "syscall", Priority::Debug, &[])));
+        assert!(Route::new(&Match::default()).is_everything());
+    }
+}
