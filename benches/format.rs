@@ -54,6 +54,7 @@ fn options(json: bool) -> FormatOptions {
         include_message: false,
         include_output_fields: true,
         hostname: "falco-bench-host".to_string(),
+        ..FormatOptions::default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Every key this library reads: one line per key (name, type, default, reader). See the module
 //! documentation of [`crate::config`] for how to add one.
 
+use super::append::{read_static_fields, AppendOutput};
 use super::extra::ExtraOutput;
 use super::read::positive;
 use super::schema::settings;
@@ -24,6 +25,12 @@ settings! {
         /// `output_timeout`, milliseconds.
         output_timeout_ms as "output_timeout": u64 = 2000 => positive,
         outputs_queue: QueueConfig = QueueConfig::default(),
+        /// Falco's `append_output` entries (see `append.rs` for what is applied).
+        append_output: Vec<AppendOutput> = Vec::new(),
+        /// Extension: added to every JSON alert's `output_fields` (sorted by name).
+        outputs_static_fields: Vec<(String, String)> = Vec::new() => read_static_fields,
+        /// Extension: added to every JSON alert's `tags`.
+        outputs_static_tags: Vec<String> = Vec::new(),
         /// Falco's code default is off (the shipped falco.yaml turns it on).
         stdout as "stdout_output": StdoutConfig = StdoutConfig::default(),
         file as "file_output": FileConfig = FileConfig::default(),

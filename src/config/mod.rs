@@ -64,6 +64,7 @@
 //!   `$` (Falco stops there).
 //! - Every block is validated, enabled or not (Falco only reads the keys of enabled blocks).
 
+mod append;
 mod checks;
 mod env;
 mod error;
@@ -78,6 +79,7 @@ pub(crate) mod yaml;
 #[cfg(test)]
 mod tests;
 
+pub use append::{applicable as applicable_appends, AppendRule};
 pub use error::ConfigError;
 pub use extra::ExtraKind;
 pub use keys::{Config, HttpConfig, Match, OtlpConfig, SyslogConfig};
@@ -115,8 +117,9 @@ pub fn load(
         overrides::apply(&mut root, text)?;
     }
 
-    let mut reader = Reader::new(warn);
-    let config = Config::read(&mut reader, "", &root)?.unwrap_or_default();
+    let config = Config::read(&mut Reader::new(warn), "", &root)?.unwrap_or_default();
+    // Once, at init: what of append_output needs the engine.
+    append::applicable(&config.append_output, warn);
 
     let origin = match (sources.config_path, sources.config_yaml) {
         (Some(path), _) => path,

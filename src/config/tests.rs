@@ -5,7 +5,15 @@ use crate::alert::Priority;
 use checks::NO_OUTPUT_ERROR;
 use std::io::Write;
 
-const FIXTURE: &str = "/work/shared/fixtures/falco.yaml";
+/// Falco's shipped falco.yaml, vendored (tests/fixtures/README.md says from which commits).
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/falco-master.yaml"
+);
+const FIXTURE_0_39: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/falco-0.39.2.yaml"
+);
 
 fn load_with(
     path: Option<&str>,
@@ -785,7 +793,11 @@ fn override_creates_maps_and_appends() {
             "annotations.kubernetes\\.io/role=master",
         ],
     );
-    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        w.len(),
+        1,
+        "the append_output entry needs the engine: {w:?}"
+    );
     assert!(r.unwrap().stdout.enabled);
 }
 
@@ -961,45 +973,58 @@ fn env_expansion_feeds_typed_values() {
 
 // ---- the shipped falco.yaml ----
 
-fn fixture() -> Option<&'static str> {
-    if std::path::Path::new(FIXTURE).exists() {
-        Some(FIXTURE)
-    } else {
-        println!("skipping: {FIXTURE} is absent");
-        None
-    }
+/// A vendored fixture; a missing one fails the test.
+fn fixture(path: &'static str) -> &'static str {
+    assert!(
+        std::path::Path::new(path).is_file(),
+        "fixture {path} is missing (tests/fixtures/README.md)"
+    );
+    path
 }
 
 #[test]
 fn shipped_falco_yaml_loads() {
-    let Some(path) = fixture() else { return };
-    let (r, w) = load_with(Some(path), None, &[]);
-    let c = r.unwrap_or_else(|e| panic!("{path}: {e}"));
-    assert!(w.is_empty(), "unexpected warnings: {w:?}");
-    assert!(c.stdout.enabled);
-    assert!(c.syslog.enabled);
-    assert!(!c.file.enabled);
-    assert_eq!(c.file.filename, "./events.txt");
-    assert!(!c.program.enabled);
-    assert!(!c.http.enabled);
-    assert_eq!(c.http.url.as_str(), "");
-    assert_eq!(c.output_timeout_ms, 2000);
-    assert_eq!(c.outputs_queue.capacity, 0);
-    assert!(!c.json_output);
-    // Apart from the channels the shipped file turns on, it spells out Falco's defaults.
-    let mut expected = Config::default();
-    expected.stdout.enabled = true;
-    expected.syslog.enabled = true;
-    expected.file.filename = "./events.txt".to_string();
-    expected.program.program =
-        "jq '{text: .output}' | curl -d @- -X POST https://hooks.slack.com/services/XXX"
-            .to_string();
-    assert_eq!(c, expected);
+    for path in [fixture(FIXTURE), fixture(FIXTURE_0_39)] {
+        let (r, w) = load_with(Some(path), None, &[]);
+        let c = r.unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(c.stdout.enabled);
+        assert!(c.syslog.enabled);
+        assert!(!c.file.enabled);
+        assert_eq!(c.file.filename, "./events.txt");
+        assert!(!c.program.enabled);
+        assert!(!c.http.enabled);
+        assert_eq!(c.output_timeout_ms, 2000);
+        assert_eq!(c.outputs_queue.capacity, 0);
+        assert!(!c.json_output);
+        // Apart from the channels the shipped file turns on, it spells out Falco's defaults.
+        let mut expected = Config::default();
+        expected.stdout.enabled = true;
+        expected.syslog.enabled = true;
+        expected.file.filename = "./events.txt".to_string();
+        expected.program.program =
+            "jq '{text: .output}' | curl -d @- -X POST https://hooks.slack.com/services/XXX"
+                .to_string();
+        if path == FIXTURE {
+            // Master ships one append_output entry, which only the engine can apply: one
+            // warning naming it.
+            expected.append_output = vec![append::AppendOutput {
+                suggested_output: true,
+                ..Default::default()
+            }];
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert_names(&w[0], &["`append_output[0]`", "suggested_output", "engine"]);
+        } else {
+            // 0.39 shipped an example URL (master ships none).
+            expected.http.url = "http://some.url".parse().unwrap();
+            assert!(w.is_empty(), "{path}: unexpected warnings: {w:?}");
+        }
+        assert_eq!(c, expected, "{path}");
+    }
 }
 
 #[test]
 fn shipped_falco_yaml_with_overrides() {
-    let Some(path) = fixture() else { return };
+    let path = fixture(FIXTURE);
     let (r, w) = load_with(
         Some(path),
         None,
@@ -1012,7 +1037,7 @@ fn shipped_falco_yaml_with_overrides() {
         ],
     );
     let c = r.unwrap();
-    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(w.len(), 1, "only the append_output warning: {w:?}");
     assert!(!c.stdout.enabled && !c.syslog.enabled);
     assert!(c.file.enabled);
     assert_eq!(c.file.filename, "/tmp/x");

@@ -17,6 +17,7 @@
 
 mod digits;
 mod escape;
+mod extras;
 mod fields;
 mod value;
 
@@ -26,6 +27,7 @@ mod tests;
 pub(crate) use digits::put2;
 pub use escape::escape_into;
 pub(crate) use escape::push_json_str as push_json_string;
+pub use extras::Extras;
 pub(crate) use fields::with_sorted_fields as with_fields_sorted;
 
 use crate::alert::{Alert, AlertKind};
@@ -37,7 +39,7 @@ use fields::{push_tags, with_sorted_fields};
 use value::push_value;
 
 /// What the line looks like; taken from the configuration once.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct FormatOptions {
     /// `json_output`.
     pub json: bool,
@@ -52,6 +54,8 @@ pub struct FormatOptions {
     /// `json_include_output_fields_property`.
     pub include_output_fields: bool,
     pub hostname: String,
+    /// `append_output`, `outputs_static_fields`, `outputs_static_tags`.
+    pub extras: Extras,
 }
 
 impl FormatOptions {
@@ -64,6 +68,11 @@ impl FormatOptions {
             include_message: cfg.json_include_message_property,
             include_output_fields: cfg.json_include_output_fields_property,
             hostname: hostname.to_string(),
+            extras: Extras {
+                appends: crate::config::applicable_appends(&cfg.append_output, &mut |_| {}),
+                static_fields: cfg.outputs_static_fields.clone(),
+                static_tags: cfg.outputs_static_tags.clone(),
+            },
         }
     }
 }
@@ -148,10 +157,21 @@ impl Formatter {
     /// `<time>: <Priority> <message>`, escaped as a JSON string body.
     fn event_text(&mut self, alert: &Alert, out: &mut Vec<u8>) {
         self.push_prefix(alert, out);
-        escape_into(out, alert.message().as_bytes());
+        if self.opts.extras.appends.is_empty() {
+            escape_into(out, alert.message().as_bytes());
+        } else {
+            self.opts.extras.escape_message(alert, out);
+        }
     }
 
     fn event_json(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+        if !self.opts.extras.is_empty() {
+            // Taken out for the call so that it can borrow it while the time caches change.
+            let extras = std::mem::take(&mut self.opts.extras);
+            self.event_json_with(alert, &extras, out);
+            self.opts.extras = extras;
+            return;
+        }
         let message = alert.message().as_bytes();
         out.reserve(self.json_head.len() + 2 * message.len() + 256);
         out.extend_from_slice(&self.json_head);
@@ -166,14 +186,45 @@ impl Formatter {
             out.push(b'"');
         }
         if self.opts.include_output_fields {
-            let time_key: &[u8] = if self.opts.iso8601 {
-                b"evt.time.iso8601"
-            } else {
-                b"evt.time"
-            };
-            push_output_fields(out, alert, Some(time_key));
+            push_output_fields(out, alert, Some(self.time_key()), &[]);
         }
-        self.push_json_tail(alert, alert.source().as_bytes(), true, out);
+        self.push_json_tail(alert, alert.source().as_bytes(), Some(&[]), out);
+    }
+
+    /// [`Formatter::event_json`] with what the configuration adds: Falco renders an
+    /// `append_output` text into the message (so into `message` and `output`), its fields into
+    /// `output_fields`.
+    fn event_json_with(&mut self, alert: &Alert, extras: &Extras, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.json_head);
+        if self.opts.include_message {
+            out.extend_from_slice(b",\"message\":\"");
+            extras.escape_message(alert, out);
+            out.push(b'"');
+        }
+        if self.opts.include_output {
+            out.extend_from_slice(b",\"output\":\"");
+            self.push_prefix(alert, out);
+            extras.escape_message(alert, out);
+            out.push(b'"');
+        }
+        if self.opts.include_output_fields {
+            let fields = extras.fields(alert);
+            push_output_fields(out, alert, Some(self.time_key()), &fields);
+        }
+        self.push_json_tail(
+            alert,
+            alert.source().as_bytes(),
+            Some(&extras.static_tags),
+            out,
+        );
+    }
+
+    fn time_key(&self) -> &'static [u8] {
+        if self.opts.iso8601 {
+            b"evt.time.iso8601"
+        } else {
+            b"evt.time"
+        }
     }
 
     /// `<time>: <Priority> <message> (k1=v1 k2=v2)`, each value JSON-encoded, fields sorted by
@@ -206,24 +257,35 @@ impl Formatter {
         out.extend_from_slice(&self.json_head);
         out.extend_from_slice(b",\"output\":");
         push_json_str(out, alert.message().as_bytes());
-        push_output_fields(out, alert, None);
-        self.push_json_tail(alert, INTERNAL_SOURCE.as_bytes(), false, out);
+        push_output_fields(out, alert, None, &[]);
+        self.push_json_tail(alert, INTERNAL_SOURCE.as_bytes(), None, out);
     }
 
     // ---- pieces ---------------------------------------------------------------------------
 
     /// `,"priority":..,"rule":..,"source":..[,"tags":[..]],"time":"..Z"}`
-    fn push_json_tail(&mut self, alert: &Alert, source: &[u8], tags: bool, out: &mut Vec<u8>) {
+    /// `tags`: `None` for no `tags` key (emit_msg), else the tags added to the alert's.
+    fn push_json_tail(
+        &mut self,
+        alert: &Alert,
+        source: &[u8],
+        tags: Option<&[String]>,
+        out: &mut Vec<u8>,
+    ) {
         out.extend_from_slice(b",\"priority\":\"");
         out.extend_from_slice(alert.priority.name().as_bytes());
         out.extend_from_slice(b"\",\"rule\":");
         push_json_str(out, alert.rule().as_bytes());
         out.extend_from_slice(b",\"source\":");
         push_json_str(out, source);
-        if tags && self.opts.include_tags {
+        if let (Some(added), true) = (tags, self.opts.include_tags) {
             out.extend_from_slice(b",\"tags\":[");
             let n = alert.tags_len();
-            if n <= 16 {
+            if !added.is_empty() {
+                let mut many: Vec<&str> = alert.tags().collect();
+                many.extend(added.iter().map(String::as_str));
+                push_tags(out, &mut many);
+            } else if n <= 16 {
                 let mut buf = [""; 16];
                 for (slot, t) in buf.iter_mut().zip(alert.tags()) {
                     *slot = t;
@@ -282,45 +344,54 @@ impl Formatter {
     }
 }
 
-/// `,"output_fields":{...}` with the fields sorted; `time_key` (`evt.time` or
-/// `evt.time.iso8601`) is Falco's time field, the alert's time in ns, replacing a host field of
-/// that name.
-fn push_output_fields(out: &mut Vec<u8>, alert: &Alert, time_key: Option<&[u8]>) {
+/// `,"output_fields":{...}`: the alert's fields, Falco's time field (`evt.time` or
+/// `evt.time.iso8601`, the alert's time in ns) and `extras` (string values), merged in name
+/// order. On a name given twice, an extra wins over the time field, which wins over the
+/// alert's field (the order Falco assigns them in `format_event`).
+fn push_output_fields(
+    out: &mut Vec<u8>,
+    alert: &Alert,
+    time_key: Option<&[u8]>,
+    extras: &[(&str, &str)],
+) {
     out.extend_from_slice(b",\"output_fields\":{");
     with_sorted_fields(alert, |fields| {
         let mut first = true;
         let mut time_key = time_key;
-        for f in fields {
-            let name = f.name.as_bytes();
-            if let Some(key) = time_key.filter(|&key| name >= key) {
-                push_time_field(out, key, alert.time_ns, &mut first);
-                time_key = None;
-                if name == key {
-                    continue; // Falco's time field replaces the host's
-                }
-            }
+        let mut extras = extras.iter().peekable();
+        let mut fields = fields.iter().peekable();
+        loop {
+            let f = fields.peek().map(|f| f.name.as_bytes());
+            let e = extras.peek().map(|(k, _)| k.as_bytes());
+            let Some(name) = [f, e, time_key].into_iter().flatten().min() else {
+                break;
+            };
             if !first {
                 out.push(b',');
             }
             first = false;
-            push_json_str(out, name);
-            out.push(b':');
-            push_value(out, f);
-        }
-        if let Some(key) = time_key {
-            push_time_field(out, key, alert.time_ns, &mut first);
+            if e == Some(name) {
+                let (k, v) = extras.next().unwrap_or(&("", ""));
+                push_json_str(out, k.as_bytes());
+                out.push(b':');
+                push_json_str(out, v.as_bytes());
+            } else if time_key == Some(name) {
+                out.push(b'"');
+                out.extend_from_slice(name);
+                out.extend_from_slice(b"\":");
+                push_u64(out, alert.time_ns);
+            } else if let Some(field) = fields.peek() {
+                push_json_str(out, name);
+                out.push(b':');
+                push_value(out, field);
+            }
+            if f == Some(name) {
+                fields.next();
+            }
+            if time_key == Some(name) {
+                time_key = None;
+            }
         }
     });
     out.push(b'}');
-}
-
-fn push_time_field(out: &mut Vec<u8>, key: &[u8], time_ns: u64, first: &mut bool) {
-    if !*first {
-        out.push(b',');
-    }
-    *first = false;
-    out.push(b'"');
-    out.extend_from_slice(key);
-    out.extend_from_slice(b"\":");
-    push_u64(out, time_ns);
 }

@@ -15,6 +15,7 @@ fn opts(json: bool, iso8601: bool) -> FormatOptions {
         include_message: false,
         include_output_fields: true,
         hostname: "h".to_string(),
+        extras: Extras::default(),
     }
 }
 

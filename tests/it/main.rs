@@ -9,6 +9,7 @@
 
 mod support;
 
+mod append_output;
 mod close_and_flush;
 mod config_secrets;
 mod ffi;
