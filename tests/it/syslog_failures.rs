@@ -18,15 +18,11 @@ fn alerts(n: usize, label: &str) -> Vec<(Priority, String)> {
         .collect()
 }
 
-fn temp_path(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("fo-syslog-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&p);
-    p
-}
 
 #[test]
 fn no_daemon_at_the_unix_path_fails_fast_and_logs_once() {
-    let path = temp_path("absent.sock");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.sock");
     let mut h = SyslogHarness::open(
         &format!("unix://{}", path.display()),
         SyslogFormat::Rfc3164,
@@ -85,7 +81,8 @@ fn closed_tcp_port_fails_fast() {
 /// do not wait at all, and as soon as it reads again alerts go through.
 #[test]
 fn a_stuck_unix_reader_costs_one_timeout_not_one_per_alert() {
-    let path = temp_path("stuck.sock");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stuck.sock");
     let daemon = UnixDatagram::bind(&path).unwrap();
     let mut h = SyslogHarness::try_open(
         &format!("unix://{}", path.display()),
