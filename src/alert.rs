@@ -252,10 +252,13 @@ impl AlertBuilder {
     }
 
     /// A builder that writes into `alert`'s buffers (cleared), keeping their capacity: the
-    /// emit path allocates nothing when the alert comes from the pool.
+    /// emit path allocates nothing when the alert comes from the pool. `alert` is left empty
+    /// (no spans into the buffers it gave away), so reading it before
+    /// [`AlertBuilder::build_into`] gives empty strings, never memory it no longer owns.
     pub fn reuse(alert: &mut Alert) -> AlertBuilder {
-        let mut text = std::mem::take(&mut alert.text);
-        let mut entries = std::mem::take(&mut alert.entries);
+        let old = std::mem::replace(alert, Alert::empty());
+        let mut text = old.text;
+        let mut entries = old.entries;
         text.clear();
         entries.clear();
         AlertBuilder {
@@ -421,6 +424,38 @@ mod tests {
             &[],
         );
         assert_eq!(a.field(0).value, None);
+    }
+
+    /// Issue 9.10: `reuse` took the buffers but left the spans, so the safe accessors read past
+    /// the (now empty) arena: undefined behaviour that Miri reports as a dangling reference.
+    #[test]
+    fn an_alert_given_to_reuse_reads_as_empty_until_rebuilt() {
+        let mut a = alert_from_parts(
+            1,
+            Priority::Error,
+            "a rule with a long name",
+            "syscall",
+            "some message",
+            &[("proc.name", Some("bash"), FieldKind::String)],
+            &["tag"],
+        );
+        let b = AlertBuilder::reuse(&mut a);
+        assert_eq!((a.rule(), a.source(), a.message()), ("", "", ""));
+        assert_eq!((a.fields_len(), a.tags_len()), (0, 0));
+        assert_eq!(a.fields().count() + a.tags().count(), 0);
+        drop(b);
+        assert_eq!(a.rule(), "");
+
+        let mut b = AlertBuilder::reuse(&mut a);
+        b.rule(b"r2")
+            .unwrap()
+            .source(b"s")
+            .unwrap()
+            .message(b"m")
+            .unwrap();
+        b.build_into(&mut a, 2, Priority::Notice, AlertKind::Event);
+        assert_eq!((a.rule(), a.source(), a.message()), ("r2", "s", "m"));
+        assert_eq!(a.fields_len(), 0);
     }
 
     #[test]

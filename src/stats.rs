@@ -22,6 +22,10 @@ pub struct ChannelStats {
     pub held_bytes: AtomicU64,
     /// Wall-clock time (ns since the epoch) of the last delivery; 0 before the first.
     pub last_success_ns: AtomicU64,
+    /// Damaged places found in the on-disk spool (a record, a run of bytes, a missing run of
+    /// records, the index), each skipped or rebuilt. Not alerts: the alerts lost with them are
+    /// counted in `discarded`.
+    pub spool_corrupt: AtomicU64,
 }
 
 /// A consistent-enough copy of one channel's counters.
@@ -37,6 +41,7 @@ pub struct StatsSnapshot {
     pub retries: u64,
     pub held_bytes: u64,
     pub last_success_ns: u64,
+    pub spool_corrupt: u64,
 }
 
 impl StatsSnapshot {
@@ -65,6 +70,7 @@ impl ChannelStats {
             retries: self.retries.load(Relaxed),
             held_bytes: self.held_bytes.load(Relaxed),
             last_success_ns: self.last_success_ns.load(Relaxed),
+            spool_corrupt: self.spool_corrupt.load(Relaxed),
         }
     }
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -117,6 +123,7 @@ pub fn to_json(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> Str
                 "failed": s.failed,
                 "filtered": s.filtered,
                 "pending": s.pending(),
+                "spool_corrupt": s.spool_corrupt,
                 "write_errors": s.errors,
             }),
         );

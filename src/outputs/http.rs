@@ -111,9 +111,14 @@ impl HttpChannel {
         let mut store = Store::memory();
         let mut inherited = 0;
         if !http.spool_dir.is_empty() {
-            let spool = Spool::open(Path::new(&http.spool_dir), max_bytes, log)?;
+            let spool = Spool::open(
+                Path::new(&http.spool_dir),
+                max_bytes,
+                "http_output.spool_dir",
+                log,
+            )?;
             inherited = spool.len();
-            store = Store::Spool(spool);
+            store = Store::Spool(Box::new(spool));
             if inherited > 0 {
                 log.notice(&format!(
                     "{what}: {inherited} alerts left in spool_dir by a previous run; delivering them to {target} first"
@@ -171,7 +176,20 @@ impl HttpChannel {
     }
 
     fn store_lines(&mut self, batch: &Batch, ctx: &ChannelCtx) {
-        let lines = (0..batch.len()).map(|i| batch.line(i));
+        // An empty line would be an empty body: refused here, the one place lines come in.
+        let empty = (0..batch.len())
+            .filter(|i| batch.line(*i).is_empty())
+            .count();
+        if empty > 0 {
+            ctx.failed(empty);
+            self.refused_log.error(
+                ctx,
+                &format!("{empty} empty alert lines not sent (an empty body is no alert)"),
+            );
+        }
+        let lines = (0..batch.len())
+            .map(|i| batch.line(i))
+            .filter(|l| !l.is_empty());
         if self.overflow.is_empty() {
             match self.store.push(lines) {
                 Ok(_) => return,
@@ -184,8 +202,21 @@ impl HttpChannel {
                 }
             }
         }
-        let lines = (0..batch.len()).map(|i| batch.line(i));
+        let lines = (0..batch.len())
+            .map(|i| batch.line(i))
+            .filter(|l| !l.is_empty());
         let _ = self.overflow.push(lines);
+    }
+
+    /// Counts what the spool found damaged: the places in `spool_corrupt`, the alerts lost with
+    /// them as `discarded` (a previous run's are only logged, like the rest of its alerts).
+    fn note_damage(&mut self, ctx: &ChannelCtx) {
+        let d = self.store.take_damage();
+        ctx.spool_corrupt(d.places);
+        if d.lost > 0 {
+            let lost = d.lost as usize;
+            self.account(lost, ChannelCtx::discarded, ctx);
+        }
     }
 
     /// Keeps the store within `spool_max_mb` by dropping the oldest lines.
@@ -203,6 +234,7 @@ impl HttpChannel {
             }
         };
         dropped += self.overflow.enforce_bound(self.max_bytes).unwrap_or(0);
+        self.note_damage(ctx);
         if dropped > 0 {
             self.account(dropped, ChannelCtx::discarded, ctx);
             self.drop_log.error(
@@ -219,6 +251,11 @@ impl HttpChannel {
 
     /// Sends what is due, oldest first. `force`: do not wait for a batch to fill (flush, close).
     fn pump(&mut self, ctx: &ChannelCtx, force: bool) {
+        self.send_due(ctx, force);
+        self.note_damage(ctx);
+    }
+
+    fn send_due(&mut self, ctx: &ChannelCtx, force: bool) {
         loop {
             let total = self.total();
             if total == 0 {
@@ -336,7 +373,7 @@ impl HttpChannel {
         } else {
             self.store.consume(n)
         };
-        if let Err(e) = res {
+        if let Err(e) = res.map(|_| ()) {
             ctx.write_error();
             ctx.error(&format!("cannot mark alerts as sent in spool_dir: {e}"));
         }

@@ -119,6 +119,10 @@ impl ChannelCtx {
     pub fn discarded(&self, n: usize) {
         ChannelStats::add(&self.stats.discarded, n as u64)
     }
+    /// Damaged places found in an on-disk spool (not alerts; see [`ChannelStats::spool_corrupt`]).
+    pub fn spool_corrupt(&self, n: u64) {
+        ChannelStats::add(&self.stats.spool_corrupt, n)
+    }
     pub fn write_error(&self) {
         ChannelStats::add(&self.stats.errors, 1)
     }

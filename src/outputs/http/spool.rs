@@ -1,15 +1,26 @@
-//! The on-disk spool: alerts not yet acknowledged by the endpoint, in append-only segment files
-//! (mode 0600) under `spool_dir`, so that they survive an outage and a restart of the host.
+//! The on-disk spool: records (alert lines for HTTP; any non-empty bytes to the spool) not yet
+//! acknowledged by the receiver, in append-only segment files (mode 0600) under a directory, so
+//! that they survive an outage and a restart of the host. The format is in [`format`]; spools of
+//! the previous format are migrated by [`v1`].
 //!
-//! Layout: `NNNNNNNNNNNNNNNNNNNN.seg` files, each a sequence of records `len: u32 LE, bytes`;
-//! `head` holds where the oldest unacknowledged record starts (segment number, offset, both u64
-//! LE), rewritten in place after every acknowledgement; `lock` is flock'ed while a handle uses the
-//! directory. A crash between a delivery and the `head` update re-sends that request: at least
-//! once, duplicates only around a crash.
+//! Files: `NNNNNNNNNNNNNNNNNNNN.seg` segments; `ack`, the id of the oldest unacknowledged record
+//! (checksummed, rewritten in place after every acknowledgement); `lock`, flock'ed while a handle
+//! uses the directory. Nothing is trusted that does not check out: at open every segment is
+//! scanned (the index is rebuilt from the records' ids), and every record is checked again when
+//! it is read. A damaged place (bad bytes, a missing run of records, a damaged ack) is skipped,
+//! counted (see [`Damage`]) and logged once per segment with its name; the records lost with it
+//! are counted too. A segment holding unread records is deleted only when the caller drops them
+//! for the size bound.
+//!
+//! At least once: a crash between a delivery and the `ack` update re-sends those records; a
+//! damaged ack re-sends the oldest segments' records.
+
+mod format;
+mod v1;
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -17,56 +28,94 @@ use std::time::{Duration, Instant};
 
 use crate::log::Logger;
 use crate::outputs::OpenError;
+use format::{Record, SegmentReader, MAX_RECORD, SEGMENT_HEADER};
 
-/// A record larger than this is corruption, not an alert.
-const MAX_RECORD: u32 = 64 << 20;
+/// Bytes a record takes on disk besides its payload.
+pub const RECORD_OVERHEAD: u64 = format::RECORD_HEADER;
 /// Written data is fdatasync'ed at most this long after it was written.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
+/// Damage found since the last [`Spool::take_damage`].
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// Damaged places skipped or rebuilt (the `spool_corrupt` statistic).
+    pub places: u64,
+    /// Records known to be lost with them (ids that no intact record carries any more).
+    pub lost: u64,
+}
+
 struct Segment {
     seq: u64,
-    len: u64,
+    /// Where the next append goes (written by this handle) or the file's size (a previous run's).
+    end: u64,
 }
 
 pub struct Spool {
     dir: PathBuf,
+    /// The configuration key, for messages (`http_output.spool_dir`).
+    key: &'static str,
+    log: Logger,
     _lock: File,
-    head_file: File,
+    ack_file: File,
     /// Oldest first; the last one is the one being appended to when `writer` is set.
     segs: VecDeque<Segment>,
-    /// Offset of the oldest unacknowledged record in `segs[0]`.
+    /// The oldest unacknowledged record: its id, and where to look for it in `segs[0]`.
+    head_id: u64,
     head_off: u64,
-    writer: Option<File>,
+    next_id: u64,
     next_seq: u64,
+    writer: Option<File>,
+    reader: Option<(u64, SegmentReader)>,
     seg_max: u64,
-    records: usize,
-    bytes: u64,
-    reader: Option<(u64, File)>,
     /// Where the last `peek` stopped, so that acknowledging it needs no second read.
     peeked: Option<Position>,
+    damage: Damage,
+    /// The last segment whose damage was logged: one line per segment.
+    logged_seq: Option<u64>,
+    buf: Vec<u8>,
     dirty: bool,
     last_sync: Instant,
 }
 
-fn seg_name(seq: u64) -> String {
+pub(crate) fn seg_name(seq: u64) -> String {
     format!("{seq:020}.seg")
 }
 
-fn io_err(dir: &Path, what: &str, e: io::Error) -> OpenError {
-    OpenError::Io(format!(
-        "http_output.spool_dir {}: {what}: {e}",
-        dir.display()
-    ))
+/// Where [`Spool::peek`] hands records.
+type RecordSink<'a> = dyn FnMut(&[u8]) + 'a;
+
+#[derive(Clone, Copy, Debug)]
+struct Position {
+    records: usize,
+    idx: usize,
+    off: u64,
+    id: u64,
+}
+
+/// What reading at a place found.
+enum Found {
+    /// An intact record.
+    Record(Record),
+    /// No intact record starts here.
+    Damage,
 }
 
 impl Spool {
-    /// Opens (creating it if needed) the spool in `dir`, keeping alerts a previous run left.
-    pub fn open(dir: &Path, max_bytes: u64, log: &Logger) -> Result<Spool, OpenError> {
+    /// Opens (creating it if needed) the spool in `dir`, keeping what a previous run left.
+    pub fn open(
+        dir: &Path,
+        max_bytes: u64,
+        key: &'static str,
+        log: &Logger,
+    ) -> Result<Spool, OpenError> {
+        let io_err = |what: &str, e: io::Error| {
+            OpenError::Io(format!("{key} {}: {what}: {e}", dir.display()))
+        };
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| io_err(dir, "cannot create it", e))?;
+            .map_err(|e| io_err("cannot create it", e))?;
         let open_rw = |name: &str| {
             OpenOptions::new()
                 .read(true)
@@ -76,122 +125,221 @@ impl Spool {
                 .mode(0o600)
                 .open(dir.join(name))
         };
-        let lock = open_rw("lock").map_err(|e| io_err(dir, "cannot open its lock file", e))?;
+        let lock = open_rw("lock").map_err(|e| io_err("cannot open its lock file", e))?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(OpenError::Io(format!(
-                "http_output.spool_dir {}: used by another open handle (one spool per handle)",
+                "{key} {}: used by another open handle (one spool per handle)",
                 dir.display()
             )));
         }
-        let head_file = open_rw("head").map_err(|e| io_err(dir, "cannot open its head file", e))?;
-        let mut head = [0u8; 16];
-        let (head_seq, mut head_off) = match head_file.read_exact_at(&mut head, 0) {
-            Ok(()) => (
-                u64::from_le_bytes(head[..8].try_into().unwrap_or_default()),
-                u64::from_le_bytes(head[8..].try_into().unwrap_or_default()),
-            ),
-            Err(_) => (0, 0),
-        };
-
-        let mut seqs: Vec<u64> = fs::read_dir(dir)
-            .map_err(|e| io_err(dir, "cannot list it", e))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let num = name.strip_suffix(".seg")?;
-                (num.len() == 20).then(|| num.parse::<u64>().ok()).flatten()
-            })
-            .collect();
+        let mut seqs = Vec::new();
+        for e in fs::read_dir(dir).map_err(|e| io_err("cannot list it", e))? {
+            let name = e.map_err(|e| io_err("cannot list it", e))?.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".seg.tmp") {
+                // An interrupted migration's half-written copy; the original is still there.
+                let _ = fs::remove_file(dir.join(&*name));
+            } else if let Some(num) = name.strip_suffix(".seg").filter(|n| n.len() == 20) {
+                if let Ok(seq) = num.parse::<u64>() {
+                    seqs.push(seq);
+                }
+            }
+        }
         seqs.sort_unstable();
 
-        let mut segs = VecDeque::new();
-        let (mut records, mut bytes) = (0usize, 0u64);
-        for seq in seqs {
+        let mut damage = Damage::default();
+        let mut next_id = 1;
+        if v1::present(dir) {
+            let last_id = |seq| scan(&dir.join(seg_name(seq)), 0).map(|s| s.last_id);
+            let m = v1::migrate(dir, &seqs, &mut next_id, last_id, key, log)
+                .map_err(|e| io_err("cannot migrate the previous spool format", e))?;
+            damage.places += m.damaged;
+            if m.segments > 0 {
+                log.notice(&format!(
+                    "{key} {}: {} alerts in {} segments of the previous spool format migrated",
+                    dir.display(),
+                    m.records,
+                    m.segments
+                ));
+            }
+        }
+
+        let ack_file = open_rw("ack").map_err(|e| io_err("cannot open its ack file", e))?;
+        let mut ack = Vec::new();
+        let ack_len = ack_file.metadata().map(|m| m.len()).unwrap_or(0);
+        // Anything much longer than an ack is not one (and is not read into memory).
+        if ack_len <= format::ACK_LEN as u64 * 4 {
+            let _ = io::Read::read_to_end(&mut &ack_file, &mut ack);
+        }
+        let ack = match format::decode_ack(&ack) {
+            Some(a) => Some(a),
+            None if ack_len == 0 => None,
+            None => {
+                damage.places += 1;
+                log.error(&format!(
+                    "{key} {}: the ack file is damaged; resending every record still on disk",
+                    dir.display()
+                ));
+                None
+            }
+        };
+        let ack_id = ack.map(|a| a.head);
+
+        // Rebuild the index from the records themselves.
+        let mut scans = Vec::with_capacity(seqs.len());
+        for &seq in &seqs {
             let path = dir.join(seg_name(seq));
-            if seq < head_seq {
-                // Fully acknowledged before a crash, not yet removed.
-                let _ = fs::remove_file(&path);
-                continue;
+            let s = scan(&path, ack_id.unwrap_or(0))
+                .map_err(|e| io_err(&format!("cannot read segment {}", seg_name(seq)), e))?;
+            if let Some(last) = s.last_id {
+                next_id = next_id.max(last + 1);
             }
-            let start = if seq == head_seq && segs.is_empty() {
-                head_off
-            } else {
-                0
-            };
-            let (len, n, held) =
-                scan(&path, start, log).map_err(|e| io_err(dir, "cannot read a segment", e))?;
+            scans.push((seq, s));
+        }
+        // Records the ack counts as written but that no intact record carries are lost: reading
+        // finds them missing and counts them.
+        next_id = next_id.max(ack.map_or(0, |a| a.next));
+
+        // Leading segments that hold nothing unread go; from the first other one, all stay.
+        let mut segs = VecDeque::new();
+        let mut head_off = SEGMENT_HEADER;
+        let mut first_id = None;
+        for (seq, s) in scans {
+            let path = dir.join(seg_name(seq));
             if segs.is_empty() {
-                head_off = if start <= len { start } else { len };
+                let read = match (ack_id, s.last_id) {
+                    (Some(ack), Some(last)) => last < ack,
+                    _ => s.size <= SEGMENT_HEADER,
+                };
+                if read {
+                    let _ = fs::remove_file(&path);
+                    continue;
+                }
+                if ack_id.is_some() {
+                    head_off = s.first_unacked_off.unwrap_or(SEGMENT_HEADER);
+                }
             }
-            records += n;
-            bytes += held;
-            segs.push_back(Segment { seq, len });
+            if first_id.is_none() {
+                first_id = s.first_id;
+            }
+            if s.bad_header {
+                damage.places += 1;
+                log.error(&format!(
+                    "{key}: segment {}: the header is damaged (not a version-2 spool segment); reading its records anyway",
+                    path.display()
+                ));
+            }
+            let mut end = s.size;
+            if s.intact_end < s.size {
+                // What follows the last intact record: typically a write cut by a crash.
+                damage.places += 1;
+                log.error(&format!(
+                    "{key}: segment {}: the {} bytes from byte {} are not intact records (damaged, or a write cut by a crash); cut off",
+                    path.display(),
+                    s.size - s.intact_end,
+                    s.intact_end
+                ));
+                if OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(s.intact_end))
+                    .is_ok()
+                {
+                    end = s.intact_end;
+                }
+            }
+            segs.push_back(Segment { seq, end });
         }
-        if segs.is_empty() {
-            head_off = 0;
-        }
-        let next_seq = segs.back().map_or(head_seq.max(1), |s| s.seq + 1);
+        let head_id = ack_id.or(first_id).unwrap_or(next_id);
+        let next_seq = seqs.last().map_or(1, |s| s + 1);
         let mut spool = Spool {
             dir: dir.to_path_buf(),
+            key,
+            log: log.clone(),
             _lock: lock,
-            head_file,
+            ack_file,
             segs,
+            head_id,
             head_off,
-            writer: None,
+            next_id,
             next_seq,
-            seg_max: (max_bytes / 16).clamp(64 << 10, 8 << 20),
-            records,
-            bytes,
+            writer: None,
             reader: None,
+            seg_max: (max_bytes / 16).clamp(64 << 10, 8 << 20),
             peeked: None,
+            damage,
+            logged_seq: None,
+            buf: Vec::new(),
             dirty: false,
             last_sync: Instant::now(),
         };
-        spool.gc();
+        spool.persist_ack();
+        // A damaged ack may have been longer than an ack.
+        let _ = spool.ack_file.set_len(format::ACK_LEN as u64);
         Ok(spool)
     }
 
+    /// Records held (including any a damaged place lost, until reading finds them missing).
     pub fn len(&self) -> usize {
-        self.records
+        (self.next_id - self.head_id) as usize
     }
 
+    /// Bytes held on disk after the head (records and any damage among them).
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.segs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let start = if i == 0 {
+                    self.head_off
+                } else {
+                    SEGMENT_HEADER
+                };
+                s.end.saturating_sub(start)
+            })
+            .sum()
     }
 
-    /// Appends lines (one write for all of them). On failure nothing was added.
-    pub fn push<'a>(&mut self, lines: impl Iterator<Item = &'a [u8]>) -> io::Result<usize> {
-        let mut buf = Vec::new();
-        let mut n = 0;
-        for line in lines {
-            let len = u32::try_from(line.len())
-                .ok()
-                .filter(|l| *l <= MAX_RECORD)
-                .ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "alert larger than 64 MiB")
-                })?;
-            buf.extend_from_slice(&len.to_le_bytes());
-            buf.extend_from_slice(line);
-            n += 1;
+    /// Damage found since the last call.
+    pub fn take_damage(&mut self) -> Damage {
+        std::mem::take(&mut self.damage)
+    }
+
+    /// Appends records (one write for all of them); each must be 1 byte to [`MAX_RECORD`]
+    /// long. On failure nothing was added.
+    pub fn push<'a>(&mut self, records: impl Iterator<Item = &'a [u8]>) -> io::Result<usize> {
+        self.buf.clear();
+        let mut id = self.next_id;
+        for r in records {
+            if r.is_empty() || r.len() > MAX_RECORD as usize {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a spool record must be 1 byte to 64 MiB long",
+                ));
+            }
+            format::encode(id, r, &mut self.buf);
+            id += 1;
         }
+        let n = (id - self.next_id) as usize;
         if n == 0 {
             return Ok(0);
         }
-        if self.writer.is_none() || self.segs.back().is_some_and(|s| s.len >= self.seg_max) {
+        if self.writer.is_none() || self.segs.back().is_some_and(|s| s.end >= self.seg_max) {
             self.rotate()?;
         }
-        let (Some(w), Some(seg)) = (self.writer.as_mut(), self.segs.back_mut()) else {
+        let (Some(w), Some(seg)) = (self.writer.as_ref(), self.segs.back_mut()) else {
             return Err(io::Error::other("no spool segment to write to"));
         };
-        if let Err(e) = w.write_all(&buf) {
-            // Leave no torn record behind: the next run would have to cut it.
-            let _ = w.set_len(seg.len);
+        if let Err(e) = w.write_all_at(&self.buf, seg.end) {
+            // Leave no torn record behind.
+            let _ = w.set_len(seg.end);
             return Err(e);
         }
-        seg.len += buf.len() as u64;
-        self.records += n;
-        self.bytes += buf.len() as u64;
+        seg.end += self.buf.len() as u64;
+        self.next_id = id;
+        // So that a later run knows these records were written, should they be damaged.
+        self.persist_ack();
         self.dirty = true;
         self.peeked = None;
         self.maybe_sync();
@@ -200,18 +348,26 @@ impl Spool {
 
     fn rotate(&mut self) -> io::Result<()> {
         let seq = self.next_seq;
+        let path = self.dir.join(seg_name(seq));
         let file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(self.dir.join(seg_name(seq)))?;
+            .open(&path)?;
+        if let Err(e) = file.write_all_at(&format::segment_header(), 0) {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         self.sync();
         self.next_seq += 1;
         if self.segs.is_empty() {
-            self.head_off = 0;
+            self.head_off = SEGMENT_HEADER;
         }
-        self.segs.push_back(Segment { seq, len: 0 });
+        self.segs.push_back(Segment {
+            seq,
+            end: SEGMENT_HEADER,
+        });
         self.writer = Some(file);
         self.gc();
         Ok(())
@@ -235,81 +391,183 @@ impl Spool {
         self.last_sync = Instant::now();
     }
 
-    /// Appends up to `n` of the oldest records to `out`, each followed by `\n`.
-    pub fn peek(&mut self, n: usize, out: &mut Vec<u8>) -> io::Result<usize> {
-        let pos = self.walk(n, Some(out))?;
+    /// Hands up to `n` of the oldest records to `each`, oldest first; returns how many. Stops
+    /// early before a damaged place, which is dealt with once it is the oldest.
+    pub fn peek(&mut self, n: usize, mut each: impl FnMut(&[u8])) -> io::Result<usize> {
+        let pos = self.walk(n, Some(&mut each))?;
         self.peeked = Some(pos);
         Ok(pos.records)
     }
 
-    /// Forgets the `n` oldest records (delivered, refused or dropped).
-    pub fn consume(&mut self, n: usize) -> io::Result<()> {
-        let n = n.min(self.records);
+    /// Forgets up to `n` of the oldest records (delivered, refused or dropped); returns how
+    /// many it forgot (fewer when a damaged place lost some of them).
+    pub fn consume(&mut self, n: usize) -> io::Result<usize> {
         let pos = match self.peeked.take() {
             Some(p) if p.records == n => p,
             _ => self.walk(n, None)?,
         };
-        let (mut idx, mut off) = (pos.idx, pos.off);
-        if idx >= self.segs.len() {
-            idx = self.segs.len().saturating_sub(1);
-            off = self.segs.back().map_or(0, |s| s.len);
+        self.advance(pos);
+        Ok(pos.records)
+    }
+
+    /// Reads (handing them to `each`, when given) or skips up to `n` records from the head.
+    fn walk(&mut self, n: usize, mut each: Option<&mut RecordSink>) -> io::Result<Position> {
+        'restart: loop {
+            let mut pos = Position {
+                records: 0,
+                idx: 0,
+                off: self.head_off,
+                id: self.head_id,
+            };
+            while pos.records < n && pos.idx < self.segs.len() {
+                if pos.off >= self.segs[pos.idx].end {
+                    pos.idx += 1;
+                    pos.off = SEGMENT_HEADER;
+                    continue;
+                }
+                match self.read_at(pos.idx, pos.off)? {
+                    Found::Record(rec) if rec.id == pos.id => {
+                        if let Some(each) = each.as_deref_mut() {
+                            each(self.payload(&rec)?);
+                        }
+                        pos.off = rec.end();
+                        pos.id += 1;
+                        pos.records += 1;
+                    }
+                    // Acknowledged before (a previous run's ack fell inside this segment).
+                    Found::Record(rec) if rec.id < pos.id => pos.off = rec.end(),
+                    // A gap or damage: dealt with only as the head, so that what came before
+                    // is delivered and acknowledged first.
+                    found if pos.records == 0 => {
+                        self.advance(pos);
+                        self.repair_head(found)?;
+                        continue 'restart;
+                    }
+                    _ => break,
+                }
+            }
+            if pos.idx >= self.segs.len() {
+                pos.idx = self.segs.len().saturating_sub(1);
+                pos.off = self.segs.back().map_or(SEGMENT_HEADER, |s| s.end);
+                if pos.records == 0 && pos.id < self.next_id {
+                    // Records counted as held are not on disk (a segment cut short or removed).
+                    self.advance(pos);
+                    self.repair_head(Found::Damage)?;
+                    continue 'restart;
+                }
+            }
+            return Ok(pos);
         }
-        for _ in 0..idx {
+    }
+
+    /// The head is a gap (`Record` with a later id) or damage: moves it to the next intact
+    /// record, counts the place and the records lost, logs once per segment.
+    fn repair_head(&mut self, found: Found) -> io::Result<()> {
+        let seg = self.segs.front().map(|s| s.seq);
+        let at = self.head_off;
+        let (next, skipped) = match found {
+            Found::Record(rec) => (Some((0, rec)), 0),
+            Found::Damage => {
+                let next = self.next_intact(at + 1)?;
+                let until = match next {
+                    Some((0, rec)) => rec.off,
+                    _ => self.segs.front().map_or(at, |s| s.end),
+                };
+                (next, until.saturating_sub(at))
+            }
+        };
+        let (lost, drop, off) = match next {
+            Some((idx, rec)) => (rec.id.saturating_sub(self.head_id), idx, rec.off),
+            // Nothing intact after it: everything held is gone.
+            None => (
+                self.next_id - self.head_id,
+                self.segs.len().saturating_sub(1),
+                self.segs.back().map_or(SEGMENT_HEADER, |s| s.end),
+            ),
+        };
+        self.head_id += lost;
+        self.persist_ack();
+        for _ in 0..drop {
             self.drop_front_segment();
         }
         self.head_off = off;
-        self.records -= pos.records;
-        self.bytes = self.bytes.saturating_sub(pos.bytes);
-        self.gc();
-        self.persist_head();
+        self.damage.places += 1;
+        self.damage.lost += lost;
+        if seg.is_none() || self.logged_seq != seg {
+            self.logged_seq = seg;
+            let place = match seg {
+                Some(seq) => format!("segment {}", self.dir.join(seg_name(seq)).display()),
+                None => format!("{} (no segment left)", self.dir.display()),
+            };
+            let what = if skipped > 0 {
+                format!("{skipped} bytes from byte {at} are not intact records (damaged, or a write cut by a crash); skipped")
+            } else {
+                format!("records written before are missing at byte {at}")
+            };
+            self.log.error(&format!(
+                "{}: {place}: {what}; {lost} records lost (further damage in this segment is counted in spool_corrupt, not logged)",
+                self.key,
+            ));
+        }
         Ok(())
     }
 
-    /// Reads (into `out`, when given) or skips up to `n` records from the head.
-    fn walk(&mut self, n: usize, mut out: Option<&mut Vec<u8>>) -> io::Result<Position> {
-        let mut pos = Position {
-            records: 0,
-            idx: 0,
-            off: self.head_off,
-            bytes: 0,
-        };
-        while pos.records < n && pos.idx < self.segs.len() {
-            if pos.off >= self.segs[pos.idx].len {
-                pos.idx += 1;
-                pos.off = 0;
-                continue;
+    /// The first intact record after damage at `from` in the head segment, or in a later one.
+    fn next_intact(&mut self, from: u64) -> io::Result<Option<(usize, Record)>> {
+        for idx in 0..self.segs.len() {
+            let start = if idx == 0 { from } else { SEGMENT_HEADER };
+            let end = self.segs[idx].end;
+            if let Some(rec) = self.reader(idx)?.resync(start, end)? {
+                return Ok(Some((idx, rec)));
             }
-            let mut len = [0u8; 4];
-            self.read_at(pos.idx, pos.off, &mut len)?;
-            let len = u32::from_le_bytes(len) as u64;
-            if let Some(out) = out.as_deref_mut() {
-                let start = out.len();
-                out.resize(start + len as usize, 0);
-                self.read_at(pos.idx, pos.off + 4, &mut out[start..])?;
-                out.push(b'\n');
-            }
-            pos.off += 4 + len;
-            pos.bytes += 4 + len;
-            pos.records += 1;
         }
-        Ok(pos)
+        Ok(None)
     }
 
-    fn read_at(&mut self, idx: usize, off: u64, buf: &mut [u8]) -> io::Result<()> {
+    fn reader(&mut self, idx: usize) -> io::Result<&mut SegmentReader> {
         let seq = self.segs[idx].seq;
-        let is_writer = self.writer.is_some() && idx + 1 == self.segs.len();
-        if is_writer {
-            if let Some(w) = &self.writer {
-                return w.read_exact_at(buf, off);
-            }
-        }
         if self.reader.as_ref().map(|r| r.0) != Some(seq) {
-            self.reader = Some((seq, File::open(self.dir.join(seg_name(seq)))?));
+            let file = match File::open(self.dir.join(seg_name(seq))) {
+                Ok(f) => Some(f),
+                // Gone: reads as damage, found and counted like any other.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            self.reader = Some((seq, SegmentReader::new(file)));
         }
-        match &self.reader {
-            Some((_, f)) => f.read_exact_at(buf, off),
+        match &mut self.reader {
+            Some((_, r)) => Ok(r),
             None => Err(io::Error::other("spool reader missing")),
         }
+    }
+
+    fn read_at(&mut self, idx: usize, off: u64) -> io::Result<Found> {
+        let end = self.segs[idx].end;
+        Ok(match self.reader(idx)?.record_at(off, end)? {
+            Some(rec) => Found::Record(rec),
+            None => Found::Damage,
+        })
+    }
+
+    fn payload(&mut self, rec: &Record) -> io::Result<&[u8]> {
+        match &mut self.reader {
+            Some((_, r)) => r.payload(rec),
+            None => Err(io::Error::other("spool reader missing")),
+        }
+    }
+
+    /// Moves the head to `pos` (everything before it is acknowledged).
+    fn advance(&mut self, pos: Position) {
+        if pos.id != self.head_id {
+            // The ack first: a crash before the removals leaves segments that open removes.
+            self.head_id = pos.id;
+            self.persist_ack();
+        }
+        for _ in 0..pos.idx {
+            self.drop_front_segment();
+        }
+        self.head_off = pos.off;
+        self.gc();
     }
 
     fn drop_front_segment(&mut self) {
@@ -322,69 +580,78 @@ impl Spool {
             }
             let _ = fs::remove_file(self.dir.join(seg_name(seg.seq)));
         }
-        self.head_off = 0;
+        self.head_off = SEGMENT_HEADER;
     }
 
-    /// Removes fully acknowledged segments; the one being written stays until it is full.
+    /// Removes fully read segments; the one being written stays until it is full.
     fn gc(&mut self) {
         while let Some(front) = self.segs.front() {
-            let consumed = self.head_off >= front.len;
+            let read = self.head_off >= front.end;
             let is_writer = self.writer.is_some() && self.segs.len() == 1;
-            if !consumed || (is_writer && front.len < self.seg_max) {
+            if !read || (is_writer && front.end < self.seg_max) {
                 break;
             }
             self.drop_front_segment();
         }
     }
 
-    fn persist_head(&mut self) {
-        let seq = self.segs.front().map_or(self.next_seq, |s| s.seq);
-        let mut head = [0u8; 16];
-        head[..8].copy_from_slice(&seq.to_le_bytes());
-        head[8..].copy_from_slice(&self.head_off.to_le_bytes());
-        // A lost update only means re-sending alerts already delivered (at least once).
-        let _ = self.head_file.write_all_at(&head, 0);
+    fn persist_ack(&mut self) {
+        // A lost update only means re-sending records already delivered (at least once).
+        let ack = format::Ack {
+            head: self.head_id,
+            next: self.next_id,
+        };
+        let _ = self.ack_file.write_all_at(&format::encode_ack(ack), 0);
     }
 }
 
-#[derive(Clone, Copy)]
-struct Position {
-    records: usize,
-    idx: usize,
-    off: u64,
-    bytes: u64,
+/// What a segment holds, as far as its intact records tell.
+struct Scan {
+    size: u64,
+    first_id: Option<u64>,
+    last_id: Option<u64>,
+    /// Where the first record with an id of at least the one asked for starts.
+    first_unacked_off: Option<u64>,
+    /// Where the last intact record ends (the header's end if there is none).
+    intact_end: u64,
+    bad_header: bool,
 }
 
-/// Validates a segment from `start`: its valid length, records and their bytes after `start`.
-/// A torn last record (a crash in the middle of a write) is cut off.
-fn scan(path: &Path, start: u64, log: &Logger) -> io::Result<(u64, usize, u64)> {
-    let file = OpenOptions::new().read(true).write(true).open(path)?;
+/// Reads a whole segment, checking every record (resuming after damage).
+fn scan(path: &Path, unacked_from: u64) -> io::Result<Scan> {
+    let file = File::open(path)?;
     let size = file.metadata()?.len();
-    let mut r = BufReader::with_capacity(1 << 16, &file);
-    let (mut off, mut n, mut held) = (0u64, 0usize, 0u64);
-    loop {
-        let mut len = [0u8; 4];
-        if off + 4 > size || r.read_exact(&mut len).is_err() {
-            break;
+    let mut header = [0u8; SEGMENT_HEADER as usize];
+    let bad_header = size > 0
+        && (file.read_exact_at(&mut header, 0).is_err() || header != format::segment_header());
+    let mut r = SegmentReader::new(Some(file));
+    let mut s = Scan {
+        size,
+        first_id: None,
+        last_id: None,
+        first_unacked_off: None,
+        intact_end: SEGMENT_HEADER.min(size),
+        bad_header,
+    };
+    let mut off = SEGMENT_HEADER;
+    while off < size {
+        let rec = match r.record_at(off, size)? {
+            Some(rec) => rec,
+            None => match r.resync(off + 1, size)? {
+                Some(rec) => rec,
+                None => break,
+            },
+        };
+        s.first_id.get_or_insert(rec.id);
+        s.last_id = Some(rec.id);
+        if rec.id >= unacked_from && s.first_unacked_off.is_none() {
+            s.first_unacked_off = Some(rec.off);
         }
-        let len = u32::from_le_bytes(len);
-        if len > MAX_RECORD || off + 4 + len as u64 > size {
-            break;
-        }
-        r.seek_relative(len as i64)?;
-        off += 4 + len as u64;
-        if off > start {
-            n += 1;
-            held += 4 + len as u64;
-        }
+        off = rec.end();
+        s.intact_end = off;
     }
-    if off < size {
-        log.warning(&format!(
-            "http output: spool segment {} ends with {} bytes of an incomplete record (crash while writing); cut off",
-            path.display(),
-            size - off
-        ));
-        file.set_len(off)?;
-    }
-    Ok((off, n, held))
+    Ok(s)
 }
+
+#[cfg(test)]
+mod tests;

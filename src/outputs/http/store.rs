@@ -4,18 +4,19 @@
 use std::collections::VecDeque;
 use std::io;
 
-use super::spool::Spool;
+use super::spool::{self, Damage, Spool};
 
 /// Per-line overhead counted against the bound, the same in memory and on disk (the spool's
-/// length prefix), so that one setting means one capacity.
-const RECORD_OVERHEAD: u64 = 4;
+/// record header), so that one setting means one capacity.
+const RECORD_OVERHEAD: u64 = spool::RECORD_OVERHEAD;
 
 pub enum Store {
     Memory {
         lines: VecDeque<Box<[u8]>>,
         bytes: u64,
     },
-    Spool(Spool),
+    /// Boxed: the spool is much larger than the memory store.
+    Spool(Box<Spool>),
 }
 
 impl Store {
@@ -70,20 +71,33 @@ impl Store {
                 }
                 Ok(n)
             }
-            Store::Spool(s) => s.peek(n, out),
+            Store::Spool(s) => s.peek(n, |line| {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }),
         }
     }
 
-    /// Forgets the `n` oldest lines.
-    pub fn consume(&mut self, n: usize) -> io::Result<()> {
+    /// Forgets up to `n` of the oldest lines; returns how many (fewer only when the spool
+    /// found some of them lost to damage: see [`Store::take_damage`]).
+    pub fn consume(&mut self, n: usize) -> io::Result<usize> {
         match self {
             Store::Memory { lines, bytes } => {
-                for line in lines.drain(..n.min(lines.len())) {
+                let n = n.min(lines.len());
+                for line in lines.drain(..n) {
                     *bytes -= line.len() as u64 + RECORD_OVERHEAD;
                 }
-                Ok(())
+                Ok(n)
             }
             Store::Spool(s) => s.consume(n),
+        }
+    }
+
+    /// Damage the spool found since the last call (never any in memory).
+    pub fn take_damage(&mut self) -> Damage {
+        match self {
+            Store::Memory { .. } => Damage::default(),
+            Store::Spool(s) => s.take_damage(),
         }
     }
 
@@ -95,8 +109,7 @@ impl Store {
             let over = self.bytes() - max_bytes;
             let avg = (self.bytes() / self.len() as u64).max(1);
             let n = ((over / avg) as usize).clamp(1, self.len());
-            self.consume(n)?;
-            dropped += n;
+            dropped += self.consume(n)?;
         }
         Ok(dropped)
     }
