@@ -22,6 +22,7 @@ mod http_e2e;
 mod http_falco;
 mod http_retry;
 mod http_spool;
+mod http_spool_crash;
 mod http_spool_damage;
 mod otlp;
 mod program_channel;
