@@ -63,7 +63,7 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             );
         }
     }
-    let per_channel: [(&str, &str, &str, Value); 6] = [
+    let per_channel: [(&str, &str, &str, Value); 7] = [
         (
             "alerts_pending",
             "gauge",
@@ -93,6 +93,12 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             "counter",
             "Failed writes or requests, retried or not.",
             |c| c.stats.errors.to_string(),
+        ),
+        (
+            "spool_corrupt_total",
+            "counter",
+            "Damaged places found in the channel's on-disk spool (skipped or rebuilt); not alerts.",
+            |c| c.stats.spool_corrupt.to_string(),
         ),
         (
             "last_success_timestamp_seconds",
@@ -174,6 +180,7 @@ mod tests {
             errors: 6,
             held_bytes: 99,
             last_success_ns: 1_700_000_000_000_000_001,
+            spool_corrupt: 0,
         };
         let text = to_prometheus(
             "0.1.0",
