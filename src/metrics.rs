@@ -207,6 +207,6 @@ mod tests {
         ] {
             assert!(text.contains(&want), "missing {want:?} in\n{text}");
         }
-        assert_eq!(text.matches("# TYPE").count(), 9);
+        assert_eq!(text.matches("# TYPE").count(), 10);
     }
 }

@@ -85,6 +85,8 @@ pub fn in_own_process(body: impl FnOnce()) {
         .expect("re-run the test binary");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // The child's figures, shown with --nocapture like the test's own.
+    print!("{stdout}");
     assert!(
         out.status.success() && stdout.contains("1 passed"),
         "{name} in its own process: {:?}\n{stdout}\n{stderr}",
