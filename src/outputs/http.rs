@@ -114,7 +114,7 @@ impl HttpChannel {
             let spool = Spool::open(
                 Path::new(&http.spool_dir),
                 max_bytes,
-                "http_output.spool_dir",
+                &format!("{block}.spool_dir"),
                 log,
             )?;
             inherited = spool.len();

@@ -53,7 +53,7 @@ struct Segment {
 pub struct Spool {
     dir: PathBuf,
     /// The configuration key, for messages (`http_output.spool_dir`).
-    key: &'static str,
+    key: String,
     log: Logger,
     _lock: File,
     ack_file: File,
@@ -102,12 +102,7 @@ enum Found {
 
 impl Spool {
     /// Opens (creating it if needed) the spool in `dir`, keeping what a previous run left.
-    pub fn open(
-        dir: &Path,
-        max_bytes: u64,
-        key: &'static str,
-        log: &Logger,
-    ) -> Result<Spool, OpenError> {
+    pub fn open(dir: &Path, max_bytes: u64, key: &str, log: &Logger) -> Result<Spool, OpenError> {
         let io_err = |what: &str, e: io::Error| {
             OpenError::Io(format!("{key} {}: {what}: {e}", dir.display()))
         };
@@ -255,7 +250,7 @@ impl Spool {
         let next_seq = seqs.last().map_or(1, |s| s + 1);
         let mut spool = Spool {
             dir: dir.to_path_buf(),
-            key,
+            key: key.to_string(),
             log: log.clone(),
             _lock: lock,
             ack_file,
