@@ -8,7 +8,7 @@
 // Rust `# Safety` heading, which would read oddly in the C header they become.
 #![allow(clippy::missing_safety_doc)]
 
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::time::Duration;
 
 use crate::alert::{AlertBuilder, AlertKind, FieldKind, Priority};
@@ -285,7 +285,13 @@ pub unsafe extern "C" fn falco_outputs_init(
             }
         }
         let log = match o.log_fn {
-            Some(f) => Logger::from_c(f, o.log_userdata),
+            Some(func) => {
+                let host = HostLog {
+                    func,
+                    userdata: o.log_userdata,
+                };
+                Logger::from_fn(move |level, message| host.call(level, message))
+            }
             None => Logger::stderr(),
         };
         let options = Options {
@@ -309,6 +315,29 @@ pub unsafe extern "C" fn falco_outputs_init(
             }
         }
     })
+}
+
+/// The host's log callback and its userdata, called from the library's threads.
+struct HostLog {
+    func: unsafe extern "C" fn(userdata: *mut c_void, level: i32, message: *const c_char),
+    userdata: *mut c_void,
+}
+
+// SAFETY: falco_outputs_log_fn must be thread-safe (its documented contract), and the userdata
+// pointer is never dereferenced here, only handed back to that callback.
+unsafe impl Send for HostLog {}
+// SAFETY: as for Send: the only use of a shared HostLog is calling the thread-safe callback.
+unsafe impl Sync for HostLog {}
+
+impl HostLog {
+    fn call(&self, level: i32, message: &str) {
+        // Interior NULs would truncate the line; show them instead.
+        let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+        // SAFETY: the host gave this callback for exactly this use: a NUL-terminated line
+        // valid for the call and its own userdata, from any thread, until close returns (the
+        // Logger's gate stops calls after close).
+        unsafe { (self.func)(self.userdata, level, text.as_ptr()) }
+    }
 }
 
 fn emit_result(r: Result<(), EmitError>) -> falco_outputs_result {

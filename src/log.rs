@@ -1,6 +1,5 @@
 //! The host's log callback: where the library's own errors and warnings go.
 
-use std::ffi::CString;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -12,21 +11,6 @@ pub const LOG_ERR: i32 = 3;
 pub const LOG_WARNING: i32 = 4;
 pub const LOG_NOTICE: i32 = 5;
 pub const LOG_INFO: i32 = 6;
-
-/// The C callback and its userdata.
-pub type LogFn =
-    unsafe extern "C" fn(userdata: *mut libc::c_void, level: i32, message: *const libc::c_char);
-
-#[derive(Clone, Copy)]
-struct CCallback {
-    func: LogFn,
-    userdata: *mut libc::c_void,
-}
-
-// SAFETY: the contract requires the host's callback to be thread-safe; the userdata pointer is
-// only ever handed back to it.
-unsafe impl Send for CCallback {}
-unsafe impl Sync for CCallback {}
 
 type RustCallback = dyn Fn(i32, &str) + Send + Sync;
 
@@ -42,7 +26,6 @@ pub struct Logger {
 #[derive(Clone)]
 enum Sink {
     Stderr,
-    C(CCallback),
     Rust(Arc<RustCallback>),
 }
 
@@ -50,15 +33,6 @@ impl Logger {
     pub fn stderr() -> Logger {
         Logger {
             sink: Sink::Stderr,
-            gate: None,
-        }
-    }
-
-    /// # Safety
-    /// `func` must be callable from any thread with `userdata` until the handle is closed.
-    pub unsafe fn from_c(func: LogFn, userdata: *mut libc::c_void) -> Logger {
-        Logger {
-            sink: Sink::C(CCallback { func, userdata }),
             gate: None,
         }
     }
@@ -100,12 +74,6 @@ impl Logger {
             Sink::Stderr => {
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(err, "falco-outputs: {}: {}", level_name(level), message);
-            }
-            Sink::C(cb) => {
-                // Interior NULs would truncate the line; show them instead.
-                let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-                // SAFETY: see `from_c`.
-                unsafe { (cb.func)(cb.userdata, level, text.as_ptr()) }
             }
             Sink::Rust(f) => f(level, message),
         }

@@ -18,7 +18,6 @@ fn alerts(n: usize, label: &str) -> Vec<(Priority, String)> {
         .collect()
 }
 
-
 #[test]
 fn no_daemon_at_the_unix_path_fails_fast_and_logs_once() {
     let dir = tempfile::tempdir().unwrap();
