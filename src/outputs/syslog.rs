@@ -340,7 +340,8 @@ impl SyslogChannel {
         Err(last.unwrap_or_else(|| io::ErrorKind::NotConnected.into()))
     }
 
-    /// Puts a stream alert into the ledger and drives the connection.
+    /// Puts a stream alert into the ledger (written by the next [`Self::pump`]), making room
+    /// first if the ledger is full.
     fn hold(&mut self, msg: Vec<u8>, ctx: &ChannelCtx) {
         if self.ledger_full() && !self.stalled && !ctx.is_aborting() {
             let deadline = Instant::now() + ctx.output_timeout;
@@ -365,7 +366,6 @@ impl SyslogChannel {
             return;
         }
         self.ledger.push(msg);
-        self.pump(ctx);
     }
 
     fn ledger_full(&self) -> bool {
@@ -850,6 +850,11 @@ impl Channel for SyslogChannel {
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
         for i in 0..batch.len() {
             self.deliver_line(batch, i, ctx);
+        }
+        // Streams: the batch is in the ledger; write it (one peer check per write) and collect
+        // confirmations once for the batch.
+        if self.ledger.has_resend() {
+            self.pump(ctx);
         }
     }
 

@@ -3,7 +3,6 @@
 //! the key's name.
 
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
@@ -115,29 +114,24 @@ fn a_stuck_unix_reader_costs_one_timeout_not_one_per_alert() {
 #[test]
 fn an_unresponsive_tcp_peer_is_bounded_and_backed_off() {
     // listen(2) with a backlog of 0 and the queue filled: further SYNs are dropped.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let fd = listener.as_raw_fd();
-    assert_eq!(unsafe { libc::listen(fd, 0) }, 0);
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&SockAddr::from(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            0,
+        ))))
+        .unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let port = addr.as_socket().unwrap().port();
     let mut fillers = Vec::new();
     for _ in 0..4 {
-        let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
-        let sa = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: port.to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
-            },
-            sin_zero: [0; 8],
-        };
-        unsafe {
-            libc::connect(
-                s,
-                &sa as *const _ as *const libc::sockaddr,
-                std::mem::size_of_val(&sa) as u32,
-            )
-        };
-        fillers.push(unsafe { std::net::TcpStream::from_raw_fd(s) });
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        // In progress (EINPROGRESS) or queued: either way it takes a place in the backlog.
+        let _ = s.connect(&addr);
+        fillers.push(s);
     }
     std::thread::sleep(Duration::from_millis(100));
 
