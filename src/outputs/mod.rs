@@ -217,6 +217,16 @@ const OPEN_PROGRAM: Open = |c, l, _| Ok(Box::new(program::ProgramChannel::open(c
 const OPEN_HTTP: Open = |c, l, _| Ok(Box::new(http::HttpChannel::open(c, l)?));
 const OPEN_OTLP: Open = |c, l, h| Ok(Box::new(otlp::open(&c.otlp, l, h)?));
 
+/// Whether an output block is on, and which alerts it takes.
+type Gate<'a> = (bool, Priority, &'a Match);
+
+/// The [`Gate`] of an output block, whatever its type (every block has these three keys).
+macro_rules! gate {
+    ($block:expr) => {
+        ($block.enabled, $block.min_priority, &$block.route)
+    };
+}
+
 /// Opens every enabled channel: Falco's blocks in a fixed order (stdout, file, syslog,
 /// program, http, otlp), then the `extra_outputs` entries in the order written. An entry is
 /// opened by its type's own code, on a copy of the configuration whose block is the entry's.
@@ -227,9 +237,7 @@ pub fn open_enabled(
 ) -> Result<Vec<OpenedChannel>, OpenError> {
     let mut opened = Vec::new();
     let mut open = |name: &'static str,
-                    enabled: bool,
-                    min_priority: Priority,
-                    route: &Match,
+                    (enabled, min_priority, route): Gate<'_>,
                     c: &Config,
                     open: Open|
      -> Result<(), OpenError> {
@@ -243,54 +251,12 @@ pub fn open_enabled(
         }
         Ok(())
     };
-    open(
-        "stdout",
-        cfg.stdout.enabled,
-        cfg.stdout.min_priority,
-        &cfg.stdout.route,
-        cfg,
-        OPEN_STDOUT,
-    )?;
-    open(
-        "file",
-        cfg.file.enabled,
-        cfg.file.min_priority,
-        &cfg.file.route,
-        cfg,
-        OPEN_FILE,
-    )?;
-    open(
-        "syslog",
-        cfg.syslog.enabled,
-        cfg.syslog.min_priority,
-        &cfg.syslog.route,
-        cfg,
-        OPEN_SYSLOG,
-    )?;
-    open(
-        "program",
-        cfg.program.enabled,
-        cfg.program.min_priority,
-        &cfg.program.route,
-        cfg,
-        OPEN_PROGRAM,
-    )?;
-    open(
-        "http",
-        cfg.http.enabled,
-        cfg.http.min_priority,
-        &cfg.http.route,
-        cfg,
-        OPEN_HTTP,
-    )?;
-    open(
-        "otlp",
-        cfg.otlp.enabled,
-        cfg.otlp.min_priority,
-        &cfg.otlp.route,
-        cfg,
-        OPEN_OTLP,
-    )?;
+    open("stdout", gate!(cfg.stdout), cfg, OPEN_STDOUT)?;
+    open("file", gate!(cfg.file), cfg, OPEN_FILE)?;
+    open("syslog", gate!(cfg.syslog), cfg, OPEN_SYSLOG)?;
+    open("program", gate!(cfg.program), cfg, OPEN_PROGRAM)?;
+    open("http", gate!(cfg.http), cfg, OPEN_HTTP)?;
+    open("otlp", gate!(cfg.otlp), cfg, OPEN_OTLP)?;
     for e in &cfg.extra_outputs {
         let name = intern(&e.name);
         let mut c = cfg.clone();
@@ -304,27 +270,27 @@ pub fn open_enabled(
         let r = match &e.kind {
             ExtraKind::Stdout(b) => {
                 c.stdout = b.clone();
-                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_STDOUT)
+                open(name, gate!(b), &c, OPEN_STDOUT)
             }
             ExtraKind::File(b) => {
                 c.file = b.clone();
-                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_FILE)
+                open(name, gate!(b), &c, OPEN_FILE)
             }
             ExtraKind::Syslog(b) => {
                 c.syslog = b.clone();
-                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_SYSLOG)
+                open(name, gate!(b), &c, OPEN_SYSLOG)
             }
             ExtraKind::Program(b) => {
                 c.program = b.clone();
-                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_PROGRAM)
+                open(name, gate!(b), &c, OPEN_PROGRAM)
             }
             ExtraKind::Http(b) => {
                 c.http = b.clone();
-                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_HTTP)
+                open(name, gate!(b), &c, OPEN_HTTP)
             }
             ExtraKind::Otlp(b) => {
                 c.otlp = b.clone();
-                open(name, b.enabled, b.min_priority, &b.route, &c, OPEN_OTLP)
+                open(name, gate!(b), &c, OPEN_OTLP)
             }
         };
         r.map_err(named)?;
