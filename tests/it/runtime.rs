@@ -129,6 +129,7 @@ fn full_queue_drops_are_counted_logged_once_a_second_and_a_stall_is_reported() {
     // Each alert is larger than the pipe (64 KiB), so the first write blocks whatever the
     // scheduling, and the queue (100) must overflow.
     let mut full = 0;
+    let started = Instant::now();
     for i in 0..300 {
         let a = big_alert(i);
         if out.emit(a) == Err(EmitError::QueueFull) {
@@ -157,10 +158,14 @@ fn full_queue_drops_are_counted_logged_once_a_second_and_a_stall_is_reported() {
     assert!(wait_for(Duration::from_secs(3), || logs
         .count_containing("queue full")
         >= 1));
-    assert_eq!(
-        logs.count_containing("queue full"),
-        1,
-        "drops are logged at most once a second"
+    // One line for the first drop, then at most one a second (a loaded machine may take more
+    // than a second to get here, so the bound follows the time that passed).
+    let lines = logs.count_containing("queue full");
+    let allowed = 1 + started.elapsed().as_secs() as usize;
+    assert!(
+        (1..=allowed).contains(&lines),
+        "drops are logged at most once a second: {lines} lines in {:?}",
+        started.elapsed()
     );
     // Let the writer finish, then close cleanly.
     let reader = std::thread::spawn(move || {
