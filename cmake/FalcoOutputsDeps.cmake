@@ -1,18 +1,25 @@
-# The system libraries the Rust static library needs at link time (what
-# `cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs` lists:
-# libcurl and OpenSSL through the curl crate, then pthread, dl, m, rt, util from std).
-# Used by the source tree's CMakeLists.txt and by the installed falco_outputsConfig.cmake.
-#
-# falco_outputs_find_deps([QUIET]) finds them and sets _FALCO_OUTPUTS_LINK_DEPS to the list to
-# put on falco_outputs::falco_outputs's INTERFACE_LINK_LIBRARIES; it sets
-# _FALCO_OUTPUTS_DEPS_MISSING to the names of those not found (empty when all are there).
+# The system libraries the Rust static library needs at link time: the one list, read by the
+# CMake target (here, for the source tree and the installed package) and by the pkg-config
+# file's Libs.private (CMakeLists.txt). It is what
+#   cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs
+# prints on Linux/glibc, in its order: the system's libcurl through the curl crate (which brings
+# OpenSSL itself, as a dependency of the shared libcurl), then what std needs.
+# scripts/check-cinstall compares it with the Libs.private cargo-c derives from that output, and
+# scripts/check-consumers links a program with it; update it when a dependency brings a native
+# library.
+set(FALCO_OUTPUTS_NATIVE_STATIC_LIBS curl gcc_s util rt pthread m dl c)
+
+# falco_outputs_find_deps([QUIET|REQUIRED]) finds the libraries that have a CMake package and
+# sets _FALCO_OUTPUTS_LINK_DEPS to FALCO_OUTPUTS_NATIVE_STATIC_LIBS with those names replaced
+# by their imported targets (the rest are linked by name), the list to put on
+# falco_outputs::falco_outputs's INTERFACE_LINK_LIBRARIES. It sets _FALCO_OUTPUTS_DEPS_MISSING
+# to the packages not found (empty when all are there).
 macro(falco_outputs_find_deps)
   set(_FALCO_OUTPUTS_DEPS_MISSING "")
   set(THREADS_PREFER_PTHREAD_FLAG ON)
   find_package(Threads ${ARGN})
   find_package(CURL ${ARGN})
-  find_package(OpenSSL ${ARGN})
-  foreach(_fo_dep Threads CURL OpenSSL)
+  foreach(_fo_dep Threads CURL)
     if(NOT ${_fo_dep}_FOUND)
       list(APPEND _FALCO_OUTPUTS_DEPS_MISSING ${_fo_dep})
     endif()
@@ -23,6 +30,17 @@ macro(falco_outputs_find_deps)
       IMPORTED_LOCATION "${CURL_LIBRARIES}"
       INTERFACE_INCLUDE_DIRECTORIES "${CURL_INCLUDE_DIRS}")
   endif()
-  set(_FALCO_OUTPUTS_LINK_DEPS
-      CURL::libcurl OpenSSL::SSL OpenSSL::Crypto Threads::Threads ${CMAKE_DL_LIBS} m rt util)
+  set(_FALCO_OUTPUTS_LINK_DEPS "")
+  foreach(_fo_native IN LISTS FALCO_OUTPUTS_NATIVE_STATIC_LIBS)
+    if(_fo_native STREQUAL "curl")
+      list(APPEND _FALCO_OUTPUTS_LINK_DEPS CURL::libcurl)
+    elseif(_fo_native STREQUAL "pthread")
+      list(APPEND _FALCO_OUTPUTS_LINK_DEPS Threads::Threads)
+    elseif(_fo_native STREQUAL "dl")
+      list(APPEND _FALCO_OUTPUTS_LINK_DEPS ${CMAKE_DL_LIBS})
+    elseif(NOT _fo_native STREQUAL "c")
+      # libc comes with every link; the others by name (-lgcc_s, -lm...).
+      list(APPEND _FALCO_OUTPUTS_LINK_DEPS ${_fo_native})
+    endif()
+  endforeach()
 endmacro()
