@@ -622,9 +622,13 @@ pub unsafe extern "C" fn falco_outputs_stats_json(
 /// The counters in the Prometheus text exposition format (0.0.4), for the host to serve on its
 /// own web server (e.g. at GET /metrics with `Content-Type: text/plain; version=0.0.4`),
 /// snprintf-style as falco_outputs_stats_json: writes at most buf_len bytes (NUL included) and
-/// returns the length the whole text needs, without the NUL. The metric names are listed in
-/// docs/runtime.md. A result >= buf_len means the text was cut: call again with a buffer of
-/// result + 1 bytes. With buf NULL or buf_len 0 nothing is written (the way to ask for the size).
+/// returns the length the whole text needs, without the NUL. Every metric is named
+/// falcosecurity_falco_outputs_* and explained by its own "# HELP" line: the library version,
+/// alerts accepted, alerts per channel by final status (delivered, failed, dropped, discarded,
+/// filtered), pending alerts, queue depth, spool bytes, retries, write errors and the time of
+/// the last success. The library opens no port. A result >= buf_len means the text was cut:
+/// call again with a buffer of result + 1 bytes. With buf NULL or buf_len 0 nothing is written
+/// (the way to ask for the size).
 ///
 /// Pointers: `buf` is NULL or holds buf_len writable bytes, owned by the caller. Threads: any
 /// thread, concurrently with every call but falco_outputs_close(). Not async-signal-safe.
