@@ -65,14 +65,14 @@ bool want_string(const JsonValue &v, std::string_view key, std::string &out, std
     error = quoted(key) + " is " + json_type_name(v.type) + ", not a string";
     return false;
   }
-  out = json_string_value(v.raw);
+  out = v.text;
   return true;
 }
 
 bool time_from_field(const JsonValue &v, std::string_view key, uint64_t &ns, std::string &error) {
-  if (v.type == JsonType::Number && parse_u64(v.raw, ns)) return true;
-  if (v.type == JsonType::String && parse_rfc3339_ns(json_string_value(v.raw), ns)) return true;
-  error = "output_fields." + quoted(key) + ": " + std::string(v.raw) +
+  if (v.type == JsonType::Number && parse_u64(v.text, ns)) return true;
+  if (v.type == JsonType::String && parse_rfc3339_ns(v.text, ns)) return true;
+  error = "output_fields." + quoted(key) + ": " + json_text(v) +
           " is neither nanoseconds since the epoch nor an RFC 3339 time";
   return false;
 }
@@ -154,14 +154,17 @@ bool strip_output_prefix(std::string_view output, std::string_view priority, std
 }
 
 bool parse_alert_line(std::string_view line, ParsedAlert &out, std::string &error) {
-  std::vector<JsonMember> top;
-  if (!parse_object(line, top, error)) {
+  JsonValue root;
+  if (!parse_json(line, root, error)) {
     error = "invalid JSON: " + error;
     return false;
   }
+  if (root.type != JsonType::Object)
+    return fail(error, std::string("invalid JSON: an object expected, ") +
+                           json_type_name(root.type) + " found");
   const JsonValue *time = nullptr, *rule = nullptr, *priority = nullptr, *source = nullptr,
                   *message = nullptr, *output = nullptr, *fields = nullptr, *tags = nullptr;
-  for (const auto &[key, value] : top) {
+  for (const auto &[key, value] : root.members) {
     // A later duplicate wins, as in the std::map a C++ reader would fill.
     if (key == "time") time = &value;
     else if (key == "rule") rule = &value;
@@ -186,12 +189,13 @@ bool parse_alert_line(std::string_view line, ParsedAlert &out, std::string &erro
   }
   out.internal = out.has_source && out.source == "internal";
 
-  std::vector<JsonMember> fmembers;
+  static const std::vector<std::pair<std::string, JsonValue>> kNoFields;
+  const auto *fmembers = &kNoFields;
   if (fields && fields->type != JsonType::Null) {
     if (fields->type != JsonType::Object)
       return fail(error, std::string("\"output_fields\" is ") + json_type_name(fields->type) +
                              ", not an object");
-    if (!parse_object(fields->raw, fmembers, error)) return false;  // validated already
+    fmembers = &fields->members;
   }
 
   bool have_time = false;
@@ -202,7 +206,7 @@ bool parse_alert_line(std::string_view line, ParsedAlert &out, std::string &erro
       return fail(error, "\"time\": \"" + t + "\" is not an RFC 3339 time");
     have_time = true;
   }
-  for (const auto &[key, value] : fmembers) {
+  for (const auto &[key, value] : *fmembers) {
     bool time_key = key == "evt.time" || key == "evt.time.iso8601";
     if (time_key && !out.internal) {
       // The library adds the time field itself, from the alert's time.
@@ -215,15 +219,12 @@ bool parse_alert_line(std::string_view line, ParsedAlert &out, std::string &erro
     ParsedField f;
     f.name = key;
     switch (value.type) {
-      case JsonType::String:
-        f.kind = FALCO_FIELD_STRING;
-        f.value = json_string_value(value.raw);
-        break;
-      case JsonType::Number: f.kind = FALCO_FIELD_NUMBER; f.value = std::string(value.raw); break;
-      case JsonType::Bool: f.kind = FALCO_FIELD_BOOL; f.value = std::string(value.raw); break;
+      case JsonType::String: f.kind = FALCO_FIELD_STRING; f.value = value.text; break;
+      case JsonType::Number: f.kind = FALCO_FIELD_NUMBER; f.value = value.text; break;
+      case JsonType::Bool: f.kind = FALCO_FIELD_BOOL; f.value = value.text; break;
       case JsonType::Null: f.kind = FALCO_FIELD_NULL; break;
       case JsonType::Object:
-      case JsonType::Array: f.kind = FALCO_FIELD_JSON; f.value = std::string(value.raw); break;
+      case JsonType::Array: f.kind = FALCO_FIELD_JSON; f.value = json_text(value); break;
     }
     out.fields.push_back(std::move(f));
   }
@@ -249,9 +250,7 @@ bool parse_alert_line(std::string_view line, ParsedAlert &out, std::string &erro
     if (tags->type != JsonType::Array)
       return fail(error,
                   std::string("\"tags\" is ") + json_type_name(tags->type) + ", not an array");
-    std::vector<JsonValue> items;
-    if (!parse_array(tags->raw, items, error)) return false;
-    for (const auto &item : items) {
+    for (const auto &item : tags->elements) {
       std::string tag;
       if (!want_string(item, "tags[]", tag, error)) return false;
       out.tags.push_back(std::move(tag));

@@ -1,286 +1,203 @@
 #include "json_scan.h"
 
-#include <cstdint>
+#include <nlohmann/json.hpp>
 
 namespace demo {
 namespace {
 
-// Deep enough for any real output field; bounded so a hostile line cannot exhaust the stack.
-constexpr int kMaxDepth = 256;
+using json = nlohmann::json;
 
-class Scanner {
+// Deep enough for any real output field; bounded because the tree is printed and freed
+// recursively.
+constexpr size_t kMaxDepth = 256;
+
+// What nlohmann's SAX interface cannot do, and how this file makes up for it (each shown by a
+// test in tests/demo):
+// - It reports integers by value, only floats with their text. A JSON integer literal is
+//   canonical (no leading zero, no '+'), so its value written in decimal is its text, except
+//   "-0": nlohmann reports it as number_integer(0), while "0" is number_unsigned(0)
+//   (test_cli.py, "n.negzero").
+// - It refuses invalid UTF-8 inside strings, which Falco passes through from the event (a file
+//   name, a command line) and the library repairs: repair_utf8 makes the library's repair
+//   first, so that the alert is not lost (test_roundtrip.py, invalid UTF-8).
+// - It refuses a lone surrogate escape ("\ud800"); Falco (nlohmann's dump) never writes one.
+class TreeBuilder : public json::json_sax_t {
  public:
-  explicit Scanner(std::string_view s) : s_(s) {}
-
-  bool fail(const char *what) {
-    if (error_.empty()) error_ = std::string(what) + " at byte " + std::to_string(i_ + 1);
-    return false;
-  }
+  explicit TreeBuilder(JsonValue &root) : root_(root) {}
   const std::string &error() const { return error_; }
 
-  void skip_ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) i_++;
+  bool null() override { return put(JsonType::Null, {}); }
+  bool boolean(bool v) override { return put(JsonType::Bool, v ? "true" : "false"); }
+  bool number_integer(number_integer_t v) override {
+    return put(JsonType::Number, v == 0 ? "-0" : std::to_string(v));
   }
-  bool at_end() {
-    skip_ws();
-    return i_ == s_.size();
+  bool number_unsigned(number_unsigned_t v) override {
+    return put(JsonType::Number, std::to_string(v));
   }
-  bool peek(char c) {
-    skip_ws();
-    return i_ < s_.size() && s_[i_] == c;
+  bool number_float(number_float_t, const string_t &literal) override {
+    return put(JsonType::Number, literal);
   }
-  bool expect(char c, const char *what) {
-    if (!peek(c)) return fail(what);
-    i_++;
+  bool string(string_t &s) override { return put(JsonType::String, std::move(s)); }
+  bool binary(binary_t &) override { return fail("a binary value"); }  // not in JSON text
+  bool key(string_t &k) override {
+    key_ = std::move(k);
     return true;
   }
+  bool start_object(std::size_t) override { return open(JsonType::Object); }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(JsonType::Array); }
+  bool end_array() override { return close(); }
 
-  bool value(JsonValue &out, int depth) {
-    skip_ws();
-    if (i_ >= s_.size()) return fail("value expected, end of line found");
-    size_t start = i_;
-    char c = s_[i_];
-    bool ok;
-    switch (c) {
-      case '{': out.type = JsonType::Object; ok = container('{', depth); break;
-      case '[': out.type = JsonType::Array; ok = container('[', depth); break;
-      case '"': out.type = JsonType::String; ok = string_token(); break;
-      case 't': out.type = JsonType::Bool; ok = literal("true"); break;
-      case 'f': out.type = JsonType::Bool; ok = literal("false"); break;
-      case 'n': out.type = JsonType::Null; ok = literal("null"); break;
-      default: out.type = JsonType::Number; ok = number_token(); break;
-    }
-    if (!ok) return false;
-    out.raw = s_.substr(start, i_ - start);
-    return true;
-  }
-
-  // Starting on the opening quote; leaves i_ after the closing one.
-  bool string_token() {
-    i_++;
-    while (i_ < s_.size()) {
-      unsigned char c = static_cast<unsigned char>(s_[i_]);
-      if (c == '"') {
-        i_++;
-        return true;
-      }
-      if (c < 0x20) return fail("control character inside a string");
-      if (c == '\\') {
-        i_++;
-        if (i_ >= s_.size()) break;
-        char e = s_[i_];
-        if (e == 'u') {
-          for (int k = 1; k <= 4; k++) {
-            if (i_ + k >= s_.size() || !is_hex(s_[i_ + k])) return fail("bad \\u escape");
-          }
-          i_ += 4;
-        } else if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' &&
-                   e != 'r' && e != 't') {
-          return fail("bad escape in a string");
-        }
-      }
-      i_++;
-    }
-    return fail("unterminated string");
-  }
-
-  // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-  bool number_token() {
-    size_t n = s_.size();
-    if (i_ < n && s_[i_] == '-') i_++;
-    if (i_ < n && s_[i_] == '0') {
-      i_++;
-    } else if (i_ < n && s_[i_] >= '1' && s_[i_] <= '9') {
-      while (i_ < n && is_digit(s_[i_])) i_++;
-    } else {
-      return fail("invalid value");
-    }
-    if (i_ < n && s_[i_] == '.') {
-      i_++;
-      if (!(i_ < n && is_digit(s_[i_]))) return fail("digit expected after '.'");
-      while (i_ < n && is_digit(s_[i_])) i_++;
-    }
-    if (i_ < n && (s_[i_] == 'e' || s_[i_] == 'E')) {
-      i_++;
-      if (i_ < n && (s_[i_] == '+' || s_[i_] == '-')) i_++;
-      if (!(i_ < n && is_digit(s_[i_]))) return fail("digit expected in exponent");
-      while (i_ < n && is_digit(s_[i_])) i_++;
-    }
-    return true;
-  }
-
-  bool literal(std::string_view word) {
-    if (s_.substr(i_, word.size()) != word) return fail("invalid value");
-    i_ += word.size();
-    return true;
-  }
-
-  // Validates a whole object or array, skipping over it.
-  bool container(char open, int depth) {
-    if (depth >= kMaxDepth) return fail("nesting too deep");
-    char close = open == '{' ? '}' : ']';
-    i_++;
-    if (peek(close)) {
-      i_++;
-      return true;
-    }
-    for (;;) {
-      JsonValue v;
-      if (open == '{') {
-        if (!peek('"')) return fail("member name expected");
-        if (!string_token()) return false;
-        if (!expect(':', "':' expected")) return false;
-      }
-      if (!value(v, depth + 1)) return false;
-      if (peek(',')) {
-        i_++;
-        continue;
-      }
-      return expect(close, open == '{' ? "',' or '}' expected" : "',' or ']' expected");
-    }
-  }
-
-  // One level of an object: decoded keys, raw values.
-  bool members(std::vector<JsonMember> &out) {
-    if (!expect('{', "object expected")) return false;
-    if (peek('}')) {
-      i_++;
-      return end();
-    }
-    for (;;) {
-      if (!peek('"')) return fail("member name expected");
-      size_t k = i_;
-      if (!string_token()) return false;
-      std::string key = json_string_value(s_.substr(k, i_ - k));
-      if (!expect(':', "':' expected")) return false;
-      JsonValue v;
-      if (!value(v, 1)) return false;
-      out.emplace_back(std::move(key), v);
-      if (peek(',')) {
-        i_++;
-        continue;
-      }
-      if (!expect('}', "',' or '}' expected")) return false;
-      return end();
-    }
-  }
-
-  bool elements(std::vector<JsonValue> &out) {
-    if (!expect('[', "array expected")) return false;
-    if (peek(']')) {
-      i_++;
-      return end();
-    }
-    for (;;) {
-      JsonValue v;
-      if (!value(v, 1)) return false;
-      out.push_back(v);
-      if (peek(',')) {
-        i_++;
-        continue;
-      }
-      if (!expect(']', "',' or ']' expected")) return false;
-      return end();
-    }
+  bool parse_error(std::size_t position, const std::string &,
+                   const nlohmann::detail::exception &e) override {
+    // "[json.exception.parse_error.101] parse error at line 1, column 8: syntax error ..."
+    std::string what = e.what();
+    size_t column = what.find("column ");
+    size_t colon = column == std::string::npos ? column : what.find(": ", column);
+    if (colon != std::string::npos) what.erase(0, colon + 2);
+    return fail(what + " (at byte " + std::to_string(position) + ")");
   }
 
  private:
-  bool end() { return at_end() || fail("unexpected text after the value"); }
-  static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-  static bool is_hex(char c) {
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  // Where the next value goes: the root, the open object's next member or the open array's
+  // next element. Only the innermost open container grows, so the pointers on stack_ (its
+  // ancestors) stay valid.
+  JsonValue &next_slot() {
+    if (stack_.empty()) return root_;
+    JsonValue &parent = *stack_.back();
+    if (parent.type == JsonType::Object) {
+      parent.members.emplace_back(std::move(key_), JsonValue{});
+      return parent.members.back().second;
+    }
+    parent.elements.emplace_back();
+    return parent.elements.back();
+  }
+  bool put(JsonType type, std::string text) {
+    JsonValue &v = next_slot();
+    v.type = type;
+    v.text = std::move(text);
+    return true;
+  }
+  bool open(JsonType type) {
+    if (stack_.size() >= kMaxDepth) return fail("nested deeper than " + std::to_string(kMaxDepth));
+    JsonValue &v = next_slot();
+    v.type = type;
+    stack_.push_back(&v);
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return true;
+  }
+  bool fail(std::string what) {
+    if (error_.empty()) error_ = std::move(what);
+    return false;
   }
 
-  std::string_view s_;
-  size_t i_ = 0;
+  JsonValue &root_;
+  std::vector<JsonValue *> stack_;
+  std::string key_;
   std::string error_;
 };
 
-unsigned hex4(std::string_view s) {
-  unsigned v = 0;
-  for (char c : s.substr(0, 4)) {
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
+// The length of the valid UTF-8 sequence at s[i], or 0; `bad` is then the length of the
+// maximal invalid subpart to replace with one U+FFFD (Unicode's "best practice", which Rust's
+// String::from_utf8_lossy, the library's repair, follows).
+size_t utf8_sequence(std::string_view s, size_t i, size_t &bad) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    bad = 1;
+    return 0;
   }
-  return v;
+  for (size_t k = 1; k < len; k++) {
+    bool ok = i + k < s.size() && byte(i + k) >= (k == 1 ? lo : 0x80) &&
+              byte(i + k) <= (k == 1 ? hi : 0xBF);
+    if (!ok) {
+      bad = k;
+      return 0;
+    }
+  }
+  return len;
 }
 
-void put_utf8(std::string &out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
+// False when `s` is valid UTF-8; otherwise true, with `out` holding it repaired.
+bool repair_utf8(std::string_view s, std::string &out) {
+  size_t i = 0, bad = 0, len = 0;
+  while (i < s.size() && (len = utf8_sequence(s, i, bad)) != 0) i += len;
+  if (i == s.size()) return false;
+  out.assign(s.substr(0, i));
+  while (i < s.size()) {
+    len = utf8_sequence(s, i, bad);
+    if (len != 0) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");  // U+FFFD
+      i += bad;
+    }
+  }
+  return true;
+}
+
+void write_json(const JsonValue &v, std::string &out) {
+  auto quoted = [&](const std::string &s) {
+    out += json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  switch (v.type) {
+    case JsonType::Null: out += "null"; break;
+    case JsonType::Bool:
+    case JsonType::Number: out += v.text; break;
+    case JsonType::String: quoted(v.text); break;
+    case JsonType::Object:
+      out += '{';
+      for (size_t k = 0; k < v.members.size(); k++) {
+        if (k > 0) out += ',';
+        quoted(v.members[k].first);
+        out += ':';
+        write_json(v.members[k].second, out);
+      }
+      out += '}';
+      break;
+    case JsonType::Array:
+      out += '[';
+      for (size_t k = 0; k < v.elements.size(); k++) {
+        if (k > 0) out += ',';
+        write_json(v.elements[k], out);
+      }
+      out += ']';
+      break;
   }
 }
 
 }  // namespace
 
-bool parse_object(std::string_view text, std::vector<JsonMember> &members, std::string &error) {
-  Scanner s(text);
-  if (s.members(members)) return true;
-  error = s.error();
+bool parse_json(std::string_view text, JsonValue &out, std::string &error) {
+  std::string repaired;
+  if (repair_utf8(text, repaired)) text = repaired;
+  out = JsonValue{};
+  TreeBuilder builder(out);
+  if (json::sax_parse(text.begin(), text.end(), &builder)) return true;
+  error = builder.error().empty() ? "not valid JSON" : builder.error();
   return false;
 }
 
-bool parse_array(std::string_view text, std::vector<JsonValue> &elements, std::string &error) {
-  Scanner s(text);
-  if (s.elements(elements)) return true;
-  error = s.error();
-  return false;
-}
-
-std::string json_string_value(std::string_view raw) {
+std::string json_text(const JsonValue &value) {
   std::string out;
-  if (raw.size() < 2) return out;
-  std::string_view body = raw.substr(1, raw.size() - 2);
-  out.reserve(body.size());
-  for (size_t i = 0; i < body.size(); i++) {
-    char c = body[i];
-    if (c != '\\' || i + 1 >= body.size()) {
-      out += c;
-      continue;
-    }
-    char e = body[++i];
-    switch (e) {
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'u': {
-        uint32_t cp = hex4(body.substr(i + 1));
-        i += 4;
-        // A surrogate pair makes one code point; a lone surrogate becomes U+FFFD.
-        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < body.size() && body[i + 1] == '\\' &&
-            body[i + 2] == 'u') {
-          uint32_t lo = hex4(body.substr(i + 3));
-          if (lo >= 0xDC00 && lo <= 0xDFFF) {
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            i += 6;
-          } else {
-            cp = 0xFFFD;
-          }
-        } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-          cp = 0xFFFD;
-        }
-        put_utf8(out, cp);
-        break;
-      }
-      default: out += e; break;  // " \ /
-    }
-  }
+  write_json(value, out);
   return out;
 }
 

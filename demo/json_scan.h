@@ -1,7 +1,7 @@
-// A strict, small JSON scanner for Falco's alert lines. It keeps every value's raw text, so a
-// number goes back to the library exactly as it was written ("1.50e+10" stays "1.50e+10") and
-// a nested object is passed on as written. Invalid UTF-8 inside strings is passed through
-// untouched: the library repairs it to U+FFFD rather than the alert being lost.
+// Reads one JSON text (a Falco alert line) with nlohmann-json's SAX parser into a small tree
+// that keeps what the round trip needs and nlohmann's DOM would lose: every number as its
+// literal text ("1.50e+10" stays "1.50e+10", "-0" stays "-0"), and members in their order,
+// duplicates included.
 #pragma once
 
 #include <string>
@@ -15,20 +15,19 @@ enum class JsonType { Object, Array, String, Number, Bool, Null };
 
 struct JsonValue {
   JsonType type = JsonType::Null;
-  std::string_view raw;  // the value's exact text, pointing into the scanned text
+  // String: the decoded UTF-8 text. Number: the literal as written. Bool: "true" or "false".
+  std::string text;
+  std::vector<std::pair<std::string, JsonValue>> members;  // Object: decoded keys, in order
+  std::vector<JsonValue> elements;                         // Array
 };
 
-using JsonMember = std::pair<std::string, JsonValue>;  // decoded key, raw value
+// Parses exactly one JSON value (whitespace around it allowed). Invalid UTF-8 is first
+// repaired to U+FFFD as the library would repair it, so that the alert is not lost. On
+// failure returns false and `error` says what and at which byte.
+bool parse_json(std::string_view text, JsonValue &out, std::string &error);
 
-// `text` must be exactly one JSON object (whitespace around it allowed); every nested value is
-// validated. On failure returns false and `error` says what and at which byte.
-bool parse_object(std::string_view text, std::vector<JsonMember> &members, std::string &error);
-
-// The same for an array's elements.
-bool parse_array(std::string_view text, std::vector<JsonValue> &elements, std::string &error);
-
-// Decodes a string value's raw token (quotes included) into its bytes.
-std::string json_string_value(std::string_view raw);
+// The value as compact JSON, numbers as written (for FALCO_FIELD_JSON).
+std::string json_text(const JsonValue &value);
 
 const char *json_type_name(JsonType t);
 

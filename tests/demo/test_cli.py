@@ -55,11 +55,13 @@ def test_malformed_lines_are_reported_by_number_and_counted():
                        stdin="\n".join(lines).encode())
     check(rc == 7, f"exit status {rc}, want 7 (malformed lines):\n{err}")
     check(evt_nums(out) == [1, 2, 3], out.decode())
-    for lineno, why in [(2, "invalid JSON: object expected at byte 1"), (3, 'missing "priority"'),
+    for lineno, why in [(2, "invalid JSON: syntax error while parsing value - invalid literal; "
+                            "last read: 'no' (at byte 2)"), (3, 'missing "priority"'),
                         (5, '"priority": unknown priority "Loud"'), (6, '"rule" is a number, not a string'),
                         (7, '"time": "yesterday" is not an RFC 3339 time'),
                         (9, 'neither "message" nor "output"'),
-                        (10, "invalid JSON: unexpected text after the value at byte 76")]:
+                        (10, "invalid JSON: syntax error while parsing value - invalid literal; "
+                             "last read: '\"x\"} tra'; expected end of input")]:
         check(f"stdin:{lineno}: {why}" in err, f"no 'stdin:{lineno}: {why}' in:\n{err}")
     check("10 lines from stdin: 3 alerts emitted, 7 malformed" in err, err)
 

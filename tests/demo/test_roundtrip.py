@@ -3,6 +3,7 @@
 and the same json_* flags, writes the same bytes again.
 Usage: test_roundtrip.py [path/to/falco-outputs-demo]"""
 
+import json
 import os
 
 from demo_util import (SAMPLE, check, main, read_bytes, run, tempdir, write)
@@ -95,8 +96,31 @@ def test_escapes_unicode_and_invalid_utf8_round_trip():
     check(rc == 0 and second == first, first_difference(first, second))
 
 
+def test_invalid_utf8_is_repaired_as_the_library_repairs_it():
+    # nlohmann refuses invalid UTF-8, so the demo repairs a line before parsing it; the result
+    # must be the library's own repair (one U+FFFD per maximal invalid subpart, as Python's
+    # "replace" decoding does too), in every string: rule, message, field name and value, tag.
+    bad = [b"\xe0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\xf0\x9f\x98",
+           b"\xff", b"\xe2\x82", b"a\x80b", b"\xc3", b"\xe1\x80A", b"\xf1\x80\x80\xf1\x80\x80\x80"]
+    lines = [b'{"rule":"r' + b + b'","priority":"Error","time":"2024-01-01T00:00:00Z",'
+             b'"output":"00:00:00.000000000: Error m' + b + b'","output_fields":{"f' + b +
+             b'":"v' + b + b'"},"tags":["t' + b + b'"]}' for b in bad]
+    rc, out, err = run(["--replay", "-", "-o", "json_output=true", "--hostname", "h"],
+                       stdin=b"\n".join(lines))
+    check(rc == 0, err)
+    got = [json.loads(line) for line in out.splitlines()]
+    check(len(got) == len(bad), out)
+    for b, alert in zip(bad, got):
+        fixed = b.decode("utf-8", "replace")
+        want = ("r" + fixed, "00:00:00.000000000: Error m" + fixed,
+                {"evt.time": 1704067200000000000, "f" + fixed: "v" + fixed}, ["t" + fixed])
+        have = (alert["rule"], alert["output"], alert["output_fields"], alert["tags"])
+        check(have == want, f"{b!r}: {have!r}, want {want!r}")
+
+
 if __name__ == "__main__":
     main([test_sample_alerts_written_by_falco_come_back_byte_for_byte,
           test_generated_files_round_trip_for_every_json_flag,
           test_hostname_from_falco_hostname_round_trips,
-          test_escapes_unicode_and_invalid_utf8_round_trip])
+          test_escapes_unicode_and_invalid_utf8_round_trip,
+          test_invalid_utf8_is_repaired_as_the_library_repairs_it])
