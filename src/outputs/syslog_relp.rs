@@ -50,7 +50,8 @@ pub fn next_txnr(t: u32) -> u32 {
 /// One frame from the server.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply {
-    /// `rsp`: the answer to transaction `txnr`, with its status code (200 = OK) and text.
+    /// `rsp`: the answer to transaction `txnr`, with its status code (200 = OK; 0 when the
+    /// answer has no data, as the answer to `close`) and text.
     Rsp { txnr: u32, code: u16, text: String },
     /// `serverclose`: the server is closing the session.
     ServerClose,
@@ -160,6 +161,15 @@ impl Parser {
                 if txnr == 0 || txnr > TXNR_MAX {
                     return bad(format!("rsp with transaction number {txnr}"));
                 }
+                if data.is_empty() {
+                    // The answer to `close` carries no status.
+                    self.pos += data_start + len + 1;
+                    return Ok(Some(Reply::Rsp {
+                        txnr,
+                        code: 0,
+                        text: String::new(),
+                    }));
+                }
                 let code_end = data.iter().position(|b| !b.is_ascii_digit());
                 let code_end = code_end.unwrap_or(data.len());
                 if code_end != 3 {
@@ -224,11 +234,12 @@ mod tests {
 
     #[test]
     fn parses_responses_in_any_chunking() {
-        let stream = b"1 rsp 93 200 OK\nrelp_version=0\nrelp_software=librelp,1.11.0,http://librelp.adiscon.com\ncommands=syslog\n2 rsp 6 200 OK\n3 rsp 14 500 queue full\n0 serverclose 0\n";
+        let stream = b"1 rsp 93 200 OK\nrelp_version=0\nrelp_software=librelp,1.11.0,http://librelp.adiscon.com\ncommands=syslog\n2 rsp 6 200 OK\n3 rsp 14 500 queue full\n4 rsp 0\n0 serverclose 0\n";
         let want = vec![
             rsp(1, 200, "OK"),
             rsp(2, 200, "OK"),
             rsp(3, 500, "queue full"),
+            rsp(4, 0, ""),
             Reply::ServerClose,
         ];
         assert_eq!(parse_all(stream).unwrap(), want);
