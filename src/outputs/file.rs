@@ -225,3 +225,45 @@ impl Channel for FileChannel {
         self.file = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn append(path: &Path) -> File {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_fragment_after_the_last_whole_line_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "old\n").unwrap();
+        let mut f = append(&path);
+        // What a short write left: one whole line and the start of the next.
+        f.write_all(b"one\ntw").unwrap();
+        assert_eq!(cut_partial_line(&f, b"one\ntw"), (4, None));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\none\n");
+        // Nothing written, or only whole lines: nothing to cut.
+        assert_eq!(cut_partial_line(&f, b""), (0, None));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\none\n");
+    }
+
+    #[test]
+    fn bytes_another_writer_appended_are_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut f = append(&path);
+        f.write_all(b"par").unwrap();
+        append(&path).write_all(b"theirs\n").unwrap();
+        let (whole, problem) = cut_partial_line(&f, b"par");
+        assert_eq!(whole, 0);
+        assert!(problem.unwrap().contains("another writer"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "partheirs\n");
+    }
+}
