@@ -12,13 +12,14 @@
 //! | `keys.rs` | **every key**: name, type, default, reader: one line each |
 //! | `schema.rs` | the `settings!` macro that turns a block of key lines into a struct, its `Default`, its key list and its reader |
 //! | `read.rs` | the [`read::Setting`] trait: how a scalar's text becomes a bool, an integer, a priority... |
-//! | `values.rs` | values with a shape of their own (file mode, syslog address and facility, URL, headers), checked once here |
+//! | `values.rs` | values with a shape of their own (file mode, syslog address and facility, URL, headers, user agent), checked once here |
 //! | `checks.rs` | checks that span keys (Falco's "enabled but no filename", "no output") |
 //! | `yaml.rs` | the YAML parser (serde_yaml, archived upstream: swap it there, nothing else names it) |
 //! | `overrides.rs` | the `-o key=value` grammar |
 //! | `env.rs` | `${VAR}` expansion |
 //! | `error.rs` | [`ConfigError`], the one error type |
 //! | `extra.rs` | `extra_outputs`: named entries that reuse a channel type's block |
+//! | `append.rs` | Falco's `append_output` (what of it an output library applies) and the static fields and tags extension |
 //!
 //! # Adding a key
 //!
@@ -63,6 +64,7 @@
 //!   is not applied again to the text a variable expands to, and keeps scanning after a lone
 //!   `$` (Falco stops there).
 //! - Every block is validated, enabled or not (Falco only reads the keys of enabled blocks).
+//! - `append_output`: only literal text and fields are applied (see `append.rs`).
 
 mod append;
 mod checks;

@@ -344,6 +344,62 @@ impl Formatter {
     }
 }
 
+/// Writes `output_fields` entries in name order, the alert's fields interleaved with the time
+/// field and the extras.
+struct FieldWriter<'o, 'e> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+    time_key: Option<&'static [u8]>,
+    time_ns: u64,
+    extras: std::iter::Peekable<std::slice::Iter<'e, (&'e str, &'e str)>>,
+}
+
+impl FieldWriter<'_, '_> {
+    fn comma(&mut self) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+    }
+
+    /// Writes the time field and the extras that sort before `name`, and the one named `name`
+    /// if any (an extra wins over the time field, both over the alert's field); true when
+    /// `name` was written. `None`: everything left.
+    fn flush_until(&mut self, name: Option<&[u8]>) -> bool {
+        loop {
+            let extra = self.extras.peek().map(|(k, v)| (k.as_bytes(), *v));
+            let time = self.time_key;
+            let next = match (extra, time) {
+                (Some((k, _)), Some(t)) => k.min(t),
+                (Some((k, _)), None) => k,
+                (None, Some(t)) => t,
+                (None, None) => return false,
+            };
+            if name.is_some_and(|name| next > name) {
+                return false;
+            }
+            self.comma();
+            if let Some((k, v)) = extra.filter(|(k, _)| *k == next) {
+                push_json_str(self.out, k);
+                self.out.push(b':');
+                push_json_str(self.out, v.as_bytes());
+                self.extras.next();
+            } else {
+                self.out.push(b'"');
+                self.out.extend_from_slice(next);
+                self.out.extend_from_slice(b"\":");
+                push_u64(self.out, self.time_ns);
+            }
+            if time == Some(next) {
+                self.time_key = None;
+            }
+            if name == Some(next) {
+                return true;
+            }
+        }
+    }
+}
+
 /// `,"output_fields":{...}`: the alert's fields, Falco's time field (`evt.time` or
 /// `evt.time.iso8601`, the alert's time in ns) and `extras` (string values), merged in name
 /// order. On a name given twice, an extra wins over the time field, which wins over the
@@ -351,47 +407,30 @@ impl Formatter {
 fn push_output_fields(
     out: &mut Vec<u8>,
     alert: &Alert,
-    time_key: Option<&[u8]>,
+    time_key: Option<&'static [u8]>,
     extras: &[(&str, &str)],
 ) {
     out.extend_from_slice(b",\"output_fields\":{");
+    let mut w = FieldWriter {
+        out,
+        first: true,
+        time_key,
+        time_ns: alert.time_ns,
+        extras: extras.iter().peekable(),
+    };
     with_sorted_fields(alert, |fields| {
-        let mut first = true;
-        let mut time_key = time_key;
-        let mut extras = extras.iter().peekable();
-        let mut fields = fields.iter().peekable();
-        loop {
-            let f = fields.peek().map(|f| f.name.as_bytes());
-            let e = extras.peek().map(|(k, _)| k.as_bytes());
-            let Some(name) = [f, e, time_key].into_iter().flatten().min() else {
-                break;
-            };
-            if !first {
-                out.push(b',');
+        for f in fields {
+            let name = f.name.as_bytes();
+            // What sorts before this field, then this name from the source that wins.
+            if w.flush_until(Some(name)) {
+                continue;
             }
-            first = false;
-            if e == Some(name) {
-                let (k, v) = extras.next().unwrap_or(&("", ""));
-                push_json_str(out, k.as_bytes());
-                out.push(b':');
-                push_json_str(out, v.as_bytes());
-            } else if time_key == Some(name) {
-                out.push(b'"');
-                out.extend_from_slice(name);
-                out.extend_from_slice(b"\":");
-                push_u64(out, alert.time_ns);
-            } else if let Some(field) = fields.peek() {
-                push_json_str(out, name);
-                out.push(b':');
-                push_value(out, field);
-            }
-            if f == Some(name) {
-                fields.next();
-            }
-            if time_key == Some(name) {
-                time_key = None;
-            }
+            w.comma();
+            push_json_str(w.out, name);
+            w.out.push(b':');
+            push_value(w.out, f);
         }
+        w.flush_until(None);
     });
     out.push(b'}');
 }

@@ -135,3 +135,56 @@ fn each_handle_uses_the_zone_tz_named_at_its_init() {
         }
     });
 }
+
+/// falcosecurity/testing `tests/data/outputs/outputs.go`, `single_rule_with_cat_write` (ISO 8601
+/// on): its first alert, text and JSON, reproduced in three zones. The JSON golden is compared
+/// as a value (the golden's keys are not in dump order), the text byte for byte.
+#[test]
+fn falcosecurity_testing_golden_in_three_zones() {
+    const TEXT: &str =
+        "2016-08-04T16:17:57.881781397+0000: Warning An open was seen (command=cat /dev/null)";
+    const JSON: &str = r#"{"hostname":"test-falco-hostname","output":"2016-08-04T16:17:57.881781397+0000: Warning An open was seen (command=cat /dev/null)","priority":"Warning","rule":"open_from_cat","source":"syscall","tags":["filesystem","process","testing"],"time":"2016-08-04T16:17:57.881781397Z", "output_fields": {"evt.time.iso8601":1470327477881781397,"proc.cmdline":"cat /dev/null"}}"#;
+    in_own_process(|| {
+        for tz in ["UTC", "America/Los_Angeles", "Asia/Kolkata"] {
+            std::env::set_var("TZ", tz);
+            for json in [false, true] {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("events");
+                let out = Outputs::open(Options {
+                    config_yaml: Some(format!(
+                        "json_output: {json}\ntime_format_iso_8601: true\n\
+                         file_output: {{enabled: true, filename: {}}}",
+                        path.display()
+                    )),
+                    hostname: Some("test-falco-hostname".into()),
+                    ..Options::default()
+                })
+                .unwrap();
+                let alert = alert_from_parts(
+                    TS,
+                    Priority::Warning,
+                    "open_from_cat",
+                    "syscall",
+                    "An open was seen (command=cat /dev/null)",
+                    &[(
+                        "proc.cmdline",
+                        Some("cat /dev/null"),
+                        falco_outputs::alert::FieldKind::String,
+                    )],
+                    &["testing", "process", "filesystem"],
+                );
+                out.emit(alert).unwrap();
+                out.close(None).unwrap();
+                let line = std::fs::read_to_string(&path).unwrap();
+                let line = line.trim_end_matches('\n');
+                if json {
+                    let got: serde_json::Value = serde_json::from_str(line).unwrap();
+                    let want: serde_json::Value = serde_json::from_str(JSON).unwrap();
+                    assert_eq!(got, want, "TZ={tz}");
+                } else {
+                    assert_eq!(line, TEXT, "TZ={tz}");
+                }
+            }
+        }
+    });
+}
