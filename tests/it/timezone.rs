@@ -188,3 +188,64 @@ fn falcosecurity_testing_golden_in_three_zones() {
         }
     });
 }
+
+/// Every `json_include_*` flag, in three zones: the keys come and go, the time texts do not
+/// change with them.
+#[test]
+fn json_include_flags_in_three_zones() {
+    in_own_process(|| {
+        for tz in ["UTC", "America/Los_Angeles", "Asia/Kolkata"] {
+            std::env::set_var("TZ", tz);
+            for bits in 0..16u8 {
+                let [message, output, tags, fields] = [1u8, 2, 4, 8].map(|b| bits & b != 0);
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("events");
+                let out = Outputs::open(Options {
+                    config_yaml: Some(format!(
+                        "json_output: true\ntime_format_iso_8601: true\n\
+                         json_include_message_property: {message}\n\
+                         json_include_output_property: {output}\n\
+                         json_include_tags_property: {tags}\n\
+                         json_include_output_fields_property: {fields}\n\
+                         file_output: {{enabled: true, filename: {}}}",
+                        path.display()
+                    )),
+                    hostname: Some("h".into()),
+                    ..Options::default()
+                })
+                .unwrap();
+                out.emit(alert_from_parts(
+                    TS,
+                    Priority::Warning,
+                    "r",
+                    "syscall",
+                    "m",
+                    &[],
+                    &["t"],
+                ))
+                .unwrap();
+                out.close(None).unwrap();
+                let mut want = String::from("{\"hostname\":\"h\"");
+                if message {
+                    want += ",\"message\":\"m\"";
+                }
+                if output {
+                    want += ",\"output\":\"2016-08-04T16:17:57.881781397+0000: Warning m\"";
+                }
+                if fields {
+                    want += &format!(",\"output_fields\":{{\"evt.time.iso8601\":{TS}}}");
+                }
+                want += ",\"priority\":\"Warning\",\"rule\":\"r\",\"source\":\"syscall\"";
+                if tags {
+                    want += ",\"tags\":[\"t\"]";
+                }
+                want += ",\"time\":\"2016-08-04T16:17:57.881781397Z\"}\n";
+                assert_eq!(
+                    std::fs::read_to_string(&path).unwrap(),
+                    want,
+                    "TZ={tz} message={message} output={output} tags={tags} fields={fields}"
+                );
+            }
+        }
+    });
+}
