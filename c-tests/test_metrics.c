@@ -1,6 +1,7 @@
 /* falco_outputs_metrics_text through the header: snprintf semantics at every buffer size
  * (NULL, 0, 1, too short, exact), hostile arguments (NULL handle), and that the samples carry
- * the counters a user would check: a file channel that delivered 2 alerts and filtered 1. */
+ * the counters a user would check: a file channel that delivered 2 alerts and filtered 1, and a
+ * named extra_outputs file channel routed by `match` (1 delivered, 2 filtered) under its name. */
 #include "falco_outputs.h"
 
 #include "test_util.h"
@@ -26,9 +27,14 @@ int main(void) {
 
   char *dir = tu_tmpdir("metrics");
   char *path = tu_path(dir, "alerts.txt");
+  char *errors_path = tu_path(dir, "errors.txt");
   char *yaml = NULL;
-  if (asprintf(&yaml, "file_output: {enabled: true, filename: %s, min_priority: warning}\n",
-               path) < 0)
+  if (asprintf(&yaml,
+               "file_output: {enabled: true, filename: %s, min_priority: warning}\n"
+               "extra_outputs:\n"
+               "  - {name: errors-only, type: file, filename: %s,\n"
+               "     match: {min_priority: error, rules: [\"r*\"]}}\n",
+               path, errors_path) < 0)
     FATAL("asprintf");
   falco_outputs_options opts;
   memset(&opts, 0, sizeof opts);
@@ -69,6 +75,8 @@ int main(void) {
       "falcosecurity_falco_outputs_alerts_pending{channel=\"file\"} 0\n",
       "falcosecurity_falco_outputs_queue_depth{channel=\"file\"} 0\n",
       "# TYPE falcosecurity_falco_outputs_alerts_total counter\n",
+      "falcosecurity_falco_outputs_alerts_total{channel=\"errors-only\",status=\"delivered\"} 1\n",
+      "falcosecurity_falco_outputs_alerts_total{channel=\"errors-only\",status=\"filtered\"} 2\n",
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     CHECK_MSG(strstr(full, want[i]) != NULL, "missing %s in:\n%s", want[i], full);
@@ -80,10 +88,17 @@ int main(void) {
     CHECK_MSG(secs > 1.7e9, "last success %f", secs);
   }
 
+  /* The routed file holds exactly the one Error alert. */
+  size_t len = 0;
+  char *errors = tu_read_file(errors_path, &len);
+  CHECK_MSG(errors != NULL && strstr(errors, ": Error m\n") != NULL && strchr(errors, '\n') == errors + len - 1,
+            "errors.txt: %s", errors ? errors : "(missing)");
+  free(errors);
   free(full);
   CHECK_RC(falco_outputs_close(h, 0), FALCO_OUTPUTS_OK);
   free(yaml);
   free(path);
+  free(errors_path);
   tu_rmdir(dir);
   free(dir);
   return tu_finish("test_metrics");

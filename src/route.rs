@@ -59,29 +59,46 @@ impl Route {
 }
 
 /// `*` any run of characters, `?` one character, everything else itself (case-sensitive, as
-/// Falco's rule names and tags are).
+/// Falco's rule names and tags are). On bytes, without allocating: it runs on `emit`'s thread.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    // The UTF-8 character starting at t[i] (text is valid UTF-8, i on a boundary).
+    let char_len = |i: usize| match t[i] {
+        b if b < 0x80 => 1,
+        b if b >= 0xF0 => 4,
+        b if b >= 0xE0 => 3,
+        _ => 2,
+    };
     let (mut pi, mut ti) = (0, 0);
-    // The last `*` seen and the text position it was tried at: backtrack there on a mismatch
-    // (linear in practice, never exponential).
+    // The last `*` and the text position it was tried at: on a mismatch, retry one character
+    // further (linear per `*` in practice, never exponential).
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+        match p.get(pi) {
+            Some(b'?') => {
+                pi += 1;
+                ti += char_len(ti);
+            }
+            Some(b'*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    let next = st + char_len(st);
+                    star = Some((sp, next));
+                    pi = sp + 1;
+                    ti = next;
+                }
+                None => return false,
+            },
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -101,6 +118,9 @@ mod tests {
         assert!(glob("a*b*c", "aXbYbZc"));
         assert!(!glob("?", ""));
         assert!(glob("é?", "éà"));
+        assert!(glob("*à", "ééà"));
+        assert!(!glob("??", "é"));
+        assert!(glob("*rule*", "a rule here"));
     }
 
     fn alert(rule: &str, source: &str, p: Priority, tags: &[&str]) -> Alert {
