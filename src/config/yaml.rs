@@ -7,14 +7,14 @@
 //! type Falco asks for"). Only a plain `~`, `null` or an empty value is [`Node::Null`].
 //!
 //! serde_yaml resolves plain scalars to numbers and booleans and drops their text, so the
-//! document is read twice: once into a `serde_yaml::Value` for its shape, then again driven by
-//! that shape with `deserialize_str` at every scalar, which yields the scalar's text.
+//! document is read twice: once for its shape (what is a mapping, a sequence, a scalar, null),
+//! then again driven by that shape with `deserialize_str` at every scalar, which yields the
+//! scalar's text.
 
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_yaml::Value;
 
 /// A YAML value: every scalar as its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,8 +106,9 @@ impl Node {
 /// One YAML document (an empty document is [`Node::Null`]). The error carries the position:
 /// `... at line 3 column 2`.
 pub fn parse(text: &str) -> Result<Node, String> {
-    let shape: Value = serde_yaml::from_str(text).map_err(|e| error_text(&e))?;
-    Shape(&shape)
+    let shape =
+        Shape::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| error_text(&e))?;
+    shape
         .deserialize(serde_yaml::Deserializer::from_str(text))
         .map_err(|e| error_text(&e))
 }
@@ -122,54 +123,107 @@ fn error_text(e: &serde_yaml::Error) -> String {
     }
 }
 
-fn untag(v: &Value) -> &Value {
-    let mut v = v;
-    while let Value::Tagged(t) = v {
-        v = &t.value;
-    }
-    v
+/// Pass one: the document's shape. Any scalar (a number too big for any Rust type included)
+/// is just "a scalar"; a tag is looked through.
+enum Shape {
+    Null,
+    Scalar,
+    Seq(Vec<Shape>),
+    Map(Vec<(Shape, Shape)>),
 }
 
-/// Reads the value whose shape pass one found, taking every scalar's text.
-struct Shape<'s>(&'s Value);
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Shape, D::Error> {
+        d.deserialize_any(ShapeVisitor)
+    }
+}
 
-impl<'de> DeserializeSeed<'de> for Shape<'_> {
+struct ShapeVisitor;
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Shape, E> {
+        Ok(Shape::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Shape, E> {
+        Ok(Shape::Null)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Scalar)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Shape>()? {
+            items.push(item);
+        }
+        Ok(Shape::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((k, v)) = map.next_entry::<Shape, Shape>()? {
+            entries.push((k, v));
+        }
+        Ok(Shape::Map(entries))
+    }
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Shape, A::Error> {
+        // `!tag value`: the value's shape.
+        let (_tag, value) = data.variant::<de::IgnoredAny>()?;
+        de::VariantAccess::newtype_variant::<Shape>(value)
+    }
+}
+
+/// Pass two: reads the value whose shape pass one found, taking every scalar's text.
+impl<'de> DeserializeSeed<'de> for &Shape {
     type Value = Node;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-        match untag(self.0) {
-            Value::Null => {
+        match self {
+            Shape::Null => {
                 IgnoredAny::deserialize(d)?;
                 Ok(Node::Null)
             }
-            Value::Bool(_) | Value::Number(_) | Value::String(_) => {
-                d.deserialize_str(TextVisitor).map(Node::Scalar)
-            }
-            Value::Sequence(items) => d.deserialize_seq(SeqShape(items)),
-            Value::Mapping(m) => d.deserialize_map(MapShape(m)),
-            Value::Tagged(_) => unreachable!("untagged above"),
-        }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for KeyShape<'_> {
-    type Value = String;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        match untag(self.0) {
-            Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Null => {
-                d.deserialize_str(TextVisitor)
-            }
-            other => {
-                let node = Shape(other).deserialize(d)?;
-                Ok(node.kind().to_string())
-            }
+            Shape::Scalar => d.deserialize_str(TextVisitor).map(Node::Scalar),
+            Shape::Seq(items) => d.deserialize_seq(SeqShape(items)),
+            Shape::Map(entries) => d.deserialize_map(MapShape(entries)),
         }
     }
 }
 
 /// A mapping key: its text (a collection as a key is named by its kind).
-struct KeyShape<'s>(&'s Value);
+struct KeyShape<'s>(&'s Shape);
+
+impl<'de> DeserializeSeed<'de> for KeyShape<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        match self.0 {
+            Shape::Null | Shape::Scalar => d.deserialize_str(TextVisitor),
+            other => Ok(other.deserialize(d)?.kind().to_string()),
+        }
+    }
+}
 
 struct TextVisitor;
 
@@ -185,7 +239,7 @@ impl<'de> Visitor<'de> for TextVisitor {
     }
 }
 
-struct SeqShape<'s>(&'s [Value]);
+struct SeqShape<'s>(&'s [Shape]);
 
 impl<'de> Visitor<'de> for SeqShape<'_> {
     type Value = Node;
@@ -197,7 +251,7 @@ impl<'de> Visitor<'de> for SeqShape<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         let mut out = Vec::with_capacity(self.0.len());
         for item in self.0 {
-            match seq.next_element_seed(Shape(item))? {
+            match seq.next_element_seed(item)? {
                 Some(node) => out.push(node),
                 None => return Err(de::Error::custom("the sequence changed between passes")),
             }
@@ -206,7 +260,7 @@ impl<'de> Visitor<'de> for SeqShape<'_> {
     }
 }
 
-struct MapShape<'s>(&'s serde_yaml::Mapping);
+struct MapShape<'s>(&'s [(Shape, Shape)]);
 
 impl<'de> Visitor<'de> for MapShape<'_> {
     type Value = Node;
@@ -216,12 +270,17 @@ impl<'de> Visitor<'de> for MapShape<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut out = Vec::with_capacity(self.0.len());
+        let mut out: Vec<(String, Node)> = Vec::with_capacity(self.0.len());
         for (k, v) in self.0 {
             let Some(key) = map.next_key_seed(KeyShape(k))? else {
                 return Err(de::Error::custom("the mapping changed between passes"));
             };
-            out.push((key, map.next_value_seed(Shape(v))?));
+            if out.iter().any(|(seen, _)| *seen == key) {
+                return Err(de::Error::custom(format!(
+                    "duplicate entry with key {key:?}"
+                )));
+            }
+            out.push((key, map.next_value_seed(v)?));
         }
         Ok(Node::Map(out))
     }
@@ -281,6 +340,23 @@ mod tests {
         );
         assert_eq!(n.get("copy").unwrap().get("m"), Some(&s("0x1f")));
         assert_eq!(n.get("t"), Some(&s("0o12")));
+    }
+
+    #[test]
+    fn tagged_collections_big_numbers_and_merge_keys() {
+        let n = parse(
+            "m: !thing {a: 0x10}\ns: !list [1, 2]\nbig: 99999999999999999999999\n\
+             base: &b {x: 1}\nderived: {<<: *b, y: 2}\n",
+        )
+        .unwrap();
+        assert_eq!(n.get("m").unwrap().get("a"), Some(&s("0x10")));
+        assert_eq!(n.get("s"), Some(&Node::Seq(vec![s("1"), s("2")])));
+        assert_eq!(n.get("big"), Some(&s("99999999999999999999999")));
+        // Merge keys are not applied (yaml-cpp does not apply them either): `<<` is a key.
+        assert_eq!(
+            n.get("derived").unwrap().get("<<").unwrap().get("x"),
+            Some(&s("1"))
+        );
     }
 
     #[test]
