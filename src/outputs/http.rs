@@ -31,6 +31,8 @@ use store::Store;
 
 /// While failing, the channel says so at most this often.
 const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(30);
+/// How much of a server's answer (or error message) a log line shows.
+const LOGGED_ANSWER: usize = 256;
 /// How long `close` sleeps at most between looks at the abort flag.
 const CLOSE_POLL: Duration = Duration::from_millis(50);
 /// Longer settings are taken as "forever" (and `Instant + Duration` cannot overflow).
@@ -322,7 +324,9 @@ impl HttpChannel {
                                 &format!(
                                     "{} refused {got} alerts with HTTP {code}, not retried: {:?}",
                                     self.target,
-                                    String::from_utf8_lossy(&body_prefix),
+                                    String::from_utf8_lossy(
+                                        &body_prefix[..body_prefix.len().min(LOGGED_ANSWER)]
+                                    ),
                                 ),
                             );
                         }
@@ -406,7 +410,9 @@ impl HttpChannel {
             ctx,
             &format!(
                 "{} rejected {} of {got} log records (partial success), not retried: {:?}",
-                self.target, r.count, r.message
+                self.target,
+                r.count,
+                r.message.chars().take(LOGGED_ANSWER).collect::<String>()
             ),
         );
     }
