@@ -151,8 +151,8 @@ fn string_attr(out: &mut Vec<u8>, key: &str, value: &str) {
 
 /// A field's value as an OTLP `AnyValue`, typed by its kind: an integer literal is an
 /// `intValue` (a string in OTLP JSON, as int64 is), another number a `doubleValue`, a boolean a
-/// `boolValue`, NULL the empty value; anything that does not parse as its kind says, and JSON
-/// values, are strings.
+/// `boolValue`, NULL the empty value; anything that does not parse as its kind says, an integer
+/// beyond int64, and JSON values, are strings.
 fn push_any_value(out: &mut Vec<u8>, kind: FieldKind, value: Option<&str>) {
     let Some(v) = value else {
         out.extend_from_slice(b"{}");
@@ -168,7 +168,10 @@ fn push_any_value(out: &mut Vec<u8>, kind: FieldKind, value: Option<&str>) {
                 out.extend_from_slice(format!("{{\"intValue\":\"{i}\"}}").as_bytes());
                 return;
             }
-            if let Some(f) = v.parse::<f64>().ok().filter(|f| f.is_finite()) {
+            let integer = v.strip_prefix('-').unwrap_or(v);
+            let integer = !integer.is_empty() && integer.bytes().all(|b| b.is_ascii_digit());
+            // An integer beyond int64 (a u64 inode, say) stays exact, as a string.
+            if let Some(f) = v.parse::<f64>().ok().filter(|f| f.is_finite() && !integer) {
                 out.extend_from_slice(format!("{{\"doubleValue\":{f:?}}}").as_bytes());
                 return;
             }
@@ -269,6 +272,29 @@ mod tests {
     fn severities_follow_the_syslog_mapping_and_keep_the_order() {
         let n: Vec<u8> = Priority::ALL.iter().map(|p| severity_number(*p)).collect();
         assert_eq!(n, [21, 19, 18, 17, 13, 10, 9, 5]);
+    }
+
+    #[test]
+    fn field_values_keep_their_type_and_never_lose_digits() {
+        let v = |kind, value: Option<&str>| {
+            let mut out = Vec::new();
+            push_any_value(&mut out, kind, value);
+            std::string::String::from_utf8(out).unwrap()
+        };
+        use FieldKind::*;
+        assert_eq!(v(Number, Some("-42")), r#"{"intValue":"-42"}"#);
+        assert_eq!(v(Number, Some("2.5e3")), r#"{"doubleValue":2500.0}"#);
+        assert_eq!(
+            v(Number, Some("18446744073709551615")),
+            r#"{"stringValue":"18446744073709551615"}"#
+        );
+        assert_eq!(v(Number, Some("NaN")), r#"{"stringValue":"NaN"}"#);
+        assert_eq!(v(Number, Some("1e400")), r#"{"stringValue":"1e400"}"#);
+        assert_eq!(v(Bool, Some("true")), r#"{"boolValue":true}"#);
+        assert_eq!(v(Bool, Some("yes")), r#"{"stringValue":"yes"}"#);
+        assert_eq!(v(Null, Some("x")), "{}");
+        assert_eq!(v(String, None), "{}");
+        assert_eq!(v(Json, Some("{\"a\":1}")), r#"{"stringValue":"{\"a\":1}"}"#);
     }
 
     #[test]
