@@ -51,8 +51,8 @@ const TCP_SETTLE: Duration = Duration::from_millis(500);
 const MAX_SENDS: u32 = 8;
 /// Bounds on what is held unconfirmed (memory). When reached, a new alert waits up to
 /// `output_timeout` for room, then fails.
-const HOLD_MAX: usize = 16_384;
-const HOLD_MAX_BYTES: usize = 16 << 20;
+const HOLD_MAX: usize = 65_536;
+const HOLD_MAX_BYTES: usize = 32 << 20;
 /// RELP transactions outstanding on the wire at once.
 const RELP_WINDOW: usize = 1024;
 /// While confirmations are awaited, the worker looks for them this often.
