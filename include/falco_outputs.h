@@ -168,7 +168,11 @@ typedef enum falco_outputs_result {
 
 /**
  * The opaque handle: one set of open channels with their threads. Made by
- * falco_outputs_init(), freed by falco_outputs_close(). A process may hold several.
+ * falco_outputs_init(), closed by falco_outputs_close(). A process may hold several.
+ * Internally a small shell (a call counter, a closing flag, a pointer to the channels):
+ * close frees the channels, their threads and buffers, but keeps the shell for the life of
+ * the process, so that a call racing close, or made after it, finds the flag set and returns
+ * FALCO_OUTPUTS_ERR_CLOSED instead of reading freed memory.
  */
 typedef struct falco_outputs falco_outputs;
 
@@ -366,7 +370,7 @@ enum falco_outputs_result falco_outputs_init(const struct falco_outputs_options 
  *
  * Threads: any number of threads may emit at once, concurrently with
  * falco_outputs_emit_msg(), falco_outputs_reopen(), falco_outputs_flush() and the statistics
- * calls on the same handle, but not with falco_outputs_close(): see there. Formatting and I/O
+ * calls on the same handle, and with falco_outputs_close() (then ERR_CLOSED): see there. Formatting and I/O
  * happen on the channels' own threads. Not async-signal-safe (it may allocate).
  *
  * Returns:
@@ -420,8 +424,8 @@ enum falco_outputs_result falco_outputs_emit_msg(struct falco_outputs *outputs,
  * after the daemon restarted); stdout and HTTP ignore it.
  *
  * Pointers: `outputs` is NULL (then nothing happens) or a handle from falco_outputs_init().
- * Threads: any thread, any signal handler, concurrently with every call but
- * falco_outputs_close(). No result: the file is opened again by the channel's next write,
+ * Threads: any thread, any signal handler, concurrently with every call (while
+ * falco_outputs_close() runs it does nothing). No result: the file is opened again by the channel's next write,
  * and a failure there is reported like any write failure (log callback, statistics).
  */
 void falco_outputs_reopen(struct falco_outputs *outputs);
@@ -434,7 +438,8 @@ void falco_outputs_reopen(struct falco_outputs *outputs);
  * Alerts emitted by other threads during the call are not waited for.
  *
  * Pointers: `outputs` is a handle from falco_outputs_init(). Threads: any thread,
- * concurrently with every call but falco_outputs_close(); several threads may flush at once.
+ * concurrently with every call (falco_outputs_close(): see there); several threads may flush
+ * at once.
  * Not async-signal-safe (it blocks).
  *
  * Returns:
@@ -442,6 +447,7 @@ void falco_outputs_reopen(struct falco_outputs *outputs);
  *   (see the statistics), and written to the OS.
  * - FALCO_OUTPUTS_ERR_TIMEOUT: some channel had not settled by the deadline; nothing is lost,
  *   it keeps delivering.
+ * - FALCO_OUTPUTS_ERR_CLOSED: falco_outputs_close() started (before or during the wait).
  * - FALCO_OUTPUTS_ERR_NULL_ARGUMENT: outputs is NULL.
  * - FALCO_OUTPUTS_ERR_INTERNAL: a bug was caught.
  */
@@ -458,7 +464,8 @@ enum falco_outputs_result falco_outputs_flush(struct falco_outputs *outputs, uin
  * falco_outputs_close(). Not async-signal-safe.
  *
  * Returns FALCO_OUTPUTS_OK, FALCO_OUTPUTS_ERR_NULL_ARGUMENT (outputs or out is NULL; *out
- * untouched) or FALCO_OUTPUTS_ERR_INTERNAL (a bug was caught).
+ * untouched), FALCO_OUTPUTS_ERR_CLOSED (falco_outputs_close() started; *out untouched) or
+ * FALCO_OUTPUTS_ERR_INTERNAL (a bug was caught).
  */
 enum falco_outputs_result falco_outputs_get_stats(const struct falco_outputs *outputs,
                                                   struct falco_outputs_stats *out);
@@ -473,9 +480,10 @@ enum falco_outputs_result falco_outputs_get_stats(const struct falco_outputs *ou
  * bytes. With buf NULL or buf_len 0 nothing is written (the way to ask for the size).
  *
  * Pointers: `buf` is NULL or holds buf_len writable bytes, owned by the caller. Threads: any
- * thread, concurrently with every call but falco_outputs_close(). Not async-signal-safe.
+ * thread, concurrently with every call (falco_outputs_close(): see there). Not async-signal-safe.
  *
- * Returns the length of the whole text, or 0 when outputs is NULL (or a bug was caught).
+ * Returns the length of the whole text, or 0 when outputs is NULL or closing (or a bug was
+ * caught).
  */
 size_t falco_outputs_stats_json(const struct falco_outputs *outputs, char *buf, size_t buf_len);
 
@@ -492,33 +500,51 @@ size_t falco_outputs_stats_json(const struct falco_outputs *outputs, char *buf, 
  * (the way to ask for the size).
  *
  * Pointers: `buf` is NULL or holds buf_len writable bytes, owned by the caller. Threads: any
- * thread, concurrently with every call but falco_outputs_close(). Not async-signal-safe.
+ * thread, concurrently with every call (falco_outputs_close(): see there). Not async-signal-safe.
  *
- * Returns the length of the whole text, or 0 when outputs is NULL (or a bug was caught).
+ * Returns the length of the whole text, or 0 when outputs is NULL or closing (or a bug was
+ * caught).
  */
 size_t falco_outputs_metrics_text(const struct falco_outputs *outputs, char *buf, size_t buf_len);
 
 /**
  * Drains (up to timeout_ms; 0 = the configured output_timeout), flushes, stops the workers,
- * closes every channel and frees the handle. ERR_TIMEOUT if anything had to be discarded
- * (discarded alerts are counted and logged). The handle is invalid afterwards either way.
+ * closes every channel and frees them. ERR_TIMEOUT if anything had to be discarded
+ * (discarded alerts are counted and logged). The handle is closed afterwards either way.
  *
  * output_timeout is falco.yaml's key (2000 ms by default). On a timeout, a channel thread
  * stuck in a system call (a hung program, a dead NFS file) is left behind rather than
- * blocking the host; it never calls the log callback again.
+ * blocking the host: it finishes (or fails) the one write it is in, writes nothing after
+ * it, and never calls the log callback again. Close's log line says how many alerts such a
+ * thread still held; the descriptor or child program it holds is released when its system
+ * call returns.
  *
- * Pointers: `outputs` is a handle from falco_outputs_init(), closed at most once. The host
- * must make sure no other thread is inside, or enters, any call on this handle from the
- * moment close starts (stop the emitting threads first, and have a signal handler check its
- * own flag before calling falco_outputs_reopen()). After close returns, log_userdata may be
- * freed. Not async-signal-safe (it blocks).
+ * Racing calls are safe. From the moment close starts, falco_outputs_emit(),
+ * falco_outputs_emit_msg(), falco_outputs_flush(), falco_outputs_get_stats() on other
+ * threads return FALCO_OUTPUTS_ERR_CLOSED, falco_outputs_stats_json() and
+ * falco_outputs_metrics_text() return 0, and falco_outputs_reopen() does nothing (also from
+ * a signal handler). A call already inside the library when close starts is waited for (a
+ * flush waiting for delivery returns ERR_CLOSED at once); every emit that returned OK is then
+ * delivered, or discarded at the deadline and counted in close's log line. None of them
+ * touches freed memory: close keeps the handle's own 24 bytes for the life of the process,
+ * so even a call made after close returned gets ERR_CLOSED (close itself too).
+ *
+ * What the host must still guarantee after close returns: nothing about the handle except
+ * that it is a pointer falco_outputs_init() returned (the 24 bytes are never reused for
+ * another handle). log_userdata may be freed once close returns (the callback is never
+ * called again). Each handle closed costs those 24 bytes until the process exits.
+ *
+ * Pointers: `outputs` is NULL or a handle from falco_outputs_init(), open or closed.
+ * Threads: any thread, concurrently with any call on the handle. Not async-signal-safe (it
+ * blocks).
  *
  * Returns:
  * - FALCO_OUTPUTS_OK: every queued alert was delivered or failed (see the log); all closed.
  * - FALCO_OUTPUTS_ERR_TIMEOUT: the deadline passed; what was still queued was discarded,
- *   counted and logged. The handle is freed all the same.
+ *   counted and logged. The handle is closed all the same.
+ * - FALCO_OUTPUTS_ERR_CLOSED: another close started first; this one did nothing.
  * - FALCO_OUTPUTS_ERR_NULL_ARGUMENT: outputs is NULL; nothing happened.
- * - FALCO_OUTPUTS_ERR_INTERNAL: a bug was caught; the handle is freed all the same.
+ * - FALCO_OUTPUTS_ERR_INTERNAL: a bug was caught; the handle is closed all the same.
  */
 enum falco_outputs_result falco_outputs_close(struct falco_outputs *outputs, uint32_t timeout_ms);
 

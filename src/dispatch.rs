@@ -2,7 +2,7 @@
 //! reopen / flush / stats / close to the workers.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -98,9 +98,10 @@ pub struct Outputs {
     workers: Vec<JoinHandle<()>>,
     watchdog: Option<(JoinHandle<()>, Arc<Stop>)>,
     progress: Arc<Progress>,
+    /// Set by [`Outputs::begin_close`]: emit refuses, a waiting flush returns.
     closing: AtomicBool,
-    /// `emit` calls under way; `close` waits for them so no alert slips in behind the workers.
-    emitting: AtomicUsize,
+    /// `shutdown` ran (close, then drop, must not run it twice).
+    shut_down: AtomicBool,
     pool: Arc<AlertPool>,
     output_timeout: Duration,
     log: Logger,
@@ -132,7 +133,7 @@ impl Outputs {
             watchdog: None,
             progress: Arc::clone(&progress),
             closing: AtomicBool::new(false),
-            emitting: AtomicUsize::new(0),
+            shut_down: AtomicBool::new(false),
             pool: Arc::new(AlertPool::default()),
             output_timeout,
             log: log.clone(),
@@ -204,17 +205,11 @@ impl Outputs {
     }
 
     /// [`Outputs::emit`] for an alert already behind an `Arc` (e.g. from the pool).
+    ///
+    /// Safe Rust cannot call this while `close` runs (close takes the handle by value); the C
+    /// ABI admits calls through its own gate and stops them before `close` (see `ffi.rs`).
     pub fn emit_shared(&self, alert: Arc<Alert>) -> Result<(), EmitError> {
-        // SeqCst pairs with `shutdown`: either this call sees `closing`, or `shutdown` sees it
-        // in flight and waits for it before waking the workers for the last time.
-        self.emitting.fetch_add(1, Ordering::SeqCst);
-        let result = self.enqueue(alert);
-        self.emitting.fetch_sub(1, Ordering::Release);
-        result
-    }
-
-    fn enqueue(&self, alert: Arc<Alert>) -> Result<(), EmitError> {
-        if self.closing.load(Ordering::SeqCst) {
+        if self.closing.load(Ordering::Relaxed) {
             return Err(EmitError::Closed);
         }
         let mut result = Ok(());
@@ -259,11 +254,20 @@ impl Outputs {
                         && ch.settled_up_to(*enqueued)
                 })
         };
-        if self.progress.wait_until(deadline, done) {
+        // A close that begins meanwhile ends the wait: close drains (or discards and counts).
+        let closing = || self.closing.load(Ordering::Acquire);
+        if self.progress.wait_until(deadline, || done() || closing()) && !closing() {
             Ok(())
         } else {
             Err(Timeout)
         }
+    }
+
+    /// The first step of close, for the C ABI's racing callers: from now on emit returns
+    /// `Closed` and a flush that is waiting returns at once.
+    pub fn begin_close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.progress.notify();
     }
 
     /// Alerts and messages taken by `emit`.
@@ -306,14 +310,11 @@ impl Outputs {
     }
 
     fn shutdown(&mut self, timeout: Duration) -> Result<(), Timeout> {
-        if self.closing.swap(true, Ordering::SeqCst) {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        self.begin_close();
         let deadline = Instant::now() + timeout;
-        // An emit is a few hundred nanoseconds; wait for those already past the check.
-        while self.emitting.load(Ordering::Acquire) != 0 && Instant::now() < deadline {
-            std::thread::yield_now();
-        }
         for ch in &self.channels {
             ch.closing.store(true, Ordering::Release);
             ch.queue.waker.wake();

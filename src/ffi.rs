@@ -9,6 +9,8 @@
 #![allow(clippy::missing_safety_doc)]
 
 use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::alert::{AlertBuilder, AlertKind, FieldKind, Priority};
@@ -175,9 +177,53 @@ pub struct falco_outputs_stats {
 }
 
 /// The opaque handle: one set of open channels with their threads. Made by
-/// falco_outputs_init(), freed by falco_outputs_close(). A process may hold several.
+/// falco_outputs_init(), closed by falco_outputs_close(). A process may hold several.
+/// Internally a small shell (a call counter, a closing flag, a pointer to the channels):
+/// close frees the channels, their threads and buffers, but keeps the shell for the life of
+/// the process, so that a call racing close, or made after it, finds the flag set and returns
+/// FALCO_OUTPUTS_ERR_CLOSED instead of reading freed memory.
 pub struct falco_outputs {
-    inner: Outputs,
+    /// Calls inside the library with this handle now; close waits for them to leave.
+    calls: AtomicUsize,
+    /// Set once, by close. A call that sees it touches nothing but this shell.
+    closing: AtomicBool,
+    /// The channels; NULL once close has freed them.
+    inner: AtomicPtr<Outputs>,
+}
+
+/// Shells of closed handles, kept reachable (see [`falco_outputs`]): a leak checker reports
+/// them as still reachable, never as lost.
+static CLOSED_SHELLS: Mutex<Vec<&'static falco_outputs>> = Mutex::new(Vec::new());
+
+/// A call's admission to a live handle: while it exists, close does not free the channels.
+struct Entered<'a> {
+    shell: &'a falco_outputs,
+    outputs: &'a Outputs,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.shell.calls.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Admits a call, or says why not: NULL handle, or a handle that is closing or closed.
+///
+/// # Safety
+/// `p` must be NULL or a pointer returned by `falco_outputs_init` (closed or not).
+unsafe fn enter<'a>(p: *const falco_outputs) -> Result<Entered<'a>, falco_outputs_result> {
+    let shell = p.as_ref().ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
+    // SeqCst on both sides (here: calls then closing; in close: closing then calls): either
+    // this call sees `closing`, or close sees this call and waits for it.
+    shell.calls.fetch_add(1, Ordering::SeqCst);
+    if shell.closing.load(Ordering::SeqCst) {
+        shell.calls.fetch_sub(1, Ordering::Release);
+        return Err(FALCO_OUTPUTS_ERR_CLOSED);
+    }
+    // SAFETY: not closing, so `inner` is the live Box close has not taken yet, and it stays
+    // alive until `calls` drops back (close waits for that).
+    let outputs = &*shell.inner.load(Ordering::Acquire);
+    Ok(Entered { shell, outputs })
 }
 
 /// A borrowed C string as UTF-8 bytes (repair happens when the alert is built).
@@ -303,7 +349,12 @@ pub unsafe extern "C" fn falco_outputs_init(
         };
         match Outputs::open(options) {
             Ok(inner) => {
-                *out = Box::into_raw(Box::new(falco_outputs { inner }));
+                let shell = Box::new(falco_outputs {
+                    calls: AtomicUsize::new(0),
+                    closing: AtomicBool::new(false),
+                    inner: AtomicPtr::new(Box::into_raw(Box::new(inner))),
+                });
+                *out = Box::into_raw(shell);
                 FALCO_OUTPUTS_OK
             }
             Err(e) => {
@@ -390,7 +441,7 @@ fn build_and_emit(
 ///
 /// Threads: any number of threads may emit at once, concurrently with
 /// falco_outputs_emit_msg(), falco_outputs_reopen(), falco_outputs_flush() and the statistics
-/// calls on the same handle, but not with falco_outputs_close(): see there. Formatting and I/O
+/// calls on the same handle, and with falco_outputs_close() (then ERR_CLOSED): see there. Formatting and I/O
 /// happen on the channels' own threads. Not async-signal-safe (it may allocate).
 ///
 /// Returns:
@@ -415,6 +466,10 @@ pub unsafe extern "C" fn falco_outputs_emit(
         if outputs.is_null() || alert.is_null() {
             return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
         }
+        let handle = match enter(outputs) {
+            Ok(h) => h,
+            Err(e) => return e,
+        };
         let a = &*alert;
         let Some(priority) = Priority::from_i32(a.priority) else {
             return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
@@ -431,24 +486,18 @@ pub unsafe extern "C" fn falco_outputs_emit(
             Ok(t) => t,
             Err(e) => return e,
         };
-        build_and_emit(
-            &(*outputs).inner,
-            a.time_ns,
-            priority,
-            AlertKind::Event,
-            |b| {
-                b.rule(rule)
-                    .and_then(|b| b.source(source))
-                    .and_then(|b| b.message(message))
-                    .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
-                add_fields(b, fields)?;
-                for t in tags {
-                    let tag = bytes(*t).ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
-                    b.tag(tag).map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
-                }
-                Ok(())
-            },
-        )
+        build_and_emit(handle.outputs, a.time_ns, priority, AlertKind::Event, |b| {
+            b.rule(rule)
+                .and_then(|b| b.source(source))
+                .and_then(|b| b.message(message))
+                .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
+            add_fields(b, fields)?;
+            for t in tags {
+                let tag = bytes(*t).ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
+                b.tag(tag).map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
+            }
+            Ok(())
+        })
     })
 }
 
@@ -475,9 +524,10 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
     fields_len: usize,
 ) -> falco_outputs_result {
     guard(FALCO_OUTPUTS_ERR_INTERNAL, || {
-        if outputs.is_null() {
-            return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
-        }
+        let handle = match enter(outputs) {
+            Ok(h) => h,
+            Err(e) => return e,
+        };
         let Some(priority) = Priority::from_i32(priority) else {
             return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
         };
@@ -488,19 +538,13 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
             Ok(f) => f,
             Err(e) => return e,
         };
-        build_and_emit(
-            &(*outputs).inner,
-            time_ns,
-            priority,
-            AlertKind::Message,
-            |b| {
-                b.rule(rule)
-                    .and_then(|b| b.source(b"internal"))
-                    .and_then(|b| b.message(message))
-                    .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
-                add_fields(b, fields)
-            },
-        )
+        build_and_emit(handle.outputs, time_ns, priority, AlertKind::Message, |b| {
+            b.rule(rule)
+                .and_then(|b| b.source(b"internal"))
+                .and_then(|b| b.message(message))
+                .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
+            add_fields(b, fields)
+        })
     })
 }
 
@@ -515,15 +559,15 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
 /// after the daemon restarted); stdout and HTTP ignore it.
 ///
 /// Pointers: `outputs` is NULL (then nothing happens) or a handle from falco_outputs_init().
-/// Threads: any thread, any signal handler, concurrently with every call but
-/// falco_outputs_close(). No result: the file is opened again by the channel's next write,
+/// Threads: any thread, any signal handler, concurrently with every call (while
+/// falco_outputs_close() runs it does nothing). No result: the file is opened again by the channel's next write,
 /// and a failure there is reported like any write failure (log callback, statistics).
 #[no_mangle]
 pub unsafe extern "C" fn falco_outputs_reopen(outputs: *mut falco_outputs) {
     // No panic guard: nothing here can panic (atomics and write(2)), and catch_unwind is not
     // something to run inside a signal handler.
-    if let Some(o) = outputs.as_ref() {
-        o.inner.reopen();
+    if let Ok(handle) = enter(outputs) {
+        handle.outputs.reopen();
     }
 }
 
@@ -534,7 +578,8 @@ pub unsafe extern "C" fn falco_outputs_reopen(outputs: *mut falco_outputs) {
 /// Alerts emitted by other threads during the call are not waited for.
 ///
 /// Pointers: `outputs` is a handle from falco_outputs_init(). Threads: any thread,
-/// concurrently with every call but falco_outputs_close(); several threads may flush at once.
+/// concurrently with every call (falco_outputs_close(): see there); several threads may flush
+/// at once.
 /// Not async-signal-safe (it blocks).
 ///
 /// Returns:
@@ -542,6 +587,7 @@ pub unsafe extern "C" fn falco_outputs_reopen(outputs: *mut falco_outputs) {
 ///   (see the statistics), and written to the OS.
 /// - FALCO_OUTPUTS_ERR_TIMEOUT: some channel had not settled by the deadline; nothing is lost,
 ///   it keeps delivering.
+/// - FALCO_OUTPUTS_ERR_CLOSED: falco_outputs_close() started (before or during the wait).
 /// - FALCO_OUTPUTS_ERR_NULL_ARGUMENT: outputs is NULL.
 /// - FALCO_OUTPUTS_ERR_INTERNAL: a bug was caught.
 #[no_mangle]
@@ -549,10 +595,12 @@ pub unsafe extern "C" fn falco_outputs_flush(
     outputs: *mut falco_outputs,
     timeout_ms: u32,
 ) -> falco_outputs_result {
-    guard(FALCO_OUTPUTS_ERR_INTERNAL, || match outputs.as_ref() {
-        None => FALCO_OUTPUTS_ERR_NULL_ARGUMENT,
-        Some(o) => match o.inner.flush(Duration::from_millis(timeout_ms.into())) {
+    guard(FALCO_OUTPUTS_ERR_INTERNAL, || match enter(outputs) {
+        Err(e) => e,
+        Ok(h) => match h.outputs.flush(Duration::from_millis(timeout_ms.into())) {
             Ok(()) => FALCO_OUTPUTS_OK,
+            // Close began while this flush waited: it returned early, close does the rest.
+            Err(Timeout) if h.shell.closing.load(Ordering::Acquire) => FALCO_OUTPUTS_ERR_CLOSED,
             Err(Timeout) => FALCO_OUTPUTS_ERR_TIMEOUT,
         },
     })
@@ -568,17 +616,22 @@ pub unsafe extern "C" fn falco_outputs_flush(
 /// falco_outputs_close(). Not async-signal-safe.
 ///
 /// Returns FALCO_OUTPUTS_OK, FALCO_OUTPUTS_ERR_NULL_ARGUMENT (outputs or out is NULL; *out
-/// untouched) or FALCO_OUTPUTS_ERR_INTERNAL (a bug was caught).
+/// untouched), FALCO_OUTPUTS_ERR_CLOSED (falco_outputs_close() started; *out untouched) or
+/// FALCO_OUTPUTS_ERR_INTERNAL (a bug was caught).
 #[no_mangle]
 pub unsafe extern "C" fn falco_outputs_get_stats(
     outputs: *const falco_outputs,
     out: *mut falco_outputs_stats,
 ) -> falco_outputs_result {
     guard(FALCO_OUTPUTS_ERR_INTERNAL, || {
-        let (Some(o), false) = (outputs.as_ref(), out.is_null()) else {
+        if out.is_null() {
             return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
+        }
+        let o = match enter(outputs) {
+            Ok(h) => h,
+            Err(e) => return e,
         };
-        let t = stats::totals(o.inner.accepted(), &o.inner.stats());
+        let t = stats::totals(o.outputs.accepted(), &o.outputs.stats());
         *out = falco_outputs_stats {
             accepted: t.accepted,
             dropped: t.dropped,
@@ -600,9 +653,10 @@ pub unsafe extern "C" fn falco_outputs_get_stats(
 /// bytes. With buf NULL or buf_len 0 nothing is written (the way to ask for the size).
 ///
 /// Pointers: `buf` is NULL or holds buf_len writable bytes, owned by the caller. Threads: any
-/// thread, concurrently with every call but falco_outputs_close(). Not async-signal-safe.
+/// thread, concurrently with every call (falco_outputs_close(): see there). Not async-signal-safe.
 ///
-/// Returns the length of the whole text, or 0 when outputs is NULL (or a bug was caught).
+/// Returns the length of the whole text, or 0 when outputs is NULL or closing (or a bug was
+/// caught).
 #[no_mangle]
 pub unsafe extern "C" fn falco_outputs_stats_json(
     outputs: *const falco_outputs,
@@ -610,10 +664,10 @@ pub unsafe extern "C" fn falco_outputs_stats_json(
     buf_len: usize,
 ) -> usize {
     guard(0, || {
-        let Some(o) = outputs.as_ref() else {
+        let Ok(o) = enter(outputs) else {
             return 0;
         };
-        let text = stats::to_json(o.inner.accepted(), &o.inner.stats());
+        let text = stats::to_json(o.outputs.accepted(), &o.outputs.stats());
         write_errbuf(buf, buf_len, &text);
         text.len()
     })
@@ -631,9 +685,10 @@ pub unsafe extern "C" fn falco_outputs_stats_json(
 /// (the way to ask for the size).
 ///
 /// Pointers: `buf` is NULL or holds buf_len writable bytes, owned by the caller. Threads: any
-/// thread, concurrently with every call but falco_outputs_close(). Not async-signal-safe.
+/// thread, concurrently with every call (falco_outputs_close(): see there). Not async-signal-safe.
 ///
-/// Returns the length of the whole text, or 0 when outputs is NULL (or a bug was caught).
+/// Returns the length of the whole text, or 0 when outputs is NULL or closing (or a bug was
+/// caught).
 #[no_mangle]
 pub unsafe extern "C" fn falco_outputs_metrics_text(
     outputs: *const falco_outputs,
@@ -641,51 +696,87 @@ pub unsafe extern "C" fn falco_outputs_metrics_text(
     buf_len: usize,
 ) -> usize {
     guard(0, || {
-        let Some(o) = outputs.as_ref() else {
+        let Ok(o) = enter(outputs) else {
             return 0;
         };
-        let text = o.inner.metrics_text();
+        let text = o.outputs.metrics_text();
         write_errbuf(buf, buf_len, &text);
         text.len()
     })
 }
 
 /// Drains (up to timeout_ms; 0 = the configured output_timeout), flushes, stops the workers,
-/// closes every channel and frees the handle. ERR_TIMEOUT if anything had to be discarded
-/// (discarded alerts are counted and logged). The handle is invalid afterwards either way.
+/// closes every channel and frees them. ERR_TIMEOUT if anything had to be discarded
+/// (discarded alerts are counted and logged). The handle is closed afterwards either way.
 ///
 /// output_timeout is falco.yaml's key (2000 ms by default). On a timeout, a channel thread
 /// stuck in a system call (a hung program, a dead NFS file) is left behind rather than
-/// blocking the host; it never calls the log callback again.
+/// blocking the host: it finishes (or fails) the one write it is in, writes nothing after
+/// it, and never calls the log callback again. Close's log line says how many alerts such a
+/// thread still held; the descriptor or child program it holds is released when its system
+/// call returns.
 ///
-/// Pointers: `outputs` is a handle from falco_outputs_init(), closed at most once. The host
-/// must make sure no other thread is inside, or enters, any call on this handle from the
-/// moment close starts (stop the emitting threads first, and have a signal handler check its
-/// own flag before calling falco_outputs_reopen()). After close returns, log_userdata may be
-/// freed. Not async-signal-safe (it blocks).
+/// Racing calls are safe. From the moment close starts, falco_outputs_emit(),
+/// falco_outputs_emit_msg(), falco_outputs_flush(), falco_outputs_get_stats() on other
+/// threads return FALCO_OUTPUTS_ERR_CLOSED, falco_outputs_stats_json() and
+/// falco_outputs_metrics_text() return 0, and falco_outputs_reopen() does nothing (also from
+/// a signal handler). A call already inside the library when close starts is waited for (a
+/// flush waiting for delivery returns ERR_CLOSED at once); every emit that returned OK is then
+/// delivered, or discarded at the deadline and counted in close's log line. None of them
+/// touches freed memory: close keeps the handle's own 24 bytes for the life of the process,
+/// so even a call made after close returned gets ERR_CLOSED (close itself too).
+///
+/// What the host must still guarantee after close returns: nothing about the handle except
+/// that it is a pointer falco_outputs_init() returned (the 24 bytes are never reused for
+/// another handle). log_userdata may be freed once close returns (the callback is never
+/// called again). Each handle closed costs those 24 bytes until the process exits.
+///
+/// Pointers: `outputs` is NULL or a handle from falco_outputs_init(), open or closed.
+/// Threads: any thread, concurrently with any call on the handle. Not async-signal-safe (it
+/// blocks).
 ///
 /// Returns:
 /// - FALCO_OUTPUTS_OK: every queued alert was delivered or failed (see the log); all closed.
 /// - FALCO_OUTPUTS_ERR_TIMEOUT: the deadline passed; what was still queued was discarded,
-///   counted and logged. The handle is freed all the same.
+///   counted and logged. The handle is closed all the same.
+/// - FALCO_OUTPUTS_ERR_CLOSED: another close started first; this one did nothing.
 /// - FALCO_OUTPUTS_ERR_NULL_ARGUMENT: outputs is NULL; nothing happened.
-/// - FALCO_OUTPUTS_ERR_INTERNAL: a bug was caught; the handle is freed all the same.
+/// - FALCO_OUTPUTS_ERR_INTERNAL: a bug was caught; the handle is closed all the same.
 #[no_mangle]
 pub unsafe extern "C" fn falco_outputs_close(
     outputs: *mut falco_outputs,
     timeout_ms: u32,
 ) -> falco_outputs_result {
-    if outputs.is_null() {
+    let Some(shell) = outputs.as_ref() else {
         return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
+    };
+    if shell.closing.swap(true, Ordering::SeqCst) {
+        return FALCO_OUTPUTS_ERR_CLOSED;
     }
-    let handle = Box::from_raw(outputs);
-    guard(FALCO_OUTPUTS_ERR_INTERNAL, move || {
+    let inner = shell.inner.load(Ordering::Acquire);
+    // SAFETY: `closing` was ours to set, so nobody else frees `inner`; racing calls hold it
+    // only while counted in `calls`.
+    (*inner).begin_close();
+    // Calls already admitted finish in microseconds (a flush returns at once on closing).
+    while shell.calls.load(Ordering::SeqCst) != 0 {
+        std::thread::yield_now();
+    }
+    shell.inner.store(std::ptr::null_mut(), Ordering::Release);
+    // SAFETY: made by Box::into_raw in init; no call holds it any more and none can take it.
+    let outputs_box = Box::from_raw(inner);
+    let result = guard(FALCO_OUTPUTS_ERR_INTERNAL, move || {
         let timeout = (timeout_ms != 0).then(|| Duration::from_millis(timeout_ms.into()));
-        match handle.inner.close(timeout) {
+        match outputs_box.close(timeout) {
             Ok(()) => FALCO_OUTPUTS_OK,
             Err(Timeout) => FALCO_OUTPUTS_ERR_TIMEOUT,
         }
-    })
+    });
+    // SAFETY: made by Box::into_raw in init and never freed: from here on it is a tombstone.
+    let shell: &'static falco_outputs = &*outputs;
+    if let Ok(mut shells) = CLOSED_SHELLS.lock() {
+        shells.push(shell);
+    }
+    result
 }
 
 /// A static description of a result code ("unknown result code" for values outside the enum).
