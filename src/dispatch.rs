@@ -344,16 +344,22 @@ impl Outputs {
                 let discarded = ch.stats.discarded.load(Ordering::Relaxed) - before;
                 let stuck = !ch.finished.load(Ordering::Acquire);
                 if discarded > 0 || stuck {
+                    // A blocked worker holds the alerts of the write it is in: written if that
+                    // system call completes, otherwise lost; close cannot tell which.
+                    let holding = if stuck {
+                        format!(
+                            "; the worker is blocked and was left behind holding {} alerts",
+                            ch.stats.snapshot().pending()
+                        )
+                    } else {
+                        String::new()
+                    };
                     self.log.error(&format!(
                         "{} output: close: deadline of {} ms passed; {} alerts discarded{}",
                         ch.name,
                         timeout.as_millis(),
                         discarded,
-                        if stuck {
-                            "; the worker is blocked and was left behind"
-                        } else {
-                            ""
-                        }
+                        holding
                     ));
                 }
             }

@@ -153,6 +153,12 @@ impl Worker {
                     continue 'run;
                 }
                 self.format_some(&mut pending, &mut batch);
+                // Formatting a large batch takes a while: close may have given up meanwhile.
+                if sh.aborting.load(Ordering::Acquire) {
+                    ChannelStats::add(&sh.stats.discarded, batch.len() as u64);
+                    self.pool.give_back(&mut self.spent);
+                    continue 'run;
+                }
                 self.busy(|w| w.channel.deliver(&batch, &w.ctx));
                 self.pool.give_back(&mut self.spent);
                 sh.progress.notify();
