@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use crate::alert::Alert;
 use crate::config::{self, ConfigError, ConfigSources};
 use crate::date::LocalZone;
+use crate::fanout::{BatchPool, Fanout, MAX_BATCH_LINES};
 use crate::format::{FormatOptions, Formatter};
 use crate::hostname::default_hostname;
 use crate::log::Logger;
 use crate::outputs::{self, ChannelCtx, OpenError};
 use crate::pool::AlertPool;
-use crate::queue::Queue;
+use crate::queue::{Admission, Intake, Queue};
 use crate::signals::spawn_blocking_signals;
 use crate::stats::{ChannelStats, StatsSnapshot};
 use crate::watchdog::{self, Stop};
@@ -94,7 +95,12 @@ pub struct Timeout;
 
 /// An open set of channels with their workers.
 pub struct Outputs {
+    /// Where emit puts alerts; the fan-out thread takes them from there.
+    intake: Arc<Intake>,
+    fanout: Option<JoinHandle<()>>,
     channels: Vec<Arc<ChannelShared>>,
+    /// `outputs_queue.capacity` (0: unbounded).
+    capacity: u64,
     workers: Vec<JoinHandle<()>>,
     watchdog: Option<(JoinHandle<()>, Arc<Stop>)>,
     progress: Arc<Progress>,
@@ -124,11 +130,36 @@ impl Outputs {
         );
         let output_timeout = Duration::from_millis(cfg.output_timeout_ms);
         let opened = outputs::open_enabled(&cfg, &log, &hostname)?;
+        if opened.len() > 64 {
+            return Err(InitError::Config("more than 64 output channels".into()));
+        }
 
+        let capacity = cfg.outputs_queue.capacity;
+        // A burst wakes the fan-out thread at once at this many waiting alerts (well before a
+        // bounded queue would fill), otherwise it comes every max_delay.
+        let high_water = if capacity == 0 {
+            MAX_BATCH_LINES
+        } else {
+            (capacity / 2).clamp(1, MAX_BATCH_LINES)
+        };
+        let max_delay = Duration::from_millis(cfg.outputs_queue.max_delay_ms);
+        let routes = opened
+            .iter()
+            .map(|ch| Admission {
+                min_priority: ch.min_priority,
+                route: ch.route.clone(),
+            })
+            .collect();
+        let intake = Intake::new(routes, high_water, max_delay.is_zero())
+            .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?;
         let progress = Arc::new(Progress::default());
         let epoch = Instant::now();
+        let batches = Arc::new(BatchPool::default());
         let mut outputs = Outputs {
+            intake: Arc::new(intake),
+            fanout: None,
             channels: Vec::new(),
+            capacity: capacity as u64,
             workers: Vec::new(),
             watchdog: None,
             progress: Arc::clone(&progress),
@@ -138,13 +169,12 @@ impl Outputs {
             output_timeout,
             log: log.clone(),
         };
+        let own_format: Vec<bool> = opened.iter().map(|ch| ch.channel.own_format()).collect();
         for ch in opened {
-            let queue = Queue::new(cfg.outputs_queue.capacity)
+            let queue = Queue::new()
                 .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?;
             let shared = Arc::new(ChannelShared {
                 name: ch.name,
-                min_priority: ch.min_priority,
-                route: ch.route,
                 queue,
                 stats: Arc::new(ChannelStats::default()),
                 reopen_requested: AtomicBool::new(false),
@@ -160,9 +190,9 @@ impl Outputs {
             let worker = Worker {
                 shared: Arc::clone(&shared),
                 channel: ch.channel,
+                batches: Arc::clone(&batches),
                 formatter: formatter.clone(),
-                pool: Arc::clone(&outputs.pool),
-                spent: Vec::new(),
+                alerts: Arc::clone(&outputs.pool),
                 ctx: ChannelCtx {
                     name: ch.name,
                     log: log.clone(),
@@ -182,6 +212,19 @@ impl Outputs {
             outputs.channels.push(shared);
             outputs.workers.push(handle);
         }
+        let fanout = Fanout {
+            intake: Arc::clone(&outputs.intake),
+            channels: outputs.channels.clone(),
+            own_format,
+            formatter,
+            alerts: Arc::clone(&outputs.pool),
+            batches,
+            max_delay,
+        };
+        outputs.fanout = Some(
+            spawn_blocking_signals("falco-out-fmt".into(), move || fanout.run())
+                .map_err(|e| InitError::Io(format!("cannot start the fan-out thread: {e}")))?,
+        );
         let stop = Arc::new(Stop::default());
         let (watched, stop2, wlog) = (outputs.channels.clone(), Arc::clone(&stop), log.clone());
         let handle = spawn_blocking_signals("falco-out-wdog".into(), move || {
@@ -212,16 +255,26 @@ impl Outputs {
         if self.closing.load(Ordering::Relaxed) {
             return Err(EmitError::Closed);
         }
-        let mut result = Ok(());
-        for ch in &self.channels {
-            if alert.priority > ch.min_priority || !ch.route.admits(&alert) {
-                ChannelStats::add(&ch.stats.filtered, 1);
-            } else if ch.queue.push(&alert, &ch.stats).is_err() {
+        // A channel's backlog: admitted to it, not yet delivered, failed or discarded.
+        let full = |i: usize, enqueued: u64| {
+            self.capacity != 0 && {
+                let s = &self.channels[i].stats;
+                let settled = s.delivered.load(Ordering::Relaxed)
+                    + s.failed.load(Ordering::Relaxed)
+                    + s.discarded.load(Ordering::Relaxed);
+                enqueued.saturating_sub(settled) >= self.capacity
+            }
+        };
+        let dropped = self.intake.push(alert, full);
+        if dropped == 0 {
+            return Ok(());
+        }
+        for (i, ch) in self.channels.iter().enumerate() {
+            if dropped & (1 << i) != 0 {
                 ChannelStats::add(&ch.stats.dropped_queue_full, 1);
-                result = Err(EmitError::QueueFull);
             }
         }
-        result
+        Err(EmitError::QueueFull)
     }
 
     /// Asks every channel to reopen. Async-signal-safe: atomics and one write(2) per channel.
@@ -233,26 +286,17 @@ impl Outputs {
     }
 
     /// Waits until everything emitted before the call is delivered (or failed) and flushed.
+    /// Wakes the fan-out thread at once (whatever `max_delay`), which forwards the request to
+    /// every worker once it has queued everything that was emitted before.
     pub fn flush(&self, timeout: Duration) -> Result<(), Timeout> {
         let deadline = Instant::now() + timeout;
-        let targets: Vec<(u64, u64)> = self
-            .channels
-            .iter()
-            .map(|ch| {
-                let enqueued = ch.stats.enqueued.load(Ordering::Relaxed);
-                let generation = ch.flush_requested.fetch_add(1, Ordering::AcqRel) + 1;
-                ch.queue.waker.wake();
-                (enqueued, generation)
-            })
-            .collect();
+        let targets = self.intake.counts().enqueued;
+        let generation = self.intake.flush_requested.fetch_add(1, Ordering::AcqRel) + 1;
+        self.intake.waker.wake();
         let done = || {
-            self.channels
-                .iter()
-                .zip(&targets)
-                .all(|(ch, (enqueued, generation))| {
-                    ch.flush_done.load(Ordering::Acquire) >= *generation
-                        && ch.settled_up_to(*enqueued)
-                })
+            self.channels.iter().zip(&targets).all(|(ch, enqueued)| {
+                ch.flush_done.load(Ordering::Acquire) >= generation && ch.settled_up_to(*enqueued)
+            })
         };
         // A close that begins meanwhile ends the wait: close drains (or discards and counts).
         let closing = || self.closing.load(Ordering::Acquire);
@@ -271,33 +315,39 @@ impl Outputs {
     }
 
     /// Alerts and messages taken by `emit`.
-    /// Derived rather than counted (one shared counter less on the emit path): every accepted
-    /// alert is, for each channel, exactly one of enqueued, filtered or dropped as the queue
-    /// was full.
     pub fn accepted(&self) -> u64 {
-        self.channels.first().map_or(0, |ch| {
-            let s = ch.stats.snapshot();
-            s.enqueued + s.filtered + s.dropped_queue_full
-        })
+        self.intake.counts().accepted
     }
 
-    /// Each channel's counters, in the order the channels were opened.
+    /// Each channel's counters, in the order the channels were opened. `enqueued` and
+    /// `filtered` are counted by emit in the intake (read first, so that
+    /// `delivered + failed + discarded <= enqueued` in every snapshot).
     pub fn stats(&self) -> Vec<(&'static str, StatsSnapshot)> {
+        let counts = self.intake.counts();
         self.channels
             .iter()
-            .map(|ch| (ch.name, ch.stats.snapshot()))
+            .enumerate()
+            .map(|(i, ch)| {
+                let mut s = ch.stats.snapshot();
+                s.enqueued = counts.enqueued[i];
+                s.filtered = counts.filtered[i];
+                (ch.name, s)
+            })
             .collect()
     }
 
     /// The counters in the Prometheus text format (see `metrics.rs`).
     pub fn metrics_text(&self) -> String {
+        // Waiting for a channel: in the intake (not yet formatted) or in its own queue.
+        let intake = self.intake.len() as u64;
         let channels: Vec<_> = self
             .channels
             .iter()
-            .map(|ch| crate::metrics::ChannelMetrics {
-                name: ch.name,
-                stats: ch.stats.snapshot(),
-                queue_depth: ch.queue.len() as u64,
+            .zip(self.stats())
+            .map(|(ch, (name, stats))| crate::metrics::ChannelMetrics {
+                name,
+                stats,
+                queue_depth: intake + ch.queue.lines() as u64,
             })
             .collect();
         crate::metrics::to_prometheus(env!("CARGO_PKG_VERSION"), self.accepted(), &channels)
@@ -315,14 +365,15 @@ impl Outputs {
         }
         self.begin_close();
         let deadline = Instant::now() + timeout;
-        for ch in &self.channels {
-            ch.closing.store(true, Ordering::Release);
-            ch.queue.waker.wake();
-        }
+        // The fan-out thread queues what is left, then tells each worker to finish.
+        self.intake.closing.store(true, Ordering::Release);
+        self.intake.waker.wake();
         let all_finished = || {
-            self.channels
-                .iter()
-                .all(|ch| ch.finished.load(Ordering::Acquire))
+            self.intake.finished.load(Ordering::Acquire)
+                && self
+                    .channels
+                    .iter()
+                    .all(|ch| ch.finished.load(Ordering::Acquire))
         };
         let mut result = Ok(());
         if !self.progress.wait_until(deadline, all_finished) {
@@ -332,6 +383,8 @@ impl Outputs {
                 .iter()
                 .map(|ch| ch.stats.discarded.load(Ordering::Relaxed))
                 .collect();
+            self.intake.aborting.store(true, Ordering::Release);
+            self.intake.waker.wake();
             for ch in &self.channels {
                 ch.aborting.store(true, Ordering::Release);
                 ch.queue.waker.wake();
@@ -369,6 +422,11 @@ impl Outputs {
                 let _ = handle.join();
             }
             // Otherwise the thread is detached; it owns what it uses through its Arcs.
+        }
+        if let Some(handle) = self.fanout.take() {
+            if self.intake.finished.load(Ordering::Acquire) {
+                let _ = handle.join();
+            }
         }
         if let Some((handle, stop)) = self.watchdog.take() {
             stop.stop();

@@ -16,6 +16,7 @@ pub mod testing;
 pub(crate) mod config;
 pub(crate) mod date;
 pub(crate) mod dispatch;
+pub(crate) mod fanout;
 pub(crate) mod format;
 pub(crate) mod hostname;
 pub(crate) mod metrics;

@@ -1,20 +1,42 @@
-//! A channel's queue: many engine threads push, one worker drains everything at once.
+//! The two queues of the pipeline and how their threads sleep.
 //!
-//! The worker sleeps on an eventfd rather than a condition variable because `reopen` must be
-//! able to wake it from a signal handler, and write(2) is async-signal-safe. Producers only pay
-//! for the write(2) when the worker is actually asleep.
+//! - [`Intake`]: every engine thread pushes alerts here (one lock, no system call); the fan-out
+//!   thread takes them all at once, on its timer.
+//! - [`Queue`]: per channel, the fan-out thread pushes formatted batches and wakes the
+//!   channel's worker.
+//!
+//! Threads sleep on an eventfd rather than a condition variable because `reopen` must be able
+//! to wake a worker from a signal handler, and write(2) is async-signal-safe.
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::alert::Alert;
-use crate::stats::ChannelStats;
+use crate::alert::{Alert, Priority};
+use crate::outputs::Batch;
+use crate::route::Route;
+
+/// What the fan-out thread hands a worker: Falco's lines, formatted once and shared by every
+/// channel that takes them, or the alerts themselves for a channel with a format of its own.
+pub enum Work {
+    Lines(Arc<Batch>),
+    Alerts(Vec<Arc<Alert>>),
+}
+
+impl Work {
+    /// Alerts it carries.
+    pub fn len(&self) -> usize {
+        match self {
+            Work::Lines(b) => b.len(),
+            Work::Alerts(a) => a.len(),
+        }
+    }
+}
 
 /// An eventfd: `wake` is async-signal-safe, `wait` sleeps until woken or timed out.
 pub struct Waker {
@@ -38,7 +60,7 @@ impl Waker {
     /// means "woken".
     pub fn wake(&self) {
         let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live local.
+        // SAFETY: writes 8 bytes from a local to our eventfd.
         unsafe {
             libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8);
         }
@@ -51,7 +73,8 @@ impl Waker {
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // Rounded up: a 0.5 ms remainder must not become a busy poll(0).
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         // SAFETY: one pollfd on the stack; then an 8-byte read into a local.
         unsafe {
             libc::poll(&mut pfd, 1, ms);
@@ -61,93 +84,228 @@ impl Waker {
     }
 }
 
-/// How long an idle worker polls its queue before sleeping on the eventfd.
-const SPIN: Duration = Duration::from_micros(20);
+/// One accepted alert and the channels that take it (bit i: channel i admitted it and its
+/// queue was not full), decided once, at emit.
+pub struct Entry {
+    pub alert: Arc<Alert>,
+    pub takers: u64,
+}
 
-/// Why an alert was not queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueFull;
+/// What decides, at emit, whether a channel takes an alert.
+pub struct Admission {
+    pub min_priority: Priority,
+    /// The channel's `match` block.
+    pub route: Route,
+}
 
-pub struct Queue {
-    items: Mutex<VecDeque<Arc<Alert>>>,
-    /// 0 = unbounded.
-    capacity: usize,
-    /// `items.len()`, readable without the lock (the worker's spin before sleeping).
+impl Admission {
+    fn admits(&self, alert: &Alert) -> bool {
+        alert.priority <= self.min_priority && self.route.admits(alert)
+    }
+}
+
+/// Counters kept under the intake's lock (plain integers: the lock already orders them).
+#[derive(Default, Clone)]
+pub struct IntakeCounts {
+    /// Alerts and messages taken by emit.
+    pub accepted: u64,
+    /// Per channel: alerts admitted (priority passed, queue not full).
+    pub enqueued: Vec<u64>,
+    /// Per channel: skipped by `min_priority`.
+    pub filtered: Vec<u64>,
+}
+
+struct IntakeState {
+    entries: Vec<Entry>,
+    counts: IntakeCounts,
+}
+
+/// How the fan-out thread sleeps (what a producer must do to get it going).
+pub const AWAKE: u8 = 0;
+/// Sleeping at most `max_delay`: producers need not wake it, except at the high-water mark.
+pub const TICKING: u8 = 1;
+/// Idle (no alert for a while): the next alert wakes it.
+pub const IDLE: u8 = 2;
+
+/// Where every engine thread puts its alerts.
+pub struct Intake {
+    state: Mutex<IntakeState>,
+    routes: Vec<Admission>,
+    /// `entries.len()`, readable without the lock.
     len: AtomicUsize,
+    /// The fan-out thread's [`AWAKE`] / [`TICKING`] / [`IDLE`].
+    pub sleep_state: AtomicU8,
+    /// At this many waiting alerts a producer wakes a ticking fan-out thread at once.
+    pub high_water: usize,
+    /// `outputs_queue.max_delay_ms` is 0: every alert wakes the fan-out thread.
+    pub wake_every_alert: bool,
+    pub waker: Waker,
+    pub flush_requested: AtomicU64,
+    pub closing: AtomicBool,
+    pub aborting: AtomicBool,
+    pub finished: AtomicBool,
+}
+
+impl Intake {
+    pub fn new(
+        routes: Vec<Admission>,
+        high_water: usize,
+        wake_every_alert: bool,
+    ) -> io::Result<Intake> {
+        let n = routes.len();
+        Ok(Intake {
+            state: Mutex::new(IntakeState {
+                entries: Vec::new(),
+                counts: IntakeCounts {
+                    accepted: 0,
+                    enqueued: vec![0; n],
+                    filtered: vec![0; n],
+                },
+            }),
+            routes,
+            len: AtomicUsize::new(0),
+            sleep_state: AtomicU8::new(AWAKE),
+            high_water: high_water.max(1),
+            wake_every_alert,
+            waker: Waker::new()?,
+            flush_requested: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            aborting: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        })
+    }
+
+    /// Accepts one alert: counts it for every channel (filtered or enqueued, unless dropped as
+    /// full) and queues it for the fan-out thread. `full(i, enqueued_i)` says whether channel
+    /// i's backlog is at its bound. Returns the channels that dropped it (bit i: channel i;
+    /// the caller counts those).
+    ///
+    /// No system call unless the fan-out thread is idle, the high-water mark is reached, or
+    /// `max_delay_ms` is 0.
+    pub fn push(&self, alert: Arc<Alert>, full: impl Fn(usize, u64) -> bool) -> u64 {
+        let (len, dropped) = {
+            let mut st = self.state.lock();
+            let (mut dropped, mut takers) = (0u64, 0u64);
+            st.counts.accepted += 1;
+            for (i, route) in self.routes.iter().enumerate() {
+                if !route.admits(&alert) {
+                    st.counts.filtered[i] += 1;
+                } else if full(i, st.counts.enqueued[i]) {
+                    dropped |= 1 << i;
+                } else {
+                    st.counts.enqueued[i] += 1;
+                    takers |= 1 << i;
+                }
+            }
+            st.entries.push(Entry { alert, takers });
+            let len = st.entries.len();
+            self.len.store(len, Ordering::SeqCst);
+            (len, dropped)
+        };
+        // SeqCst pairs with the fan-out thread's "state = IDLE, then look at len": either it
+        // sees this alert, or this load sees IDLE and wakes it.
+        let state = self.sleep_state.load(Ordering::SeqCst);
+        let wake = match state {
+            AWAKE => false,
+            TICKING => len >= self.high_water || self.wake_every_alert,
+            _ => true,
+        };
+        if wake && self.sleep_state.swap(AWAKE, Ordering::SeqCst) != AWAKE {
+            self.waker.wake();
+        }
+        dropped
+    }
+
+    /// Everything queued, swapped with `spare` (the fan-out thread's empty vector).
+    pub fn take(&self, spare: &mut Vec<Entry>) {
+        let mut st = self.state.lock();
+        std::mem::swap(&mut st.entries, spare);
+        self.len.store(0, Ordering::SeqCst);
+    }
+
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::SeqCst)
+    }
+
+    /// A copy of the counters (taken under the lock: every alert counted is in the intake or
+    /// beyond it).
+    pub fn counts(&self) -> IntakeCounts {
+        self.state.lock().counts.clone()
+    }
+
+    /// Gives the memory of a vector that grew during a burst back.
+    pub fn shrink(&self) {
+        let mut st = self.state.lock();
+        if st.entries.is_empty() {
+            st.entries = Vec::new();
+        }
+    }
+
+    /// Whether channel `i` takes this entry (admitted, and its queue was not full).
+    pub fn admits(&self, i: usize, entry: &Entry) -> bool {
+        entry.takers & (1 << i) != 0
+    }
+}
+
+/// A channel's queue of formatted batches: the fan-out thread pushes, the worker drains.
+pub struct Queue {
+    items: Mutex<VecDeque<Work>>,
+    /// Lines in `items`, readable without the lock.
+    lines: AtomicUsize,
     sleeping: AtomicBool,
     pub waker: Waker,
 }
 
 impl Queue {
-    pub fn new(capacity: usize) -> io::Result<Queue> {
+    pub fn new() -> io::Result<Queue> {
         Ok(Queue {
             items: Mutex::new(VecDeque::new()),
-            capacity,
-            len: AtomicUsize::new(0),
+            lines: AtomicUsize::new(0),
             sleeping: AtomicBool::new(false),
             waker: Waker::new()?,
         })
     }
 
-    /// Queues the alert unless the queue is full. `enqueued` is counted under the lock so that
-    /// a flush's snapshot of it never counts an alert that is not on the queue yet.
-    pub fn push(&self, alert: &Arc<Alert>, stats: &ChannelStats) -> Result<(), QueueFull> {
+    /// Queues work and wakes the worker if it sleeps (from the fan-out thread, never from an
+    /// engine thread).
+    pub fn push(&self, work: Work) {
         {
             let mut items = self.items.lock();
-            if self.capacity != 0 && items.len() >= self.capacity {
-                return Err(QueueFull);
-            }
-            items.push_back(Arc::clone(alert));
-            self.len.store(items.len(), Ordering::Relaxed);
-            ChannelStats::add(&stats.enqueued, 1);
+            self.lines.fetch_add(work.len(), Ordering::SeqCst);
+            items.push_back(work);
         }
         // The mutex orders this load after the worker's `sleeping = true` whenever the worker
         // saw an empty queue, so a sleeping worker is never missed.
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
             self.waker.wake();
         }
-        Ok(())
     }
 
     /// Moves everything queued into `out` (which the worker keeps between calls).
-    pub fn drain_into(&self, out: &mut VecDeque<Arc<Alert>>) {
+    pub fn drain_into(&self, out: &mut VecDeque<Work>) {
         let mut items = self.items.lock();
         if out.is_empty() {
             std::mem::swap(&mut *items, out);
         } else {
             out.extend(items.drain(..));
         }
-        self.len.store(0, Ordering::Relaxed);
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.lock().len()
+        self.lines.store(0, Ordering::SeqCst);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.lines.load(Ordering::SeqCst) == 0 && self.items.lock().is_empty()
     }
 
-    /// Sleeps until a producer, `reopen`, `flush` or `close` wakes the worker, or the timeout.
-    /// `has_work` is re-checked after announcing the sleep, so no wake-up is lost.
-    ///
-    /// It first spins for up to [`SPIN`]: under a steady flow the next alert is microseconds
-    /// away, and going to sleep would cost the producer a write(2) on its next emit and the
-    /// worker a wake-up (a system call and a context switch on each side per few alerts).
-    /// At 1,000 evenly spaced alerts/s the spinning costs at most 2% of a core per channel.
+    /// Lines waiting in the queue (not yet taken by the worker).
+    pub fn lines(&self) -> usize {
+        self.lines.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps until the fan-out thread, `reopen`, `flush` or `close` wakes the worker, or the
+    /// timeout. `has_work` is re-checked after announcing the sleep, so no wake-up is lost.
+    /// No spinning: the fan-out thread hands over work at most every `max_delay`, so there is
+    /// nothing to gain by polling for it.
     pub fn sleep(&self, timeout: Duration, has_work: impl Fn() -> bool) {
-        let spin_end = Instant::now() + SPIN.min(timeout);
-        let mut spins = 0u32;
-        while self.len.load(Ordering::Relaxed) == 0 && !has_work() {
-            spins += 1;
-            if spins % 64 == 0 && Instant::now() >= spin_end {
-                break;
-            }
-            std::hint::spin_loop();
-        }
-        if self.len.load(Ordering::Relaxed) != 0 {
-            return;
-        }
         self.sleeping.store(true, Ordering::SeqCst);
         if self.is_empty() && !has_work() {
             self.waker.wait(timeout);
@@ -158,26 +316,35 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
-    //! The queue's contract as the worker relies on it: FIFO, a hard bound counted only for what
-    //! was queued, everything handed over by one drain, and no lost wake-up.
+    //! The queues' contract as the fan-out thread and the workers rely on it: FIFO, counts per
+    //! channel, a bound that drops (and says which channel), one take hands over everything,
+    //! who wakes whom, and no lost wake-up.
 
     use super::*;
-    use crate::alert::{alert_from_parts, Priority};
+    use crate::alert::alert_from_parts;
+    use std::time::Instant;
 
-    fn alert(n: u64) -> Arc<Alert> {
-        Arc::new(alert_from_parts(
-            n,
-            Priority::Warning,
-            "r",
-            "s",
-            "m",
-            &[],
-            &[],
-        ))
+    fn alert(n: u64, priority: Priority) -> Arc<Alert> {
+        Arc::new(alert_from_parts(n, priority, "r", "s", "m", &[], &[]))
     }
 
-    fn numbers(items: &VecDeque<Arc<Alert>>) -> Vec<u64> {
-        items.iter().map(|a| a.time_ns).collect()
+    fn intake(min: &[Priority], high_water: usize) -> Intake {
+        let routes = min
+            .iter()
+            .map(|&m| Admission {
+                min_priority: m,
+                route: Route::default(),
+            })
+            .collect();
+        Intake::new(routes, high_water, false).unwrap()
+    }
+
+    fn batch(n: usize) -> Work {
+        let mut b = Batch::default();
+        for i in 0..n {
+            b.push_line(format!("line {i}").as_bytes(), Priority::Error, i as u64);
+        }
+        Work::Lines(Arc::new(b))
     }
 
     /// Generous for a loaded two-core machine; a missed wake-up would wait for the full timeout.
@@ -185,63 +352,134 @@ mod tests {
     const PROMPT: Duration = Duration::from_secs(10);
 
     #[test]
-    fn alerts_come_out_in_push_order_and_a_drain_appends() {
-        let q = Queue::new(0).unwrap();
-        let stats = ChannelStats::default();
+    fn the_intake_keeps_order_and_counts_per_channel() {
+        let i = intake(&[Priority::Debug, Priority::Error], 1000);
         for n in 0..5 {
-            q.push(&alert(n), &stats).unwrap();
+            let p = if n % 2 == 0 {
+                Priority::Error
+            } else {
+                Priority::Debug
+            };
+            assert_eq!(i.push(alert(n, p), |_, _| false), 0);
         }
+        let mut got = Vec::new();
+        i.take(&mut got);
+        assert_eq!(
+            got.iter().map(|e| e.alert.time_ns).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(i.len(), 0);
+        let c = i.counts();
+        assert_eq!(c.accepted, 5);
+        assert_eq!((c.enqueued[0], c.filtered[0]), (5, 0));
+        // Channel 1 takes Error and above: the two Debug alerts are filtered there.
+        assert_eq!((c.enqueued[1], c.filtered[1]), (3, 2));
+        assert!(got.iter().all(|e| i.admits(0, e)));
+        assert_eq!(got.iter().filter(|e| i.admits(1, e)).count(), 3);
+    }
+
+    #[test]
+    fn a_full_channel_drops_there_only_and_is_named() {
+        let i = intake(&[Priority::Debug, Priority::Debug], 1000);
+        // Channel 1 is "full" from its third alert on.
+        let full = |ch: usize, enqueued: u64| ch == 1 && enqueued >= 2;
+        let dropped: Vec<u64> = (0..4)
+            .map(|n| i.push(alert(n, Priority::Error), full))
+            .collect();
+        assert_eq!(dropped, [0, 0, 0b10, 0b10]);
+        let c = i.counts();
+        assert_eq!((c.accepted, c.enqueued[0], c.enqueued[1]), (4, 4, 2));
+        let mut got = Vec::new();
+        i.take(&mut got);
+        assert_eq!(got.iter().filter(|e| i.admits(1, e)).count(), 2);
+        assert_eq!(got.iter().filter(|e| i.admits(0, e)).count(), 4);
+    }
+
+    #[test]
+    fn producers_wake_an_idle_fanout_a_ticking_one_only_at_the_high_water_mark() {
+        let i = intake(&[Priority::Debug], 3);
+        i.sleep_state.store(TICKING, Ordering::SeqCst);
+        i.push(alert(0, Priority::Error), |_, _| false);
+        i.push(alert(1, Priority::Error), |_, _| false);
+        assert_eq!(
+            i.sleep_state.load(Ordering::SeqCst),
+            TICKING,
+            "no wake below the mark"
+        );
+        i.push(alert(2, Priority::Error), |_, _| false);
+        assert_eq!(
+            i.sleep_state.load(Ordering::SeqCst),
+            AWAKE,
+            "woken at the mark"
+        );
+        // The wake-up is in the eventfd: the next wait returns at once.
+        let t = Instant::now();
+        i.waker.wait(LONG);
+        assert!(t.elapsed() < PROMPT);
+
+        i.sleep_state.store(IDLE, Ordering::SeqCst);
+        i.push(alert(3, Priority::Error), |_, _| false);
+        assert_eq!(
+            i.sleep_state.load(Ordering::SeqCst),
+            AWAKE,
+            "idle: woken by any alert"
+        );
+        let t = Instant::now();
+        i.waker.wait(LONG);
+        assert!(t.elapsed() < PROMPT);
+    }
+
+    #[test]
+    fn concurrent_producers_lose_nothing_and_each_keeps_its_order() {
+        const PRODUCERS: u64 = 4;
+        const EACH: u64 = 20_000;
+        let i = Arc::new(intake(&[Priority::Debug], 1 << 30));
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let i = Arc::clone(&i);
+                std::thread::spawn(move || {
+                    for n in 0..EACH {
+                        i.push(alert(p * EACH + n, Priority::Error), |_, _| false);
+                    }
+                })
+            })
+            .collect();
+        let mut got = Vec::new();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + LONG;
+        while (got.len() as u64) < PRODUCERS * EACH && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            i.take(&mut out);
+            got.extend(out.drain(..).map(|e| e.alert.time_ns));
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        assert_eq!(got.len() as u64, PRODUCERS * EACH);
+        assert_eq!(i.counts().enqueued[0], PRODUCERS * EACH);
+        for p in 0..PRODUCERS {
+            let mine: Vec<u64> = got.iter().copied().filter(|n| n / EACH == p).collect();
+            assert_eq!(mine, (p * EACH..(p + 1) * EACH).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn work_comes_out_in_push_order_and_a_drain_appends() {
+        let q = Queue::new().unwrap();
+        q.push(batch(2));
+        q.push(batch(3));
+        assert_eq!(q.lines(), 5);
         let mut out = VecDeque::new();
         q.drain_into(&mut out);
-        assert_eq!(numbers(&out), [0, 1, 2, 3, 4]);
+        q.push(batch(1));
+        q.drain_into(&mut out);
+        assert_eq!(out.iter().map(Work::len).collect::<Vec<_>>(), [2, 3, 1]);
         assert!(q.is_empty());
-
-        // The worker has not finished the first drain: the next one goes after it.
-        for n in 5..8 {
-            q.push(&alert(n), &stats).unwrap();
-        }
-        q.drain_into(&mut out);
-        assert_eq!(numbers(&out), [0, 1, 2, 3, 4, 5, 6, 7]);
-        assert_eq!(stats.snapshot().enqueued, 8);
-    }
-
-    #[test]
-    fn a_full_queue_refuses_and_counts_only_what_it_queued() {
-        let q = Queue::new(3).unwrap();
-        let stats = ChannelStats::default();
-        for n in 0..3 {
-            assert_eq!(q.push(&alert(n), &stats), Ok(()));
-        }
-        assert_eq!(q.push(&alert(3), &stats), Err(QueueFull));
-        assert_eq!(q.push(&alert(4), &stats), Err(QueueFull));
-        assert_eq!((q.len(), stats.snapshot().enqueued), (3, 3));
-
-        // A drain makes room for exactly `capacity` more.
-        let mut out = VecDeque::new();
-        q.drain_into(&mut out);
-        for n in 5..8 {
-            assert_eq!(q.push(&alert(n), &stats), Ok(()));
-        }
-        assert_eq!(q.push(&alert(8), &stats), Err(QueueFull));
-        q.drain_into(&mut out);
-        assert_eq!(numbers(&out), [0, 1, 2, 5, 6, 7]);
-        assert_eq!(stats.snapshot().enqueued, 6);
-    }
-
-    #[test]
-    fn capacity_zero_is_unbounded() {
-        let q = Queue::new(0).unwrap();
-        let stats = ChannelStats::default();
-        let a = alert(0);
-        for _ in 0..100_000 {
-            q.push(&a, &stats).unwrap();
-        }
-        assert_eq!(q.len(), 100_000);
     }
 
     #[test]
     fn a_push_wakes_a_sleeping_worker() {
-        let q = Arc::new(Queue::new(0).unwrap());
+        let q = Arc::new(Queue::new().unwrap());
         let worker = {
             let q = Arc::clone(&q);
             std::thread::spawn(move || {
@@ -250,19 +488,16 @@ mod tests {
                 t.elapsed()
             })
         };
-        // Let the worker get past its spin into the eventfd wait (if it has not, the push is
-        // seen by the spin or the re-check: also no wait).
         std::thread::sleep(Duration::from_millis(50));
-        q.push(&alert(1), &ChannelStats::default()).unwrap();
+        q.push(batch(1));
         let slept = worker.join().unwrap();
         assert!(slept < PROMPT, "woken after {slept:?}");
-        assert_eq!(q.len(), 1);
     }
 
     #[test]
     fn a_wake_before_the_sleep_is_not_lost() {
         // `reopen` from a signal handler may wake the worker just before it goes to sleep.
-        let q = Queue::new(0).unwrap();
+        let q = Queue::new().unwrap();
         q.waker.wake();
         let t = Instant::now();
         q.sleep(LONG, || false);
@@ -278,13 +513,12 @@ mod tests {
     }
 
     #[test]
-    fn sleep_returns_at_once_with_queued_alerts_or_other_work() {
-        let q = Queue::new(0).unwrap();
+    fn sleep_returns_at_once_with_queued_work_or_other_requests() {
+        let q = Queue::new().unwrap();
         let t = Instant::now();
         q.sleep(LONG, || true);
         assert!(t.elapsed() < PROMPT);
-
-        q.push(&alert(1), &ChannelStats::default()).unwrap();
+        q.push(batch(1));
         let t = Instant::now();
         q.sleep(LONG, || false);
         assert!(t.elapsed() < PROMPT);
@@ -292,7 +526,7 @@ mod tests {
 
     #[test]
     fn an_idle_sleep_lasts_its_timeout() {
-        let q = Queue::new(0).unwrap();
+        let q = Queue::new().unwrap();
         let t = Instant::now();
         q.sleep(Duration::from_millis(100), || false);
         let slept = t.elapsed();
@@ -300,40 +534,5 @@ mod tests {
             slept >= Duration::from_millis(99) && slept < PROMPT,
             "{slept:?}"
         );
-    }
-
-    #[test]
-    fn concurrent_producers_lose_nothing_and_each_keeps_its_order() {
-        const PRODUCERS: u64 = 4;
-        const EACH: u64 = 20_000;
-        let q = Arc::new(Queue::new(0).unwrap());
-        let stats = Arc::new(ChannelStats::default());
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|p| {
-                let (q, stats) = (Arc::clone(&q), Arc::clone(&stats));
-                std::thread::spawn(move || {
-                    for i in 0..EACH {
-                        q.push(&alert(p * EACH + i), &stats).unwrap();
-                    }
-                })
-            })
-            .collect();
-        let mut got = Vec::new();
-        let mut out = VecDeque::new();
-        let deadline = Instant::now() + LONG;
-        while (got.len() as u64) < PRODUCERS * EACH && Instant::now() < deadline {
-            q.sleep(Duration::from_millis(100), || false);
-            q.drain_into(&mut out);
-            got.extend(out.drain(..).map(|a| a.time_ns));
-        }
-        for p in producers {
-            p.join().unwrap();
-        }
-        assert_eq!(got.len() as u64, PRODUCERS * EACH);
-        assert_eq!(stats.snapshot().enqueued, PRODUCERS * EACH);
-        for p in 0..PRODUCERS {
-            let mine: Vec<u64> = got.iter().copied().filter(|n| n / EACH == p).collect();
-            assert_eq!(mine, (p * EACH..(p + 1) * EACH).collect::<Vec<_>>());
-        }
     }
 }

@@ -1,5 +1,6 @@
-//! One worker thread per channel: drains the channel's queue, formats, delivers, and carries
-//! out reopen / flush / close requests in the order that keeps the contract's promises.
+//! One worker thread per channel: takes the formatted batches the fan-out thread queued,
+//! delivers them, and carries out reopen / flush / close requests in the order that keeps the
+//! contract's promises.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -8,17 +9,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::alert::{Alert, Priority};
+use crate::fanout::{BatchPool, MAX_BATCH_BYTES, MAX_BATCH_LINES};
 use crate::format::Formatter;
 use crate::outputs::{Batch, Channel, ChannelCtx, Line};
 use crate::pool::AlertPool;
-use crate::queue::Queue;
-use crate::route::Route;
+use crate::queue::{Queue, Work};
 use crate::stats::ChannelStats;
 
-/// Bound on one `deliver` call, so memory and latency stay bounded under a burst.
-const MAX_BATCH_LINES: usize = 4096;
-const MAX_BATCH_BYTES: usize = 1 << 20;
 /// Buffered channels are flushed at least this often; idle workers tick this often.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -63,9 +60,6 @@ impl Progress {
 /// What the handle and the channel's worker share.
 pub struct ChannelShared {
     pub name: &'static str,
-    pub min_priority: Priority,
-    /// The channel's `match`: alerts it does not take are counted `filtered`.
-    pub route: Route,
     pub queue: Queue,
     pub stats: Arc<ChannelStats>,
     pub reopen_requested: AtomicBool,
@@ -101,7 +95,7 @@ impl ChannelShared {
     pub fn discard_queued(&self) -> u64 {
         let mut rest = VecDeque::new();
         self.queue.drain_into(&mut rest);
-        let n = rest.len() as u64;
+        let n = rest.iter().map(|b| b.len() as u64).sum();
         ChannelStats::add(&self.stats.discarded, n);
         n
     }
@@ -110,25 +104,26 @@ impl ChannelShared {
 pub struct Worker {
     pub shared: Arc<ChannelShared>,
     pub channel: Box<dyn Channel>,
-    pub formatter: Formatter,
     pub ctx: ChannelCtx,
-    /// Where formatted alerts go back for reuse by `emit`.
-    pub pool: Arc<AlertPool>,
-    /// Alerts of the batch being delivered, given back once it is.
-    pub spent: Vec<Arc<Alert>>,
+    /// Where delivered batches go back for reuse by the fan-out thread.
+    pub batches: Arc<BatchPool>,
+    /// For a channel with a format of its own (it gets alerts, not lines).
+    pub formatter: Formatter,
+    /// Where the alerts it formatted go back for reuse by emit.
+    pub alerts: Arc<AlertPool>,
 }
 
 impl Worker {
     pub fn run(mut self) {
-        let mut pending: VecDeque<Arc<Alert>> = VecDeque::new();
-        let mut batch = Batch::default();
+        let mut pending: VecDeque<Work> = VecDeque::new();
+        let mut own_batch = Batch::default();
         let mut last_tick = Instant::now();
         let mut closing_seen = false;
         let mut flushed_for = 0;
         let sh = Arc::clone(&self.shared);
         'run: loop {
-            // Read the flush generation before draining: everything pushed before the flush
-            // request is then in `pending` by the time we mark that generation done.
+            // Read the flush generation before draining: everything the fan-out thread queued
+            // before it forwarded the flush request is then in `pending`.
             let flush_gen = sh.flush_requested.load(Ordering::Acquire);
             sh.queue.drain_into(&mut pending);
             // Checked after draining: an alert emitted after `reopen` returned cannot be in
@@ -140,27 +135,33 @@ impl Worker {
                 });
             }
             if sh.aborting.load(Ordering::Acquire) {
-                ChannelStats::add(&sh.stats.discarded, pending.len() as u64);
-                pending.clear();
+                let n: usize = pending.drain(..).map(|b| b.len()).sum();
+                ChannelStats::add(&sh.stats.discarded, n as u64);
                 sh.discard_queued();
                 self.busy(|w| w.channel.close(&w.ctx));
                 break;
             }
             let had_work = !pending.is_empty();
-            while !pending.is_empty() {
+            while let Some(work) = pending.pop_front() {
                 // Close gave up: nothing more may be written once it has returned.
                 if sh.aborting.load(Ordering::Acquire) {
+                    pending.push_front(work);
                     continue 'run;
                 }
-                self.format_some(&mut pending, &mut batch);
-                // Formatting a large batch takes a while: close may have given up meanwhile.
-                if sh.aborting.load(Ordering::Acquire) {
-                    ChannelStats::add(&sh.stats.discarded, batch.len() as u64);
-                    self.pool.give_back(&mut self.spent);
-                    continue 'run;
+                match work {
+                    Work::Lines(batch) => {
+                        self.busy(|w| w.channel.deliver(&batch, &w.ctx));
+                        self.batches.give_back(batch);
+                    }
+                    Work::Alerts(mut alerts) => {
+                        let mut from = 0;
+                        while from < alerts.len() {
+                            from = self.format_own(&alerts, from, &mut own_batch);
+                            self.busy(|w| w.channel.deliver(&own_batch, &w.ctx));
+                        }
+                        self.alerts.give_back(&mut alerts);
+                    }
                 }
-                self.busy(|w| w.channel.deliver(&batch, &w.ctx));
-                self.pool.give_back(&mut self.spent);
                 sh.progress.notify();
             }
             if flush_gen > flushed_for {
@@ -184,6 +185,7 @@ impl Worker {
                 });
                 sh.progress.notify();
             }
+            // `closing` is set by the fan-out thread once it has queued its last batch.
             if sh.closing.load(Ordering::Acquire) && sh.queue.is_empty() {
                 self.busy(|w| w.channel.flush(&w.ctx));
                 if self.channel.held() == 0 {
@@ -215,13 +217,22 @@ impl Worker {
         sh.progress.notify();
     }
 
-    /// Formats alerts from the front of `pending` into `batch`, up to the batch bounds.
-    fn format_some(&mut self, pending: &mut VecDeque<Arc<Alert>>, batch: &mut Batch) {
+    /// Formats `alerts[from..]` with the channel's own format into `batch`, up to the batch
+    /// bounds; returns where it stopped.
+    fn format_own(
+        &mut self,
+        alerts: &[Arc<crate::alert::Alert>],
+        from: usize,
+        batch: &mut Batch,
+    ) -> usize {
         batch.clear();
-        while let Some(alert) = pending.pop_front() {
+        let mut i = from;
+        while i < alerts.len() {
+            let alert = &alerts[i];
+            i += 1;
             let start = batch.bytes.len();
             self.channel
-                .format(&mut self.formatter, &alert, &mut batch.bytes);
+                .format(&mut self.formatter, alert, &mut batch.bytes);
             let end = batch.bytes.len();
             batch.bytes.push(b'\n');
             batch.lines.push(Line {
@@ -230,11 +241,11 @@ impl Worker {
                 priority: alert.priority,
                 time_ns: alert.time_ns,
             });
-            self.spent.push(alert);
             if batch.lines.len() >= MAX_BATCH_LINES || batch.bytes.len() >= MAX_BATCH_BYTES {
                 break;
             }
         }
+        i
     }
 
     /// Runs a channel call with the watchdog's busy marker set.

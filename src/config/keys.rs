@@ -61,6 +61,9 @@ settings! {
     pub struct QueueConfig {
         /// Per-channel queue bound; 0 = unbounded (Falco's mapping of 0).
         capacity: usize = 0,
+        /// An extension: the longest an alert waits before the workers are woken for it
+        /// (they are woken at once by a burst, flush, reopen and close); 0 = wake per alert.
+        max_delay_ms: u64 = 5,
     }
 }
 

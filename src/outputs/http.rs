@@ -513,6 +513,10 @@ impl Channel for HttpChannel {
         }
     }
 
+    fn own_format(&self) -> bool {
+        matches!(self.payload, Payload::Otlp(_))
+    }
+
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
         if batch.is_empty() {
             return;

@@ -162,6 +162,13 @@ pub trait Channel: Send {
         formatter.write_line(alert, out)
     }
 
+    /// True when [`Channel::format`] is not Falco's line. Falco's line is formatted once per
+    /// alert by the fan-out thread and shared by every other channel; a channel with a format
+    /// of its own gets the alerts and its worker calls `format`.
+    fn own_format(&self) -> bool {
+        false
+    }
+
     /// Sends or writes every line of the batch, in order.
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx);
 

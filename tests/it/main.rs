@@ -40,3 +40,4 @@ mod syslog_relp;
 mod syslog_rsyslog;
 mod syslog_tcp_resets;
 mod timezone;
+mod wakeups;

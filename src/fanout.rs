@@ -1,0 +1,286 @@
+//! The fan-out thread: takes every alert off the intake on a timer, formats each one once, and
+//! hands the formatted batch to every channel that takes it (shared, not copied, when every
+//! channel takes every line).
+//!
+//! Wake-ups. Engine threads never wake anything in steady state: while alerts keep coming (one
+//! at least every [`LINGER`]), this thread wakes every `max_delay` and takes what arrived. So
+//! an alert waits at most `max_delay` (plus the time to format what is ahead of it) before its
+//! channel's worker is woken. A producer wakes this thread at once only when `max_delay` is 0,
+//! when the intake reaches its high-water mark (a burst), or after [`LINGER`] without alerts
+//! (then this thread sleeps until the next alert). `flush` and `close` wake it at once, and
+//! `reopen` goes straight to the workers.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::format::Formatter;
+use crate::outputs::{Batch, Line};
+use crate::pool::AlertPool;
+use crate::queue::{Entry, Intake, Work, AWAKE, IDLE, TICKING};
+use crate::stats::ChannelStats;
+use crate::worker::ChannelShared;
+
+/// Bound on one batch, so memory and latency stay bounded under a burst.
+pub const MAX_BATCH_LINES: usize = 4096;
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+/// How long the thread keeps ticking after the last alert before it sleeps until woken.
+pub const LINGER: Duration = Duration::from_secs(10);
+/// After this many bytes formatted since the last trim, memory is handed back to the system
+/// (`malloc_trim`) once every queue is empty again.
+const TRIM_AFTER_BYTES: u64 = 64 << 20;
+/// Batches kept for reuse (their buffers keep their capacity).
+const MAX_POOLED_BATCHES: usize = 8;
+
+/// Spent batches, given back by the last worker that delivered them.
+#[derive(Default)]
+pub struct BatchPool {
+    free: Mutex<Vec<Batch>>,
+}
+
+impl BatchPool {
+    fn take(&self) -> Batch {
+        self.free.lock().pop().unwrap_or_default()
+    }
+
+    /// Keeps `batch` for reuse when it was the last reference and the pool has room.
+    pub fn give_back(&self, batch: Arc<Batch>) {
+        if let Some(mut b) = Arc::into_inner(batch) {
+            let mut free = self.free.lock();
+            if free.len() < MAX_POOLED_BATCHES {
+                b.clear();
+                free.push(b);
+            }
+        }
+    }
+
+    fn clear(&self) {
+        self.free.lock().clear();
+    }
+}
+
+pub struct Fanout {
+    pub intake: Arc<Intake>,
+    pub channels: Vec<Arc<ChannelShared>>,
+    /// Per channel: it formats alerts itself ([`crate::outputs::Channel::own_format`]).
+    pub own_format: Vec<bool>,
+    pub formatter: Formatter,
+    pub alerts: Arc<AlertPool>,
+    pub batches: Arc<BatchPool>,
+    pub max_delay: Duration,
+}
+
+impl Fanout {
+    pub fn run(mut self) {
+        let intake = Arc::clone(&self.intake);
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut forwarded_flush = 0;
+        let mut last_alert = Instant::now();
+        let mut formatted_since_trim = 0u64;
+        loop {
+            // Read before taking the intake: everything pushed before the flush request or
+            // before close began is then in `entries`.
+            let flush_gen = intake.flush_requested.load(Ordering::Acquire);
+            let closing = intake.closing.load(Ordering::Acquire);
+            intake.take(&mut entries);
+            if !entries.is_empty() {
+                last_alert = Instant::now();
+                formatted_since_trim += self.route(&mut entries);
+            }
+            if intake.aborting.load(Ordering::Acquire) {
+                // Close gave up; what `route` did not hand over is counted discarded.
+                self.discard(&mut entries);
+                intake.take(&mut entries);
+                self.discard(&mut entries);
+                break;
+            }
+            if flush_gen > forwarded_flush {
+                for ch in &self.channels {
+                    ch.flush_requested.fetch_max(flush_gen, Ordering::AcqRel);
+                    ch.queue.waker.wake();
+                }
+                forwarded_flush = flush_gen;
+            }
+            if closing {
+                for ch in &self.channels {
+                    ch.closing.store(true, Ordering::Release);
+                    ch.queue.waker.wake();
+                }
+                break;
+            }
+            if intake.len() != 0 {
+                continue;
+            }
+            if formatted_since_trim >= TRIM_AFTER_BYTES && self.all_delivered() {
+                formatted_since_trim = 0;
+                self.give_memory_back();
+            }
+            self.sleep(last_alert, flush_gen);
+        }
+        intake.finished.store(true, Ordering::Release);
+        if let Some(ch) = self.channels.first() {
+            ch.progress.notify();
+        }
+    }
+
+    /// Sleeps `max_delay` while alerts keep coming, or until woken after [`LINGER`] of silence.
+    fn sleep(&self, last_alert: Instant, flush_gen: u64) {
+        let intake = &self.intake;
+        let requests = || {
+            intake.flush_requested.load(Ordering::Acquire) != flush_gen
+                || intake.closing.load(Ordering::Acquire)
+                || intake.aborting.load(Ordering::Acquire)
+        };
+        let idle = last_alert.elapsed() >= LINGER || self.max_delay.is_zero();
+        let (state, timeout) = if idle {
+            // Still wakes once a second: cheap, and a lost wake-up could only delay by that.
+            (IDLE, Duration::from_secs(1))
+        } else {
+            (TICKING, self.max_delay)
+        };
+        intake.sleep_state.store(state, Ordering::SeqCst);
+        // Re-checked after announcing the state (see `Intake::push`).
+        if intake.len() == 0 && !requests() {
+            intake.waker.wait(timeout);
+        }
+        intake.sleep_state.store(AWAKE, Ordering::SeqCst);
+    }
+
+    /// Formats every entry once into batches and queues each batch for the channels that take
+    /// its lines. Returns the bytes formatted. Leaves `entries` empty unless close gave up
+    /// meanwhile (then the rest is left for [`Fanout::discard`]).
+    fn route(&mut self, entries: &mut Vec<Entry>) -> u64 {
+        let mut formatted = 0u64;
+        let mut done = 0;
+        // Per line of the batch being built: the channels that take it (bit i: channel i).
+        let mut takers: Vec<u64> = Vec::new();
+        let n = self.channels.len();
+        let own: u64 = (0..n).filter(|&i| self.own_format[i]).map(|i| 1 << i).sum();
+        let all: u64 = u64::MAX.checked_shr(64 - n as u32).unwrap_or(0);
+        let line_takers = all & !own;
+        while done < entries.len() {
+            if self.intake.aborting.load(Ordering::Acquire) {
+                break;
+            }
+            let mut batch = self.batches.take();
+            let mut alerts: Vec<Vec<Arc<crate::alert::Alert>>> = vec![Vec::new(); n];
+            takers.clear();
+            let mut everyone = true;
+            for entry in &entries[done..] {
+                let mut mask = 0u64;
+                for i in 0..n {
+                    if self.intake.admits(i, entry) {
+                        mask |= 1 << i;
+                    }
+                }
+                done += 1;
+                let a = &entry.alert;
+                for (i, list) in alerts.iter_mut().enumerate() {
+                    if mask & own & (1 << i) != 0 {
+                        list.push(Arc::clone(a));
+                    }
+                }
+                if mask & line_takers == 0 {
+                    continue;
+                }
+                everyone &= mask & line_takers == line_takers;
+                let start = batch.bytes.len();
+                self.formatter.write_line(a, &mut batch.bytes);
+                let end = batch.bytes.len();
+                batch.bytes.push(b'\n');
+                batch.lines.push(Line {
+                    start,
+                    end,
+                    priority: a.priority,
+                    time_ns: a.time_ns,
+                });
+                takers.push(mask);
+                if batch.lines.len() >= MAX_BATCH_LINES || batch.bytes.len() >= MAX_BATCH_BYTES {
+                    break;
+                }
+            }
+            formatted += batch.bytes.len() as u64;
+            self.hand_over(batch, &takers, everyone, line_takers);
+            for (ch, list) in self.channels.iter().zip(alerts) {
+                if !list.is_empty() {
+                    ch.queue.push(Work::Alerts(list));
+                }
+            }
+        }
+        // Formatted: the alerts no channel holds go back to the engine threads for reuse.
+        let mut spent: Vec<_> = entries.drain(..done).map(|e| e.alert).collect();
+        self.alerts.give_back(&mut spent);
+        formatted
+    }
+
+    /// Queues `batch` for every channel that takes lines of it (`line_takers`: the channels
+    /// that take Falco's line at all).
+    fn hand_over(&self, batch: Batch, takers: &[u64], everyone: bool, line_takers: u64) {
+        if batch.is_empty() {
+            self.batches.give_back(Arc::new(batch));
+            return;
+        }
+        let takes_lines = |i: usize| line_takers & (1 << i) != 0;
+        if everyone {
+            let shared = Arc::new(batch);
+            for (i, ch) in self.channels.iter().enumerate() {
+                if takes_lines(i) {
+                    ch.queue.push(Work::Lines(Arc::clone(&shared)));
+                }
+            }
+            return;
+        }
+        // Some channel filters (min_priority) or dropped lines: each gets its own copy.
+        for (i, ch) in self.channels.iter().enumerate() {
+            if !takes_lines(i) {
+                continue;
+            }
+            let mut own = self.batches.take();
+            for (l, mask) in takers.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    let line = &batch.lines[l];
+                    own.push_line(batch.line(l), line.priority, line.time_ns);
+                }
+            }
+            if own.is_empty() {
+                self.batches.give_back(Arc::new(own));
+            } else {
+                ch.queue.push(Work::Lines(Arc::new(own)));
+            }
+        }
+        self.batches.give_back(Arc::new(batch));
+    }
+
+    /// Counts entries that will never be handed over as discarded, for each channel that
+    /// admitted them.
+    fn discard(&self, entries: &mut Vec<Entry>) {
+        for (i, ch) in self.channels.iter().enumerate() {
+            let n = entries.iter().filter(|e| self.intake.admits(i, e)).count();
+            ChannelStats::add(&ch.stats.discarded, n as u64);
+        }
+        entries.clear();
+    }
+
+    /// Every alert counted so far has been delivered, failed or discarded.
+    fn all_delivered(&self) -> bool {
+        let counts = self.intake.counts();
+        self.channels
+            .iter()
+            .zip(&counts.enqueued)
+            .all(|(ch, enqueued)| ch.settled_up_to(*enqueued))
+    }
+
+    /// After a burst: frees the pools and the intake's grown vector, and asks glibc to return
+    /// free memory to the system (it otherwise keeps it for the process's lifetime).
+    fn give_memory_back(&self) {
+        self.batches.clear();
+        self.intake.shrink();
+        // SAFETY: malloc_trim only releases free memory; no pointer is affected.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
