@@ -6,12 +6,23 @@
  * key=value pairs on stdout (bench/run parses it):
  *
  *   emit_bench --format json|text [--buffered] [--out PATH | --http-batch B] [--n N]
- *              [--threads T] [--capacity C] [--latency]
+ *              [--threads T] [--capacity C] [--latency] [--fdatasync]
+ *              [--rate R [--five] [--delay] [--max-delay MS]]
  *
  * --out writes with file_output (keep_alive: true) to PATH (a file, or /dev/null);
  * --http-batch sends with http_output (keep_alive: true, batch_max_alerts B) to a loopback
  * server in this process; exits 3 ("http_output not available") when the library has no HTTP
- * channel. */
+ * channel.
+ *
+ * --fdatasync: the time includes an fdatasync(2) of the output file after flush (on disk).
+ * --rate R paces the (single) producer at R alerts/s (issue 10's paced rows); --five adds the
+ * stdout (fd 1 on /dev/null), syslog (a unix datagram socket drained here), program
+ * (`cat >/dev/null`, keep_alive) and HTTP (the loopback sink, one request per alert) channels
+ * to the file; --delay follows the file and reports the delivery delay (emit to line in the
+ * file); --max-delay sets outputs_queue.max_delay_ms. Reported then: emit_p50/p99_ns,
+ * engine_cpu_ns (the emit calls' time per alert) and lib_cpu_ns (the library's threads' CPU
+ * per alert). --rss-after S: reports VmRSS before the alerts, once flush returned, and S seconds
+ * later. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -22,10 +33,12 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "falco_outputs.h"
 #include "http_sink.h"
+#include "paced.h"
 #include "seed_alert.h"
 
 #define FIELD(n, v, num) {n, v, (num) ? FALCO_FIELD_NUMBER : FALCO_FIELD_STRING},
@@ -44,7 +57,7 @@ static void die(const char *what) {
   exit(2);
 }
 
-/* CPU time (ns) the library's worker threads ("falco-out-*") have run so far, from
+/* CPU time (ns) the library's threads ("falco-out-*": fan-out, workers, watchdog) have run so far, from
  * /proc/self/task/<tid>/schedstat: what the worker costs per alert, less sensitive to other
  * load on the machine than wall-clock time. */
 static uint64_t workers_cpu_ns(void) {
@@ -60,8 +73,7 @@ static uint64_t workers_cpu_ns(void) {
     if (!f) continue;
     if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
     fclose(f);
-    if (strncmp(comm, "falco-out-", 10) != 0 || strncmp(comm, "falco-out-wdog", 14) == 0)
-      continue;
+    if (strncmp(comm, "falco-out-", 10) != 0) continue;
     snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
     f = fopen(path, "r");
     unsigned long long ns = 0;
@@ -70,6 +82,17 @@ static uint64_t workers_cpu_ns(void) {
   }
   closedir(d);
   return total;
+}
+
+/* The process's resident set now (VmRSS), in KiB. */
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb;
 }
 
 static uint64_t thread_cpu_ns(void) {
@@ -85,6 +108,8 @@ struct producer {
   uint64_t not_ok;
   uint64_t cpu_ns; /* this producer's CPU time for its emits */
   pthread_barrier_t *start;
+  double rate;          /* alerts/s, 0 = as fast as possible */
+  delay_probe *probe;   /* or NULL */
 };
 
 static void *produce(void *arg) {
@@ -101,11 +126,14 @@ static void *produce(void *arg) {
   };
   pthread_barrier_wait(p->start);
   uint64_t cpu0 = thread_cpu_ns();
+  uint64_t start = now_ns();
   for (uint64_t i = 0; i < p->count; i++) {
     a.time_ns = SEED_TIME0_NS + (p->first + i) * SEED_STEP_NS;
     falco_outputs_result rc;
+    if (p->rate > 0) paced_wait(start, i, p->rate);
     if (p->lat) {
       uint64_t t0 = now_ns();
+      if (p->probe) delay_probe_mark(p->probe, p->first + i, t0);
       rc = falco_outputs_emit(p->out, &a);
       uint64_t d = now_ns() - t0;
       p->lat[i] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
@@ -130,7 +158,9 @@ static void log_fn(void *ud, int32_t level, const char *msg) {
 
 int main(int argc, char **argv) {
   const char *format = "json", *out_path = NULL;
-  int buffered = 0, threads = 1, latency = 0, http_batch = 0;
+  int buffered = 0, threads = 1, latency = 0, http_batch = 0, five = 0, delay = 0, sync = 0;
+  int max_delay = -1, rss_after = -1;
+  double rate = 0;
   uint64_t n = 100000, capacity = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -143,6 +173,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--threads") && v) threads = atoi(argv[++i]);
     else if (!strcmp(a, "--capacity") && v) capacity = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(a, "--latency")) latency = 1;
+    else if (!strcmp(a, "--rate") && v) rate = atof(argv[++i]);
+    else if (!strcmp(a, "--five")) five = 1;
+    else if (!strcmp(a, "--delay")) delay = 1;
+    else if (!strcmp(a, "--fdatasync")) sync = 1;
+    else if (!strcmp(a, "--max-delay") && v) max_delay = atoi(argv[++i]);
+    else if (!strcmp(a, "--rss-after") && v) rss_after = atoi(argv[++i]);
     else {
       fprintf(stderr, "emit_bench: unknown argument %s\n", a);
       return 2;
@@ -151,14 +187,46 @@ int main(int argc, char **argv) {
   if (strcmp(format, "json") && strcmp(format, "text")) die("--format is json or text");
   if (!out_path == !http_batch) die("give one of --out PATH or --http-batch B");
   if (threads < 1 || n < (uint64_t)threads) die("need 1 <= threads <= n");
+  if ((five || delay) && (!out_path || rate <= 0)) die("--five and --delay need --out and --rate");
+  if (rate > 0 && threads != 1) die("--rate needs one producer thread");
+  if (rate > 0) latency = 1;
+  /* The key=value line goes to the original stdout; fd 1 itself becomes /dev/null for the
+   * stdout channel of --five. */
+  FILE *report = stdout;
+  if (five) {
+    int keep = dup(1);
+    int null = open("/dev/null", O_WRONLY);
+    if (keep < 0 || null < 0 || dup2(null, 1) < 0) die("cannot put /dev/null on fd 1");
+    close(null);
+    report = fdopen(keep, "w");
+  }
+  char extra[1024] = "", sock_path[256] = "";
+  if (max_delay >= 0)
+    snprintf(extra, sizeof extra, "outputs_queue: {capacity: %" PRIu64 ", max_delay_ms: %d}\n",
+             capacity, max_delay);
+  else
+    snprintf(extra, sizeof extra, "outputs_queue: {capacity: %" PRIu64 "}\n", capacity);
+  if (five) {
+    snprintf(sock_path, sizeof sock_path, "%s.syslog.sock", out_path);
+    paced_syslog_sink(sock_path);
+    int hport = http_sink_start();
+    if (!hport) die("cannot start the loopback HTTP server");
+    size_t k = strlen(extra);
+    snprintf(extra + k, sizeof extra - k,
+             "stdout_output: {enabled: true}\n"
+             "syslog_output: {enabled: true, address: \"unix://%s\"}\n"
+             "program_output: {enabled: true, keep_alive: true, program: \"cat >/dev/null\"}\n"
+             "http_output: {enabled: true, keep_alive: true, url: \"http://127.0.0.1:%d/\"}\n",
+             sock_path, hport);
+  }
 
-  char yaml[1024];
+  char yaml[2048];
   int port = 0;
   if (out_path) {
     snprintf(yaml, sizeof yaml,
-             "json_output: %s\nbuffered_outputs: %s\noutputs_queue: {capacity: %" PRIu64 "}\n"
+             "json_output: %s\nbuffered_outputs: %s\n%s"
              "file_output: {enabled: true, keep_alive: true, filename: \"%s\"}\n",
-             strcmp(format, "json") ? "false" : "true", buffered ? "true" : "false", capacity,
+             strcmp(format, "json") ? "false" : "true", buffered ? "true" : "false", extra,
              out_path);
   } else {
     port = http_sink_start();
@@ -189,6 +257,9 @@ int main(int argc, char **argv) {
     }
   }
 
+  delay_probe probe;
+  if (delay) delay_probe_start(&probe, out_path, n);
+  long rss_before = rss_kb();
   struct producer *ps = calloc((size_t)threads, sizeof *ps);
   pthread_t *tids = calloc((size_t)threads, sizeof *tids);
   pthread_barrier_t start;
@@ -198,6 +269,8 @@ int main(int argc, char **argv) {
     ps[t].first = n * (uint64_t)t / (uint64_t)threads;
     ps[t].count = n * (uint64_t)(t + 1) / (uint64_t)threads - ps[t].first;
     ps[t].start = &start;
+    ps[t].rate = rate;
+    ps[t].probe = delay ? &probe : NULL;
     if (latency) {
       ps[t].lat = calloc(ps[t].count, sizeof(uint32_t));
       if (!ps[t].lat) die("out of memory");
@@ -217,6 +290,11 @@ int main(int argc, char **argv) {
   }
   uint64_t t_emitted = now_ns();
   rc = falco_outputs_flush(out, 600000);
+  if (sync && out_path) {
+    int fd = open(out_path, O_WRONLY);
+    if (fd < 0 || fdatasync(fd) != 0) die("fdatasync");
+    close(fd);
+  }
   uint64_t t1 = now_ns();
   uint64_t wcpu = workers_cpu_ns() - wcpu0;
   if (rc != FALCO_OUTPUTS_OK) {
@@ -227,13 +305,14 @@ int main(int argc, char **argv) {
   falco_outputs_get_stats(out, &st);
 
   double secs = (double)(t1 - t0) / 1e9;
-  printf("alerts=%" PRIu64 " secs=%.6f rate=%.0f emit_secs=%.6f delivered=%" PRIu64
+  FILE *o = report;
+  fprintf(o, "alerts=%" PRIu64 " secs=%.6f rate=%.0f emit_secs=%.6f delivered=%" PRIu64
          " dropped=%" PRIu64 " failed=%" PRIu64 " not_ok=%" PRIu64,
          n, secs, (double)n / secs, (double)(t_emitted - t0) / 1e9, st.delivered, st.dropped,
          st.failed, not_ok);
-  printf(" producer_cpu_ns=%.0f worker_cpu_ns=%.0f", (double)prod_cpu / (double)n,
-         (double)wcpu / (double)n);
-  if (http_batch) printf(" server_alerts=%" PRIu64, http_sink_alerts());
+  fprintf(o, " producer_cpu_ns=%.0f worker_cpu_ns=%.0f lib_cpu_ns=%.0f", (double)prod_cpu / (double)n,
+         (double)wcpu / (double)n, (double)wcpu / (double)n);
+  if (http_batch) fprintf(o, " server_alerts=%" PRIu64, http_sink_alerts());
   if (latency) {
     uint32_t *all = malloc(n * sizeof(uint32_t));
     uint64_t k = 0;
@@ -241,15 +320,29 @@ int main(int argc, char **argv) {
       memcpy(all + k, ps[t].lat, ps[t].count * sizeof(uint32_t));
       k += ps[t].count;
     }
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < n; i++) sum += all[i];
     qsort(all, n, sizeof(uint32_t), cmp_u32);
-    printf(" emit_p50_ns=%u emit_p99_ns=%u emit_p999_ns=%u emit_max_ns=%u", all[n / 2],
-           all[n * 99 / 100], all[n * 999 / 1000], all[n - 1]);
+    fprintf(o, " emit_p50_ns=%u emit_p99_ns=%u emit_p999_ns=%u emit_max_ns=%u engine_cpu_ns=%.0f",
+            all[n / 2], all[n * 99 / 100], all[n * 999 / 1000], all[n - 1],
+            (double)sum / (double)n);
     free(all);
+  }
+  if (delay) delay_probe_finish(&probe, o);
+  if (rss_after >= 0) {
+    /* Memory that comes back: RSS before the burst, right after it drained, and rss_after
+     * seconds later (the handle still open and idle). */
+    long drained = rss_kb();
+    sleep((unsigned)rss_after);
+    fprintf(o, " rss_before_kb=%ld rss_drained_kb=%ld rss_later_kb=%ld", rss_before, drained,
+            rss_kb());
   }
   rc = falco_outputs_close(out, 60000);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  printf(" maxrss_kb=%ld\n", ru.ru_maxrss);
+  fprintf(o, " maxrss_kb=%ld\n", ru.ru_maxrss);
+  fflush(o);
+  if (sock_path[0]) unlink(sock_path);
   if (rc != FALCO_OUTPUTS_OK) {
     fprintf(stderr, "emit_bench: close: %s\n", falco_outputs_result_str(rc));
     return 1;

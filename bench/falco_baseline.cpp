@@ -11,7 +11,18 @@
 // worker's exit after a final flush message.
 //
 //   falco_baseline --format json|text [--buffered] [--out PATH | --http] [--n N] [--threads T]
+//                  [--fdatasync] [--rate R [--five] [--delay]]
+//
+// --fdatasync: the time includes an fdatasync(2) of the output file (on disk). --rate paces the
+// (single) producer as emit_bench does, and reports emit_p50/p99_ns (make_msg + push: what
+// Falco's engine thread pays per alert), engine_cpu_ns and lib_cpu_ns (the output worker
+// thread's CPU per alert). --five: Falco's single queue and worker feeding five outputs in
+// turn, as falco_outputs.cpp does: stdout (fd 1 on /dev/null), the file, syslog (glibc
+// syslog(3)'s work: a header with localtime_r, one send on a connected unix datagram socket,
+// drained here), program (popen("cat >/dev/null") kept alive, fflush per alert as Falco's
+// unbuffered mode) and HTTP (one POST per alert to the loopback sink). --delay as emit_bench.
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -19,7 +30,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -29,6 +42,7 @@
 #include <tbb/concurrent_queue.h>
 
 #include "http_sink.h"
+#include "paced.h"
 #include "seed_alert.h"
 
 namespace {
@@ -55,10 +69,11 @@ struct ctrl_msg {
 };
 
 struct options {
-  bool json = true, buffered = false, http = false;
+  bool json = true, buffered = false, http = false, five = false, delay = false, sync = false;
   std::string out;
   uint64_t n = 100000;
   int threads = 1;
+  double rate = 0;
 };
 
 uint64_t now_ns() {
@@ -172,6 +187,64 @@ struct http_output {
   void flush() {}
 };
 
+// outputs_stdout.cpp
+struct stdout_output {
+  bool buffered;
+  explicit stdout_output(const options &o) : buffered(o.buffered) {}
+  void output(const ctrl_msg &m) {
+    std::cout << m.msg + "\n";
+    if (!buffered) std::cout.flush();
+  }
+  void flush() { std::cout.flush(); }
+};
+
+// outputs_syslog.cpp calls ::syslog(priority, "%s", msg): glibc formats "<pri>Mmm dd hh:mm:ss
+// ident: msg" (localtime_r) and sends it on its connected /dev/log datagram socket. The same
+// work, to the bench's socket.
+struct syslog_output {
+  int fd;
+  explicit syslog_output(const std::string &path) {
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    if (fd < 0 || connect(fd, (sockaddr *)&a, sizeof a) != 0) {
+      fprintf(stderr, "falco_baseline: cannot connect to %s\n", path.c_str());
+      exit(2);
+    }
+  }
+  void output(const ctrl_msg &m) {
+    char head[64];
+    time_t now = time(nullptr);
+    tm t;
+    localtime_r(&now, &t);
+    size_t k = snprintf(head, sizeof head, "<%d>", (1 << 3) | m.priority);
+    k += strftime(head + k, sizeof head - k, "%h %e %T ", &t);
+    std::string line = std::string(head, k) + "falco: " + m.msg;
+    send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+  }
+  void flush() {}
+};
+
+// outputs_program.cpp with keep_alive: one popen, fwrite + fflush per alert (unbuffered).
+struct program_output {
+  FILE *f;
+  bool buffered;
+  explicit program_output(const options &o) : buffered(o.buffered) {
+    f = popen("cat >/dev/null", "w");
+    if (!f) {
+      fprintf(stderr, "falco_baseline: popen failed\n");
+      exit(2);
+    }
+  }
+  void output(const ctrl_msg &m) {
+    fprintf(f, "%s\n", m.msg.c_str());
+    if (!buffered) fflush(f);
+  }
+  void flush() { fflush(f); }
+  ~program_output() { pclose(f); }
+};
+
 template <typename Output>
 void worker(tbb::concurrent_bounded_queue<ctrl_msg> &q, Output &out) {
   ctrl_msg cmsg;
@@ -198,6 +271,10 @@ int main(int argc, char **argv) {
     else if (a == "--http") o.http = true;
     else if (a == "--n" && has_v) o.n = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--threads" && has_v) o.threads = std::atoi(argv[++i]);
+    else if (a == "--rate" && has_v) o.rate = std::atof(argv[++i]);
+    else if (a == "--five") o.five = true;
+    else if (a == "--delay") o.delay = true;
+    else if (a == "--fdatasync") o.sync = true;
     else {
       fprintf(stderr, "falco_baseline: unknown argument %s\n", a.c_str());
       return 2;
@@ -208,24 +285,85 @@ int main(int argc, char **argv) {
     return 2;
   }
 
+  if ((o.five || o.delay) && (o.out.empty() || o.rate <= 0)) {
+    fprintf(stderr, "falco_baseline: --five and --delay need --out and --rate\n");
+    return 2;
+  }
+  if (o.rate > 0 && o.threads != 1) {
+    fprintf(stderr, "falco_baseline: --rate needs one producer thread\n");
+    return 2;
+  }
+  FILE *report = stdout;
+  if (o.five) {
+    int keep = dup(1);
+    int null = open("/dev/null", O_WRONLY);
+    if (keep < 0 || null < 0 || dup2(null, 1) < 0) return 2;
+    close(null);
+    report = fdopen(keep, "w");
+  }
+
   tbb::concurrent_bounded_queue<ctrl_msg> q;  // outputs_queue.capacity 0: unbounded
   uint64_t failed = 0;
   std::thread w;
   file_output *fo = nullptr;
   http_output *ho = nullptr;
-  if (o.http) {
+  stdout_output *so = nullptr;
+  syslog_output *yo = nullptr;
+  program_output *po = nullptr;
+  uint64_t worker_cpu = 0;
+  std::string sock_path = o.out + ".syslog.sock";
+  if (o.five) {
+    paced_syslog_sink(sock_path.c_str());
+    int port = http_sink_start();
+    if (!port) return 2;
+    fo = new file_output(o);
+    ho = new http_output(o, port);
+    so = new stdout_output(o);
+    yo = new syslog_output(sock_path);
+    po = new program_output(o);
+    // falco_outputs::worker: one thread, each message to every output in turn.
+    w = std::thread([&] {
+      ctrl_msg cmsg;
+      for (;;) {
+        q.pop(cmsg);
+        if (cmsg.type == ctrl_msg_type::flush_and_stop) {
+          so->flush();
+          fo->flush();
+          yo->flush();
+          po->flush();
+          ho->flush();
+          break;
+        }
+        so->output(cmsg);
+        fo->output(cmsg);
+        yo->output(cmsg);
+        po->output(cmsg);
+        ho->output(cmsg);
+      }
+      worker_cpu = paced_thread_cpu_ns();
+    });
+  } else if (o.http) {
     int port = http_sink_start();
     if (!port) {
       fprintf(stderr, "falco_baseline: cannot start the loopback HTTP server\n");
       return 2;
     }
     ho = new http_output(o, port);
-    w = std::thread([&] { worker(q, *ho); });
+    w = std::thread([&] {
+      worker(q, *ho);
+      worker_cpu = paced_thread_cpu_ns();
+    });
   } else {
     fo = new file_output(o);
-    w = std::thread([&] { worker(q, *fo); });
+    w = std::thread([&] {
+      worker(q, *fo);
+      worker_cpu = paced_thread_cpu_ns();
+    });
   }
 
+  delay_probe probe;
+  if (o.delay) delay_probe_start(&probe, o.out.c_str(), o.n);
+  std::vector<uint32_t> lat(o.rate > 0 ? o.n : 0);
   pthread_barrier_t start;
   pthread_barrier_init(&start, nullptr, unsigned(o.threads) + 1);
   std::vector<std::thread> producers;
@@ -234,9 +372,20 @@ int main(int argc, char **argv) {
     uint64_t last = o.n * uint64_t(t + 1) / uint64_t(o.threads);
     producers.emplace_back([&, first, last] {
       pthread_barrier_wait(&start);
+      uint64_t begin = now_ns();
       for (uint64_t i = first; i < last; i++) {
-        ctrl_msg cmsg = make_msg(o, SEED_TIME0_NS + i * SEED_STEP_NS);
-        q.try_push(cmsg);  // falco_outputs::push copies the message in
+        if (o.rate > 0) {
+          paced_wait(begin, i, o.rate);
+          uint64_t t0 = now_ns();
+          if (o.delay) delay_probe_mark(&probe, i, t0);
+          ctrl_msg cmsg = make_msg(o, SEED_TIME0_NS + i * SEED_STEP_NS);
+          q.try_push(cmsg);
+          uint64_t d = now_ns() - t0;
+          lat[i] = d > UINT32_MAX ? UINT32_MAX : uint32_t(d);
+        } else {
+          ctrl_msg cmsg = make_msg(o, SEED_TIME0_NS + i * SEED_STEP_NS);
+          q.try_push(cmsg);  // falco_outputs::push copies the message in
+        }
       }
     });
   }
@@ -248,13 +397,33 @@ int main(int argc, char **argv) {
   stop.type = ctrl_msg_type::flush_and_stop;
   q.push(stop);
   w.join();
+  if (o.sync) {
+    int fd = open(o.out.c_str(), O_WRONLY);
+    if (fd < 0 || fdatasync(fd) != 0) return 2;
+    close(fd);
+  }
   uint64_t t1 = now_ns();
   if (ho) failed = ho->failed;
   double secs = double(t1 - t0) / 1e9;
-  printf("alerts=%" PRIu64 " secs=%.6f rate=%.0f emit_secs=%.6f failed=%" PRIu64, o.n, secs,
-         double(o.n) / secs, double(t_emitted - t0) / 1e9, failed);
-  if (o.http) printf(" server_alerts=%" PRIu64, http_sink_alerts());
-  printf("\n");
+  FILE *out = report;
+  fprintf(out, "alerts=%" PRIu64 " secs=%.6f rate=%.0f emit_secs=%.6f failed=%" PRIu64, o.n, secs,
+          double(o.n) / secs, double(t_emitted - t0) / 1e9, failed);
+  if (o.http || o.five) fprintf(out, " server_alerts=%" PRIu64, http_sink_alerts());
+  fprintf(out, " lib_cpu_ns=%.0f", double(worker_cpu) / double(o.n));
+  if (!lat.empty()) {
+    uint64_t sum = 0;
+    for (uint32_t x : lat) sum += x;
+    std::sort(lat.begin(), lat.end());
+    fprintf(out, " emit_p50_ns=%u emit_p99_ns=%u engine_cpu_ns=%.0f", lat[o.n / 2],
+            lat[o.n * 99 / 100], double(sum) / double(o.n));
+  }
+  if (o.delay) delay_probe_finish(&probe, out);
+  fprintf(out, "\n");
+  fflush(out);
   delete fo;
+  delete so;
+  delete yo;
+  delete po;
+  if (o.five) unlink(sock_path.c_str());
   return failed ? 1 : 0;
 }

@@ -31,6 +31,8 @@ pub const LINGER: Duration = Duration::from_secs(10);
 /// After this many bytes formatted since the last trim, memory is handed back to the system
 /// (`malloc_trim`) once every queue is empty again.
 const TRIM_AFTER_BYTES: u64 = 64 << 20;
+/// How long after everything was delivered the trim waits (for the workers to free).
+const TRIM_QUIET: Duration = Duration::from_millis(200);
 /// Batches kept for reuse (their buffers keep their capacity).
 const MAX_POOLED_BATCHES: usize = 8;
 
@@ -79,6 +81,7 @@ impl Fanout {
         let mut forwarded_flush = 0;
         let mut last_alert = Instant::now();
         let mut formatted_since_trim = 0u64;
+        let mut trim_due: Option<Instant> = None;
         loop {
             // Read before taking the intake: everything pushed before the flush request or
             // before close began is then in `entries`.
@@ -113,9 +116,15 @@ impl Fanout {
             if intake.len() != 0 {
                 continue;
             }
+            // After a burst, once every channel is done with it, and again a moment later
+            // (the workers free the last batches after counting them): hand the memory back.
             if formatted_since_trim >= TRIM_AFTER_BYTES && self.all_delivered() {
-                formatted_since_trim = 0;
-                self.give_memory_back();
+                let due = *trim_due.get_or_insert_with(|| Instant::now() + TRIM_QUIET);
+                if Instant::now() >= due {
+                    formatted_since_trim = 0;
+                    trim_due = None;
+                    self.give_memory_back();
+                }
             }
             self.sleep(last_alert, flush_gen);
         }
