@@ -392,7 +392,7 @@ impl Outputs {
             // A worker that is not stuck in a system call stops within a few milliseconds.
             self.progress
                 .wait_until(Instant::now() + Duration::from_millis(200), all_finished);
-            for (ch, before) in self.channels.iter().zip(discarded_before) {
+            for (i, (ch, before)) in self.channels.iter().zip(discarded_before).enumerate() {
                 ch.discard_queued();
                 let discarded = ch.stats.discarded.load(Ordering::Relaxed) - before;
                 let stuck = !ch.finished.load(Ordering::Acquire);
@@ -402,7 +402,7 @@ impl Outputs {
                     let holding = if stuck {
                         format!(
                             "; the worker is blocked and was left behind holding {} alerts",
-                            ch.stats.snapshot().pending()
+                            self.stats()[i].1.pending()
                         )
                     } else {
                         String::new()

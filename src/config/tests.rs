@@ -94,6 +94,7 @@ fn defaults_match_falco() {
     assert!(!c.time_format_iso_8601);
     assert!(!c.buffered_outputs);
     assert_eq!(c.outputs_queue.capacity, 0);
+    assert_eq!(c.outputs_queue.max_delay_ms, 5);
     assert_eq!(c.output_timeout_ms, 2000);
     assert!(!c.stdout.enabled);
     assert!(!c.syslog.enabled);
@@ -396,6 +397,10 @@ fn decimal_strings_are_integers() {
     let c = yaml("output_timeout: \"750\"\noutputs_queue:\n  capacity: '+10'\n");
     assert_eq!(c.output_timeout_ms, 750);
     assert_eq!(c.outputs_queue.capacity, 10);
+    let c = yaml("outputs_queue:\n  max_delay_ms: 0\n");
+    assert_eq!(c.outputs_queue.max_delay_ms, 0);
+    let e = yaml_err("outputs_queue:\n  max_delay_ms: -1\n");
+    assert_names(&e, &["`outputs_queue.max_delay_ms`", "-1"]);
 }
 
 #[test]
