@@ -110,6 +110,12 @@ http_output: {{enabled: true, url: "http://127.0.0.1:1/", retry_max_backoff_ms: 
         check(v("last_success_timestamp_seconds", channel="http") == 0, s)
         check(v("queue_depth", channel="http") == 0, s)
         check(any(k[0] == P + "version_info" and val == 1 for k, val in s.items()), s)
+        # The accounting identity, per channel, as a scraper can check it.
+        for ch in ("file", "http"):
+            total = sum(v("alerts_total", channel=ch, status=st)
+                        for st in ("delivered", "failed", "dropped", "discarded", "filtered"))
+            check(total + v("alerts_pending", channel=ch) == v("alerts_accepted_total"),
+                  f"{ch}: statuses + pending != accepted")
 
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)

@@ -124,6 +124,10 @@ extra_outputs:
         (sb.delivered, sb.filtered),
         (want_b.len() as u64, 60 - want_b.len() as u64)
     );
+    // The entry's name is in the stats JSON too.
+    let json: serde_json::Value =
+        serde_json::from_str(&falco_outputs::stats::to_json(o.accepted(), &o.stats())).unwrap();
+    assert_eq!(json["channels"]["siem"]["delivered"], want_b.len() as u64);
     let metrics = o.metrics_text();
     assert!(metrics.contains(&format!(
         "falcosecurity_falco_outputs_alerts_total{{channel=\"siem\",status=\"filtered\"}} {}\n",
@@ -222,4 +226,24 @@ fn a_mistyped_entry_is_an_init_error_naming_it() {
     let o = try_open(&yaml, &logs).expect("opens");
     assert!(logs.count_containing("`extra_outputs.s.colour` is unknown") == 1);
     o.close(None).unwrap();
+}
+
+#[test]
+fn log_lines_name_the_entry() {
+    let dead = free_port();
+    let yaml = format!(
+        "output_timeout: 300\nextra_outputs:\n  - {{name: siem-eu, type: http, url: \"http://127.0.0.1:{dead}/\", retry_max_backoff_ms: 100}}\n"
+    );
+    let (o, logs) = open(&yaml);
+    o.emit(alert(1, "r", "syscall", Priority::Error, &[]))
+        .unwrap();
+    assert!(crate::support::wait_for(Duration::from_secs(10), || {
+        logs.count_containing("siem-eu output: cannot deliver to http://127.0.0.1") == 1
+    }));
+    assert!(o.close(None).is_err());
+    assert!(
+        logs.count_containing("siem-eu output: close: deadline") == 1,
+        "{:?}",
+        logs.lines()
+    );
 }
