@@ -444,7 +444,10 @@ impl SyslogChannel {
 
     /// Writes every alert waiting in the ledger, oldest first, checking the peer after each.
     fn write_waiting(&mut self, ctx: &ChannelCtx) -> io::Result<()> {
-        let deadline = if ctx.is_aborting() || self.stalled {
+        // Not shortened while `stalled` (that only stops new alerts from waiting for room): a
+        // momentarily full socket buffer must not cost the connection. A write that times out
+        // drops the connection and backs off, so a stuck peer costs one `output_timeout`.
+        let deadline = if ctx.is_aborting() {
             Instant::now()
         } else {
             Instant::now() + ctx.output_timeout
