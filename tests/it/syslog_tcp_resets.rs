@@ -120,3 +120,59 @@ fn alerts_a_reset_lost_are_sent_again_on_the_next_connection() {
         "{logs:?}"
     );
 }
+
+/// `reopen` (SIGUSR1) drops the connection while alerts are still unconfirmed: they are written
+/// again on the next connection, each counted delivered once, none lost.
+#[test]
+fn reopen_with_unconfirmed_alerts_loses_nothing() {
+    use crate::support::syslog::SyslogHarness;
+    use falco_outputs::alert::Priority;
+    use falco_outputs::testing::{Channel, SyslogFormat};
+
+    let c = Collector::start(Policy::ResetAfter(vec![]));
+    let mut h = SyslogHarness::open(
+        &format!("tcp://127.0.0.1:{}", c.port),
+        SyslogFormat::Rfc3164,
+        1,
+    );
+    let lines = |from: usize| -> Vec<(Priority, String)> {
+        (from..from + 100)
+            .map(|i| (Priority::Warning, format!("reopen #{i}")))
+            .collect()
+    };
+    h.deliver(&lines(0));
+    // Written, acknowledged at most: the 500 ms settle has not passed.
+    assert!(h.channel.held() > 0, "{:?}", h.stats());
+    h.channel.reopen(&h.harness.ctx);
+    h.deliver(&lines(100));
+    let s = h.settled_stats();
+    let count = |got: &[String]| {
+        let mut copies: BTreeMap<usize, usize> = BTreeMap::new();
+        for m in got {
+            let n = m.rsplit("reopen #").next().unwrap().parse().unwrap();
+            *copies.entry(n).or_insert(0) += 1;
+        }
+        copies
+    };
+    let got = c.wait_for(Duration::from_secs(10), |m| count(m).len() >= 200);
+    let copies = count(&got);
+    println!(
+        "reopen: emitted 200, stored {} distinct ({} copies) over {} connections; counted \
+         delivered {}, failed {}",
+        copies.len(),
+        got.len(),
+        c.connections(),
+        s.delivered,
+        s.failed
+    );
+    assert_eq!(
+        (s.delivered, s.failed, h.channel.held()),
+        (200, 0, 0),
+        "{s:?}"
+    );
+    assert!(
+        (0..200).all(|i| copies.contains_key(&i)),
+        "lost: {copies:?}"
+    );
+    assert_eq!(c.connections(), 2);
+}
