@@ -16,6 +16,7 @@ pub struct Route {
     tags: Vec<String>,
     sources: Vec<String>,
     min_priority: Option<Priority>,
+    max_priority: Option<Priority>,
 }
 
 impl Route {
@@ -25,6 +26,7 @@ impl Route {
             tags: m.tags.clone(),
             sources: m.sources.clone(),
             min_priority: (m.min_priority != Priority::Debug).then_some(m.min_priority),
+            max_priority: (m.max_priority != Priority::Emergency).then_some(m.max_priority),
         }
     }
 
@@ -34,13 +36,17 @@ impl Route {
             && self.tags.is_empty()
             && self.sources.is_empty()
             && self.min_priority.is_none()
+            && self.max_priority.is_none()
     }
 
     pub fn admits(&self, alert: &Alert) -> bool {
         if self.is_everything() {
             return true;
         }
-        if self.min_priority.is_some_and(|p| alert.priority > p) {
+        // Priorities are ordered most severe first (Emergency = 0).
+        if self.min_priority.is_some_and(|p| alert.priority > p)
+            || self.max_priority.is_some_and(|p| alert.priority < p)
+        {
             return false;
         }
         let any = |patterns: &[String], text: &str| patterns.iter().any(|p| glob(p, text));
@@ -142,6 +148,7 @@ mod tests {
             tags: vec!["mitre_*".into()],
             sources: vec![],
             min_priority: Priority::Warning,
+            max_priority: Priority::Emergency,
         };
         let r = Route::new(&m);
         let yes = alert(
@@ -171,5 +178,15 @@ mod tests {
         assert!(src.admits(&alert("r", "k8s_audit", Priority::Debug, &[])));
         assert!(!src.admits(&alert("r", "syscall", Priority::Debug, &[])));
         assert!(Route::new(&Match::default()).is_everything());
+        let band = Route::new(&Match {
+            min_priority: Priority::Warning,
+            max_priority: Priority::Error,
+            ..Match::default()
+        });
+        let admitted: Vec<Priority> = Priority::ALL
+            .into_iter()
+            .filter(|p| band.admits(&alert("r", "s", *p, &[])))
+            .collect();
+        assert_eq!(admitted, [Priority::Error, Priority::Warning]);
     }
 }

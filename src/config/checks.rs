@@ -3,7 +3,7 @@
 
 use super::error::ConfigError;
 use super::extra::ExtraKind;
-use super::keys::Config;
+use super::keys::{Config, Match};
 
 /// Falco's `no outputs configured` error (`app/actions/init_outputs.cpp`).
 pub const NO_OUTPUT_ERROR: &str =
@@ -29,6 +29,7 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
         return Err(missing("otlp", "url"));
     }
     check_extra_outputs(config)?;
+    check_bands(config)?;
     let any = config.extra_outputs.iter().any(|e| e.enabled())
         || config.stdout.enabled
         || config.file.enabled
@@ -80,6 +81,44 @@ fn check_extra_outputs(config: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::key(
                 &format!("{at}.{key}"),
                 "is required for this type of output",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `match` whose `min_priority` is more severe than its `max_priority` would take nothing.
+fn check_bands(config: &Config) -> Result<(), ConfigError> {
+    let mut blocks: Vec<(String, &Match)> = vec![
+        ("stdout_output".into(), &config.stdout.route),
+        ("file_output".into(), &config.file.route),
+        ("syslog_output".into(), &config.syslog.route),
+        ("program_output".into(), &config.program.route),
+        ("http_output".into(), &config.http.route),
+        ("otlp_output".into(), &config.otlp.route),
+    ];
+    for e in &config.extra_outputs {
+        let route = match &e.kind {
+            ExtraKind::Stdout(c) => &c.route,
+            ExtraKind::File(c) => &c.route,
+            ExtraKind::Syslog(c) => &c.route,
+            ExtraKind::Program(c) => &c.route,
+            ExtraKind::Http(c) => &c.route,
+            ExtraKind::Otlp(c) => &c.route,
+        };
+        blocks.push((e.key(), route));
+    }
+    for (at, m) in blocks {
+        // Emergency is 0: "more severe" is "smaller".
+        if m.min_priority < m.max_priority {
+            return Err(ConfigError::key(
+                &format!("{at}.match"),
+                format!(
+                    "min_priority {} is more severe than max_priority {}: the channel would take \
+                     no alert",
+                    m.min_priority.name(),
+                    m.max_priority.name()
+                ),
             ));
         }
     }

@@ -53,6 +53,8 @@ settings! {
         tags: Vec<String> = Vec::new(),
         sources: Vec<String> = Vec::new(),
         min_priority: Priority = Priority::Debug,
+        /// The most severe priority taken (with `min_priority`, a band of priorities).
+        max_priority: Priority = Priority::Emergency,
     }
 }
 

@@ -140,16 +140,22 @@ extra_outputs:
 fn a_file_channel_per_priority_band() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).display().to_string();
+    // Three bands that split the priorities, plus a threshold (the block's own min_priority),
+    // a source glob and a disabled entry.
     let yaml = format!(
         r#"file_output: {{enabled: true, filename: {}}}
 extra_outputs:
   - {{name: urgent, type: file, filename: {}, match: {{min_priority: critical}}}}
+  - {{name: middle, type: file, filename: {}, match: {{min_priority: warning, max_priority: error}}}}
+  - {{name: low, type: file, filename: {}, match: {{max_priority: notice}}}}
   - {{name: warnings, type: file, filename: {}, min_priority: warning}}
   - {{name: k8s, type: file, filename: {}, match: {{sources: [k8s_*]}}}}
   - {{name: off, type: file, filename: {}, enabled: false}}
 "#,
         p("all.log"),
         p("urgent.log"),
+        p("middle.log"),
+        p("low.log"),
         p("warnings.log"),
         p("k8s.log"),
         p("off.log")
@@ -165,19 +171,28 @@ extra_outputs:
             .map(|l| l.split(' ').nth(1).unwrap().to_string())
             .collect()
     };
-    let count = |f: &str, pred: &dyn Fn(&str) -> bool| prios(f).iter().filter(|x| pred(x)).count();
+    let all_in = |f: &str, set: &[&str]| prios(f).iter().all(|x| set.contains(&x.as_str()));
     assert_eq!(prios("all.log").len(), 60);
+    // mix(): priorities by groups of 6 alerts, Emergency..Debug then Emergency, Alert again.
     let urgent = ["Emergency", "Alert", "Critical"];
-    let warn = ["Emergency", "Alert", "Critical", "Error", "Warning"];
+    let middle = ["Error", "Warning"];
+    let low = ["Notice", "Informational", "Debug"];
     assert_eq!(prios("urgent.log").len(), 30);
-    assert_eq!(count("urgent.log", &|x| urgent.contains(&x)), 30);
+    assert!(all_in("urgent.log", &urgent));
+    assert_eq!(prios("middle.log").len(), 12);
+    assert!(all_in("middle.log", &middle));
+    assert_eq!(prios("low.log").len(), 18);
+    assert!(all_in("low.log", &low));
     assert_eq!(prios("warnings.log").len(), 42);
-    assert_eq!(count("warnings.log", &|x| warn.contains(&x)), 42);
+    assert!(all_in("warnings.log", &[&urgent[..], &middle[..]].concat()));
     assert_eq!(read_lines(std::path::Path::new(&p("k8s.log"))).len(), 30);
     assert!(!std::path::Path::new(&p("off.log")).exists());
     let names: Vec<&str> = o.stats().iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["file", "urgent", "warnings", "k8s"]);
-    assert_eq!(channel_stats(&o, "urgent").filtered, 30);
+    assert_eq!(
+        names,
+        ["file", "urgent", "middle", "low", "warnings", "k8s"]
+    );
+    assert_eq!(channel_stats(&o, "middle").filtered, 48);
     o.close(None).unwrap();
 }
 
@@ -219,6 +234,13 @@ fn a_mistyped_entry_is_an_init_error_naming_it() {
     assert!(e.contains("already taken"), "{e}");
     let e = err("  - {name: p, type: program, program: cat, match: {min_priority: loud}}\n");
     assert!(e.contains("extra_outputs.p.match.min_priority"), "{e}");
+    let e = err(&format!(
+        "  - {{name: b, type: file, filename: {f}, match: {{min_priority: error, max_priority: debug}}}}\n"
+    ));
+    assert!(
+        e.contains("extra_outputs.b.match") && e.contains("no alert"),
+        "{e}"
+    );
     let e = err("  - {name: d, type: file, filename: /nonexistent-dir/x.log}\n");
     assert!(e.contains("extra_outputs.d"), "{e}");
     // An unknown key inside an entry is a warning naming it, as in Falco's blocks.
