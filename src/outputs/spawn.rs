@@ -77,7 +77,7 @@ struct SpawnAttrs {
 }
 
 impl SpawnAttrs {
-    fn new(stdin_fd: RawFd) -> io::Result<Box<SpawnAttrs>> {
+    fn new(stdin_fd: RawFd, closefrom: Option<AddCloseFrom>) -> io::Result<Box<SpawnAttrs>> {
         // SAFETY: zeroed storage initialised by the *_init calls before any other use; boxed so
         // the initialised objects never move.
         unsafe {
@@ -106,7 +106,7 @@ impl SpawnAttrs {
                     0,
                 ))
             })
-            .and_then(|_| close_from_3(&mut s.actions));
+            .and_then(|_| close_from_3(&mut s.actions, closefrom));
             r.map(|_| s)
         }
     }
@@ -115,14 +115,11 @@ impl SpawnAttrs {
 type AddCloseFrom =
     unsafe extern "C" fn(*mut libc::posix_spawn_file_actions_t, libc::c_int) -> libc::c_int;
 
-/// Adds "close every fd from 3 up" to the child's file actions. glibc 2.34+ has
-/// `posix_spawn_file_actions_addclosefrom_np` (close_range in the child); it is looked up at
-/// run time so the library still loads on an older glibc, where the fds open now (from
-/// /proc/self/fd) are closed one by one instead: then only an fd another thread opens without
-/// O_CLOEXEC between this listing and the spawn can slip through.
-fn close_from_3(actions: &mut libc::posix_spawn_file_actions_t) -> io::Result<()> {
+/// glibc 2.34+'s `posix_spawn_file_actions_addclosefrom_np` (close_range in the child), looked
+/// up at run time so that the library still loads on an older glibc.
+fn addclosefrom() -> Option<AddCloseFrom> {
     static ADDCLOSEFROM: std::sync::OnceLock<Option<AddCloseFrom>> = std::sync::OnceLock::new();
-    let addclosefrom = ADDCLOSEFROM.get_or_init(|| {
+    *ADDCLOSEFROM.get_or_init(|| {
         // SAFETY: dlsym with a NUL-terminated name; a non-NULL result is glibc's function of
         // exactly this signature.
         let f = unsafe {
@@ -132,8 +129,18 @@ fn close_from_3(actions: &mut libc::posix_spawn_file_actions_t) -> io::Result<()
             )
         };
         (!f.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, AddCloseFrom>(f) })
-    });
-    if let Some(f) = addclosefrom {
+    })
+}
+
+/// Adds "close every fd from 3 up" to the child's file actions: with `closefrom` when glibc
+/// has it; otherwise the fds open now (from /proc/self/fd) are closed one by one, and only an
+/// fd another thread opens without O_CLOEXEC between this listing and the spawn can slip
+/// through.
+fn close_from_3(
+    actions: &mut libc::posix_spawn_file_actions_t,
+    closefrom: Option<AddCloseFrom>,
+) -> io::Result<()> {
+    if let Some(f) = closefrom {
         // SAFETY: `actions` was initialised by posix_spawn_file_actions_init.
         return cvt_spawn(unsafe { f(actions, 3) });
     }
@@ -161,6 +168,11 @@ impl Drop for SpawnAttrs {
 
 /// Starts `/bin/sh -c program` with a fresh pipe on its stdin.
 pub fn spawn_shell(program: &CStr) -> io::Result<Spawned> {
+    spawn_shell_with(program, addclosefrom())
+}
+
+/// [`spawn_shell`], closing the child's fds from 3 up with `closefrom` (None: one by one).
+fn spawn_shell_with(program: &CStr, closefrom: Option<AddCloseFrom>) -> io::Result<Spawned> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 fills `fds` with two new fds we then own.
     cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
@@ -177,7 +189,7 @@ pub fn spawn_shell(program: &CStr) -> io::Result<Spawned> {
             fl | libc::O_NONBLOCK,
         ))?;
     }
-    let attrs = SpawnAttrs::new(read.as_raw_fd())?;
+    let attrs = SpawnAttrs::new(read.as_raw_fd(), closefrom)?;
     let sh = CString::new("/bin/sh").unwrap_or_default();
     let arg0 = CString::new("sh").unwrap_or_default();
     let dash_c = CString::new("-c").unwrap_or_default();
@@ -397,5 +409,53 @@ fn signal_name(sig: libc::c_int) -> &'static str {
         libc::SIGUSR1 => "SIGUSR1",
         libc::SIGUSR2 => "SIGUSR2",
         _ => "signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fds of a child we spawned, from /proc while it waits on its stdin.
+    fn child_fds(closefrom: Option<AddCloseFrom>) -> Vec<RawFd> {
+        let child = spawn_shell_with(c"exec cat > /dev/null", closefrom).unwrap();
+        let mut fds = Vec::new();
+        // Until the exec'ed cat has replaced the shell (its fds settle then).
+        for _ in 0..200 {
+            let exe = std::fs::read_link(format!("/proc/{}/exe", child.pid));
+            if exe.is_ok_and(|p| p.ends_with("cat")) {
+                fds = std::fs::read_dir(format!("/proc/{}/fd", child.pid))
+                    .unwrap()
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                    .collect();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(child.stdin);
+        wait_until(child.pid, Instant::now() + Duration::from_secs(5), &|| {
+            false
+        });
+        fds.sort();
+        fds
+    }
+
+    #[test]
+    fn a_child_gets_exactly_fds_0_1_2_with_closefrom_and_without() {
+        // An fd this process holds without O_CLOEXEC, as a host or libcurl may.
+        // SAFETY: a plain open; closed below.
+        let leaky = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
+        assert!(leaky > 2);
+        assert!(
+            addclosefrom().is_some(),
+            "glibc >= 2.34 has addclosefrom_np"
+        );
+        let with = child_fds(addclosefrom());
+        let listed = child_fds(None);
+        // SAFETY: the fd opened above.
+        unsafe { libc::close(leaky) };
+        assert_eq!(with, [0, 1, 2], "closefrom_np");
+        assert_eq!(listed, [0, 1, 2], "one by one (older glibc)");
     }
 }
