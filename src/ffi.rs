@@ -69,7 +69,7 @@ pub enum falco_outputs_result {
     FALCO_OUTPUTS_ERR_CONFIG = 3,
     /// At least one channel dropped this alert (counted); do not retry.
     FALCO_OUTPUTS_ERR_QUEUE_FULL = 4,
-    /// The handle is closing.
+    /// The handle is closing or closed: falco_outputs_close() has started.
     FALCO_OUTPUTS_ERR_CLOSED = 5,
     /// flush/close: the deadline passed before every channel drained.
     FALCO_OUTPUTS_ERR_TIMEOUT = 6,
@@ -178,10 +178,9 @@ pub struct falco_outputs_stats {
 
 /// The opaque handle: one set of open channels with their threads. Made by
 /// falco_outputs_init(), closed by falco_outputs_close(). A process may hold several.
-/// Internally a small shell (a call counter, a closing flag, a pointer to the channels):
-/// close frees the channels, their threads and buffers, but keeps the shell for the life of
-/// the process, so that a call racing close, or made after it, finds the flag set and returns
-/// FALCO_OUTPUTS_ERR_CLOSED instead of reading freed memory.
+/// Closing frees the channels, their threads and buffers but keeps 24 bytes of the handle
+/// until the process exits, so that a call racing close, or made after it, returns
+/// FALCO_OUTPUTS_ERR_CLOSED (or does nothing) instead of reading freed memory.
 pub struct falco_outputs {
     /// Calls inside the library with this handle now; close waits for them to leave.
     calls: AtomicUsize,
@@ -274,8 +273,8 @@ unsafe fn write_errbuf(errbuf: *mut c_char, errbuf_len: usize, msg: &str) {
 ///
 /// Pointers: `options` and every string it points to are read during the call only;
 /// log_fn/log_userdata are kept until falco_outputs_close() returns. `out` receives the new
-/// handle, which the caller owns and must pass to falco_outputs_close() exactly once. `errbuf`
-/// may be NULL (or errbuf_len 0) to get no message; it is written only on failure.
+/// handle, which the caller owns and closes with falco_outputs_close(). `errbuf` may be NULL
+/// (or errbuf_len 0) to get no message; it is written only on failure.
 ///
 /// Threads: may be called from any thread; separate handles are independent. With
 /// http_output enabled it calls curl_global_init() once per process: with a libcurl built
@@ -437,19 +436,24 @@ fn build_and_emit(
 ///
 /// Pointers: `alert` and everything it points to (strings, fields, tags) are read during the
 /// call only: the host may free or reuse them as soon as it returns. `outputs` is a handle
-/// from falco_outputs_init().
+/// from falco_outputs_init(), open or closed.
 ///
-/// Threads: any number of threads may emit at once, concurrently with
-/// falco_outputs_emit_msg(), falco_outputs_reopen(), falco_outputs_flush() and the statistics
-/// calls on the same handle, and with falco_outputs_close() (then ERR_CLOSED): see there. Formatting and I/O
-/// happen on the channels' own threads. Not async-signal-safe (it may allocate).
+/// Delivery: the library's fan-out thread takes the alert within outputs_queue.max_delay_ms
+/// (5 ms by default; at once when a burst builds up), formats it once per format, and each
+/// channel's own thread writes it as soon as that channel can. The engine thread makes no
+/// system call for it, except one write(2) for the first alert after 10 s without any.
+///
+/// Threads: any number of threads may emit at once, concurrently with every other call on the
+/// same handle, falco_outputs_close() included (the emit then returns
+/// FALCO_OUTPUTS_ERR_CLOSED). Not async-signal-safe (it may allocate).
 ///
 /// Returns:
 /// - FALCO_OUTPUTS_OK: queued for every channel (or skipped where the channel's min_priority
 ///   filters it out, counted as `filtered`).
-/// - FALCO_OUTPUTS_ERR_QUEUE_FULL: at least one channel's queue (outputs_queue.capacity) was
-///   full; the alert was dropped there and counted (`dropped`), and queued for the others.
-///   Do not retry: the others would get it twice.
+/// - FALCO_OUTPUTS_ERR_QUEUE_FULL: at least one channel already held outputs_queue.capacity
+///   alerts not yet delivered (0, the default: no bound); the alert was dropped there and
+///   counted (`dropped`), and queued for the others. Do not retry: the others would get it
+///   twice.
 /// - FALCO_OUTPUTS_ERR_NULL_ARGUMENT: outputs, alert, rule or message is NULL, fields or tags
 ///   is NULL with a non-zero length, or a field name or a tag is NULL. Nothing queued.
 /// - FALCO_OUTPUTS_ERR_INVALID_ARGUMENT: priority outside 0..7, a field kind that is not a
@@ -558,10 +562,11 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
 /// happens on the channel's thread. Syslog drops its connection and connects afresh (e.g.
 /// after the daemon restarted); stdout and HTTP ignore it.
 ///
-/// Pointers: `outputs` is NULL (then nothing happens) or a handle from falco_outputs_init().
-/// Threads: any thread, any signal handler, concurrently with every call (while
-/// falco_outputs_close() runs it does nothing). No result: the file is opened again by the channel's next write,
-/// and a failure there is reported like any write failure (log callback, statistics).
+/// Pointers: `outputs` is NULL or a handle from falco_outputs_init(), open or closed (once
+/// falco_outputs_close() has started, nothing happens). Threads: any thread, any signal
+/// handler, concurrently with every call. No result: the file is opened again by the channel's
+/// next write, and a failure there is reported like any write failure (log callback,
+/// statistics).
 #[no_mangle]
 pub unsafe extern "C" fn falco_outputs_reopen(outputs: *mut falco_outputs) {
     // No panic guard: nothing here can panic (atomics and write(2)), and catch_unwind is not
@@ -577,10 +582,9 @@ pub unsafe extern "C" fn falco_outputs_reopen(outputs: *mut falco_outputs) {
 /// timeout_ms 0 does not wait: it only reports whether everything is already settled.
 /// Alerts emitted by other threads during the call are not waited for.
 ///
-/// Pointers: `outputs` is a handle from falco_outputs_init(). Threads: any thread,
-/// concurrently with every call (falco_outputs_close(): see there); several threads may flush
-/// at once.
-/// Not async-signal-safe (it blocks).
+/// Pointers: `outputs` is a handle from falco_outputs_init(), open or closed. Threads: any
+/// thread, concurrently with every call, falco_outputs_close() included; several threads may
+/// flush at once. Not async-signal-safe (it blocks).
 ///
 /// Returns:
 /// - FALCO_OUTPUTS_OK: every alert emitted before the call is delivered, failed or dropped
@@ -611,9 +615,9 @@ pub unsafe extern "C" fn falco_outputs_flush(
 /// Each counter is read atomically, but while alerts flow the set is not one instant's
 /// snapshot: `pending` and the others may disagree by the alerts in flight.
 ///
-/// Pointers: `outputs` is a handle from falco_outputs_init(); `out` is the caller's struct,
-/// fully written on success. Threads: any thread, concurrently with every call but
-/// falco_outputs_close(). Not async-signal-safe.
+/// Pointers: `outputs` is a handle from falco_outputs_init(), open or closed; `out` is the
+/// caller's struct, fully written on success. Threads: any thread, concurrently with every
+/// call, falco_outputs_close() included. Not async-signal-safe.
 ///
 /// Returns FALCO_OUTPUTS_OK, FALCO_OUTPUTS_ERR_NULL_ARGUMENT (outputs or out is NULL; *out
 /// untouched), FALCO_OUTPUTS_ERR_CLOSED (falco_outputs_close() started; *out untouched) or
@@ -652,11 +656,12 @@ pub unsafe extern "C" fn falco_outputs_get_stats(
 /// means the text was cut (and is not valid JSON): call again with a buffer of result + 1
 /// bytes. With buf NULL or buf_len 0 nothing is written (the way to ask for the size).
 ///
-/// Pointers: `buf` is NULL or holds buf_len writable bytes, owned by the caller. Threads: any
-/// thread, concurrently with every call (falco_outputs_close(): see there). Not async-signal-safe.
+/// Pointers: `outputs` is a handle from falco_outputs_init(), open or closed; `buf` is NULL
+/// or holds buf_len writable bytes, owned by the caller. Threads: any thread, concurrently
+/// with every call, falco_outputs_close() included. Not async-signal-safe.
 ///
-/// Returns the length of the whole text, or 0 when outputs is NULL or closing (or a bug was
-/// caught).
+/// Returns the length of the whole text, or 0 when outputs is NULL or falco_outputs_close()
+/// has started (or a bug was caught).
 #[no_mangle]
 pub unsafe extern "C" fn falco_outputs_stats_json(
     outputs: *const falco_outputs,
@@ -684,11 +689,12 @@ pub unsafe extern "C" fn falco_outputs_stats_json(
 /// call again with a buffer of result + 1 bytes. With buf NULL or buf_len 0 nothing is written
 /// (the way to ask for the size).
 ///
-/// Pointers: `buf` is NULL or holds buf_len writable bytes, owned by the caller. Threads: any
-/// thread, concurrently with every call (falco_outputs_close(): see there). Not async-signal-safe.
+/// Pointers: `outputs` is a handle from falco_outputs_init(), open or closed; `buf` is NULL
+/// or holds buf_len writable bytes, owned by the caller. Threads: any thread, concurrently
+/// with every call, falco_outputs_close() included. Not async-signal-safe.
 ///
-/// Returns the length of the whole text, or 0 when outputs is NULL or closing (or a bug was
-/// caught).
+/// Returns the length of the whole text, or 0 when outputs is NULL or falco_outputs_close()
+/// has started (or a bug was caught).
 #[no_mangle]
 pub unsafe extern "C" fn falco_outputs_metrics_text(
     outputs: *const falco_outputs,
