@@ -416,19 +416,29 @@ fn signal_name(sig: libc::c_int) -> &'static str {
 mod tests {
     use super::*;
 
-    /// The fds of a child we spawned, from /proc while it waits on its stdin.
-    fn child_fds(closefrom: Option<AddCloseFrom>) -> Vec<RawFd> {
+    fn fds_of(pid: &str) -> Vec<RawFd> {
+        let mut fds: Vec<RawFd> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        fds.sort();
+        fds
+    }
+
+    /// The fds of a child we spawned, from /proc while it waits on its stdin, and the fds this
+    /// process had open just before the spawn.
+    fn child_fds(closefrom: Option<AddCloseFrom>) -> (Vec<RawFd>, Vec<RawFd>) {
+        let before = fds_of("self");
         let child = spawn_shell_with(c"exec cat > /dev/null", closefrom).unwrap();
         let mut fds = Vec::new();
         // Until the exec'ed cat has replaced the shell (its fds settle then).
-        for _ in 0..200 {
+        for _ in 0..500 {
             let exe = std::fs::read_link(format!("/proc/{}/exe", child.pid));
             if exe.is_ok_and(|p| p.ends_with("cat")) {
-                fds = std::fs::read_dir(format!("/proc/{}/fd", child.pid))
-                    .unwrap()
-                    .flatten()
-                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                    .collect();
+                fds = fds_of(&child.pid.to_string());
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -437,8 +447,7 @@ mod tests {
         wait_until(child.pid, Instant::now() + Duration::from_secs(5), &|| {
             false
         });
-        fds.sort();
-        fds
+        (fds, before)
     }
 
     #[test]
@@ -451,11 +460,23 @@ mod tests {
             addclosefrom().is_some(),
             "glibc >= 2.34 has addclosefrom_np"
         );
-        let with = child_fds(addclosefrom());
-        let listed = child_fds(None);
+        let (with, _) = child_fds(addclosefrom());
+        let (listed, before) = child_fds(None);
         // SAFETY: the fd opened above.
         unsafe { libc::close(leaky) };
         assert_eq!(with, [0, 1, 2], "closefrom_np");
-        assert_eq!(listed, [0, 1, 2], "one by one (older glibc)");
+        // One by one (older glibc): every fd open before the spawn is closed in the child. An
+        // fd another test's thread opened without O_CLOEXEC meanwhile (libcurl's socketpair
+        // in the HTTP tests) can slip through: the documented limit of this fallback.
+        assert!(listed.starts_with(&[0, 1, 2]), "{listed:?}");
+        assert!(before.contains(&leaky));
+        let inherited: Vec<&RawFd> = listed[3..]
+            .iter()
+            .filter(|fd| before.contains(fd))
+            .collect();
+        assert!(
+            inherited.is_empty(),
+            "one by one: {listed:?}, open before: {before:?}"
+        );
     }
 }
