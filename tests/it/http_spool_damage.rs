@@ -91,13 +91,16 @@ fn v1_head_inside_a_record() {
     let rss_growth_mib = (peak_rss_kib().saturating_sub(rss_before)) / 1024;
     let got = received_lines(&srv.requests());
     let st = ctx.stats();
-    println!(
+    // Straight to fd 1 (past libtest's capture): in_own_process shows the child's stdout.
+    let figures = format!(
         "v1 head inside a record: {} requests, {} lines received, delivered {}, spool_corrupt {}, peak RSS +{rss_growth_mib} MiB",
         srv.requests().len(),
         got.len(),
         st.delivered,
         st.spool_corrupt,
     );
+
+    std::io::Write::write_all(&mut std::io::stdout(), format!("{figures}\n").as_bytes()).unwrap();
     assert!(all, "the new alerts were not delivered\n{}", ctx.log_text());
     assert!(
         rss_growth_mib < 200,
