@@ -21,6 +21,7 @@ use crate::outputs::{Batch, Line};
 use crate::pool::AlertPool;
 use crate::queue::{Entry, Intake, Work, AWAKE, IDLE, TICKING};
 use crate::stats::ChannelStats;
+use crate::sys;
 use crate::worker::ChannelShared;
 
 /// Bound on one batch, so memory and latency stay bounded under a burst.
@@ -286,10 +287,6 @@ impl Fanout {
     fn give_memory_back(&self) {
         self.batches.clear();
         self.intake.shrink();
-        // SAFETY: malloc_trim only releases free memory; no pointer is affected.
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        sys::release_free_memory();
     }
 }

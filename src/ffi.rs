@@ -211,7 +211,9 @@ impl Drop for Entered<'_> {
 /// # Safety
 /// `p` must be NULL or a pointer returned by `falco_outputs_init` (closed or not).
 unsafe fn enter<'a>(p: *const falco_outputs) -> Result<Entered<'a>, falco_outputs_result> {
-    let shell = p.as_ref().ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
+    // SAFETY: by this function's contract `p` is NULL or a handle from init; a handle's shell
+    // is never freed (closed shells are kept in CLOSED_SHELLS).
+    let shell = unsafe { p.as_ref() }.ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
     // SeqCst on both sides (here: calls then closing; in close: closing then calls): either
     // this call sees `closing`, or close sees this call and waits for it.
     shell.calls.fetch_add(1, Ordering::SeqCst);
@@ -221,7 +223,7 @@ unsafe fn enter<'a>(p: *const falco_outputs) -> Result<Entered<'a>, falco_output
     }
     // SAFETY: not closing, so `inner` is the live Box close has not taken yet, and it stays
     // alive until `calls` drops back (close waits for that).
-    let outputs = &*shell.inner.load(Ordering::Acquire);
+    let outputs = unsafe { &*shell.inner.load(Ordering::Acquire) };
     Ok(Entered { shell, outputs })
 }
 
@@ -233,38 +235,66 @@ unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
     if p.is_null() {
         None
     } else {
-        Some(CStr::from_ptr(p).to_bytes())
+        // SAFETY: non-NULL, and by this function's contract NUL-terminated and valid for the
+        // call.
+        Some(unsafe { CStr::from_ptr(p) }.to_bytes())
     }
 }
 
 /// A borrowed C string as an owned, repaired `String`.
+///
+/// # Safety
+/// As for [`bytes`].
 unsafe fn string(p: *const c_char) -> Option<String> {
-    bytes(p).map(|b| String::from_utf8_lossy(b).into_owned())
+    // SAFETY: this function's contract is `bytes`'s.
+    unsafe { bytes(p) }.map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 /// `ptr[..len]`, with NULL accepted only for an empty slice.
+///
+/// # Safety
+/// `ptr` must be NULL or point to `len` initialised `T`s valid for the call.
 unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], falco_outputs_result> {
     if len == 0 {
         Ok(&[])
     } else if ptr.is_null() {
         Err(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)
     } else {
-        Ok(std::slice::from_raw_parts(ptr, len))
+        // SAFETY: non-NULL, and by this function's contract `len` valid `T`s.
+        Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
     }
 }
 
-/// Writes `msg` into the caller's buffer, truncated and NUL-terminated.
-unsafe fn write_errbuf(errbuf: *mut c_char, errbuf_len: usize, msg: &str) {
-    if errbuf.is_null() || errbuf_len == 0 {
-        return;
+/// A caller's buffer for a message (an error, the stats JSON): NULL or `len` writable bytes.
+struct OutBuf {
+    ptr: *mut c_char,
+    len: usize,
+}
+
+impl OutBuf {
+    /// # Safety
+    /// `ptr` must be NULL or valid for writing `len` bytes until the call returns.
+    unsafe fn new(ptr: *mut c_char, len: usize) -> OutBuf {
+        OutBuf { ptr, len }
     }
-    let mut n = msg.len().min(errbuf_len - 1);
-    // Never cut a UTF-8 character in half.
-    while !msg.is_char_boundary(n) {
-        n -= 1;
+
+    /// Writes `msg`, truncated and NUL-terminated (nothing when NULL or empty).
+    fn write(&self, msg: &str) {
+        if self.ptr.is_null() || self.len == 0 {
+            return;
+        }
+        let mut n = msg.len().min(self.len - 1);
+        // Never cut a UTF-8 character in half.
+        while !msg.is_char_boundary(n) {
+            n -= 1;
+        }
+        // SAFETY: `new`'s contract: `len` writable bytes, and n < len, so both the n bytes
+        // copied and the NUL at n are inside; `msg` cannot overlap a C caller's buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(msg.as_ptr(), self.ptr.cast::<u8>(), n);
+            *self.ptr.add(n) = 0;
+        }
     }
-    std::ptr::copy_nonoverlapping(msg.as_ptr(), errbuf.cast::<u8>(), n);
-    *errbuf.add(n) = 0;
 }
 
 /// Loads and validates the configuration, opens the channels, starts the workers.
@@ -297,34 +327,37 @@ pub unsafe extern "C" fn falco_outputs_init(
     errbuf: *mut c_char,
     errbuf_len: usize,
 ) -> falco_outputs_result {
+    // SAFETY: the caller's contract (above): errbuf is NULL or errbuf_len writable bytes.
+    let err = unsafe { OutBuf::new(errbuf, errbuf_len) };
     guard(FALCO_OUTPUTS_ERR_INTERNAL, || {
         if out.is_null() {
-            write_errbuf(errbuf, errbuf_len, "out is NULL");
+            err.write("out is NULL");
             return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
         }
-        *out = std::ptr::null_mut();
-        if options.is_null() {
-            write_errbuf(errbuf, errbuf_len, "options is NULL");
+        // SAFETY: `out` is non-NULL and, by the caller's contract, writable.
+        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `options` is NULL or valid for the call.
+        let Some(o) = (unsafe { options.as_ref() }) else {
+            err.write("options is NULL");
             return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
-        }
-        let o = &*options;
-        let overrides = match slice(o.overrides, o.overrides_len) {
+        };
+        // SAFETY: (this and each `string` below) the caller's contract: `overrides` holds
+        // `overrides_len` pointers, and every string of `options` is NULL or NUL-terminated,
+        // all valid for the call.
+        let overrides = match unsafe { slice(o.overrides, o.overrides_len) } {
             Ok(s) => s,
             Err(e) => {
-                write_errbuf(
-                    errbuf,
-                    errbuf_len,
-                    "overrides is NULL but overrides_len is not 0",
-                );
+                err.write("overrides is NULL but overrides_len is not 0");
                 return e;
             }
         };
         let mut override_strings = Vec::with_capacity(overrides.len());
         for (i, p) in overrides.iter().enumerate() {
-            match string(*p) {
+            // SAFETY: see `overrides` above.
+            match unsafe { string(*p) } {
                 Some(s) => override_strings.push(s),
                 None => {
-                    write_errbuf(errbuf, errbuf_len, &format!("overrides[{i}] is NULL"));
+                    err.write(&format!("overrides[{i}] is NULL"));
                     return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
                 }
             }
@@ -339,11 +372,19 @@ pub unsafe extern "C" fn falco_outputs_init(
             }
             None => Logger::stderr(),
         };
+        // SAFETY: see `overrides` above.
+        let (config_path, config_yaml, hostname) = unsafe {
+            (
+                string(o.config_path),
+                string(o.config_yaml),
+                string(o.hostname),
+            )
+        };
         let options = Options {
-            config_path: string(o.config_path),
-            config_yaml: string(o.config_yaml),
+            config_path,
+            config_yaml,
             overrides: override_strings,
-            hostname: string(o.hostname),
+            hostname,
             log,
         };
         match Outputs::open(options) {
@@ -353,11 +394,12 @@ pub unsafe extern "C" fn falco_outputs_init(
                     closing: AtomicBool::new(false),
                     inner: AtomicPtr::new(Box::into_raw(Box::new(inner))),
                 });
-                *out = Box::into_raw(shell);
+                // SAFETY: `out` is non-NULL and writable (checked and written above).
+                unsafe { *out = Box::into_raw(shell) };
                 FALCO_OUTPUTS_OK
             }
             Err(e) => {
-                write_errbuf(errbuf, errbuf_len, &e.to_string());
+                err.write(&e.to_string());
                 match e {
                     InitError::Config(_) => FALCO_OUTPUTS_ERR_CONFIG,
                     InitError::Io(_) => FALCO_OUTPUTS_ERR_IO,
@@ -399,14 +441,19 @@ fn emit_result(r: Result<(), EmitError>) -> falco_outputs_result {
 }
 
 /// Copies the fields into the builder; checks pointers and kinds first.
+///
+/// # Safety
+/// Every field's name and value must be NULL or a NUL-terminated string valid for the call.
 unsafe fn add_fields(
     b: &mut AlertBuilder,
     fields: &[falco_field],
 ) -> Result<(), falco_outputs_result> {
     for f in fields {
         let kind = FieldKind::from_i32(f.kind).ok_or(FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
-        let name = bytes(f.name).ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
-        b.field(name, bytes(f.value), kind)
+        // SAFETY: this function's contract.
+        let (name, value) = unsafe { (bytes(f.name), bytes(f.value)) };
+        let name = name.ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
+        b.field(name, value, kind)
             .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
     }
     Ok(())
@@ -470,23 +517,31 @@ pub unsafe extern "C" fn falco_outputs_emit(
         if outputs.is_null() || alert.is_null() {
             return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
         }
-        let handle = match enter(outputs) {
+        // SAFETY: the caller's contract: `outputs` is NULL or a handle from init.
+        let handle = match unsafe { enter(outputs) } {
             Ok(h) => h,
             Err(e) => return e,
         };
-        let a = &*alert;
+        // SAFETY: (this and the reads of the alert's strings and arrays below): the caller's
+        // contract: `alert` (non-NULL) and everything it points to are valid for the call,
+        // strings NUL-terminated or NULL, arrays of the given lengths or NULL.
+        let a = unsafe { &*alert };
         let Some(priority) = Priority::from_i32(a.priority) else {
             return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
         };
-        let (Some(rule), Some(message)) = (bytes(a.rule), bytes(a.message)) else {
+        // SAFETY: see `a`.
+        let (rule, message, source) = unsafe { (bytes(a.rule), bytes(a.message), bytes(a.source)) };
+        let (Some(rule), Some(message)) = (rule, message) else {
             return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
         };
-        let source = bytes(a.source).unwrap_or(b"syscall");
-        let fields = match slice(a.fields, a.fields_len) {
+        let source = source.unwrap_or(b"syscall");
+        // SAFETY: see `a`.
+        let fields = match unsafe { slice(a.fields, a.fields_len) } {
             Ok(f) => f,
             Err(e) => return e,
         };
-        let tags = match slice(a.tags, a.tags_len) {
+        // SAFETY: see `a`.
+        let tags = match unsafe { slice(a.tags, a.tags_len) } {
             Ok(t) => t,
             Err(e) => return e,
         };
@@ -495,9 +550,11 @@ pub unsafe extern "C" fn falco_outputs_emit(
                 .and_then(|b| b.source(source))
                 .and_then(|b| b.message(message))
                 .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
-            add_fields(b, fields)?;
+            // SAFETY: see `a`.
+            unsafe { add_fields(b, fields) }?;
             for t in tags {
-                let tag = bytes(*t).ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
+                // SAFETY: see `a`.
+                let tag = unsafe { bytes(*t) }.ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
                 b.tag(tag).map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
             }
             Ok(())
@@ -528,17 +585,22 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
     fields_len: usize,
 ) -> falco_outputs_result {
     guard(FALCO_OUTPUTS_ERR_INTERNAL, || {
-        let handle = match enter(outputs) {
+        // SAFETY: the caller's contract: `outputs` is NULL or a handle from init.
+        let handle = match unsafe { enter(outputs) } {
             Ok(h) => h,
             Err(e) => return e,
         };
         let Some(priority) = Priority::from_i32(priority) else {
             return FALCO_OUTPUTS_ERR_INVALID_ARGUMENT;
         };
-        let (Some(rule), Some(message)) = (bytes(rule), bytes(message)) else {
+        // SAFETY: (this and the fields below) the caller's contract: `rule` and `message` are
+        // NULL or NUL-terminated, `fields` NULL or `fields_len` fields, all valid for the call.
+        let (rule, message) = unsafe { (bytes(rule), bytes(message)) };
+        let (Some(rule), Some(message)) = (rule, message) else {
             return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
         };
-        let fields = match slice(fields, fields_len) {
+        // SAFETY: see `rule` above.
+        let fields = match unsafe { slice(fields, fields_len) } {
             Ok(f) => f,
             Err(e) => return e,
         };
@@ -547,7 +609,8 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
                 .and_then(|b| b.source(b"internal"))
                 .and_then(|b| b.message(message))
                 .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
-            add_fields(b, fields)
+            // SAFETY: see `rule` above.
+            unsafe { add_fields(b, fields) }
         })
     })
 }
@@ -571,7 +634,8 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
 pub unsafe extern "C" fn falco_outputs_reopen(outputs: *mut falco_outputs) {
     // No panic guard: nothing here can panic (atomics and write(2)), and catch_unwind is not
     // something to run inside a signal handler.
-    if let Ok(handle) = enter(outputs) {
+    // SAFETY: the caller's contract: `outputs` is NULL or a handle from init.
+    if let Ok(handle) = unsafe { enter(outputs) } {
         handle.outputs.reopen();
     }
 }
@@ -599,14 +663,17 @@ pub unsafe extern "C" fn falco_outputs_flush(
     outputs: *mut falco_outputs,
     timeout_ms: u32,
 ) -> falco_outputs_result {
-    guard(FALCO_OUTPUTS_ERR_INTERNAL, || match enter(outputs) {
-        Err(e) => e,
-        Ok(h) => match h.outputs.flush(Duration::from_millis(timeout_ms.into())) {
-            Ok(()) => FALCO_OUTPUTS_OK,
-            // Close began while this flush waited: it returned early, close does the rest.
-            Err(Timeout) if h.shell.closing.load(Ordering::Acquire) => FALCO_OUTPUTS_ERR_CLOSED,
-            Err(Timeout) => FALCO_OUTPUTS_ERR_TIMEOUT,
-        },
+    guard(FALCO_OUTPUTS_ERR_INTERNAL, || {
+        // SAFETY: the caller's contract: `outputs` is NULL or a handle from init.
+        match unsafe { enter(outputs) } {
+            Err(e) => e,
+            Ok(h) => match h.outputs.flush(Duration::from_millis(timeout_ms.into())) {
+                Ok(()) => FALCO_OUTPUTS_OK,
+                // Close began while this flush waited: it returned early, close does the rest.
+                Err(Timeout) if h.shell.closing.load(Ordering::Acquire) => FALCO_OUTPUTS_ERR_CLOSED,
+                Err(Timeout) => FALCO_OUTPUTS_ERR_TIMEOUT,
+            },
+        }
     })
 }
 
@@ -631,18 +698,23 @@ pub unsafe extern "C" fn falco_outputs_get_stats(
         if out.is_null() {
             return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
         }
-        let o = match enter(outputs) {
+        // SAFETY: the caller's contract: `outputs` is NULL or a handle from init.
+        let o = match unsafe { enter(outputs) } {
             Ok(h) => h,
             Err(e) => return e,
         };
         let t = stats::totals(o.outputs.accepted(), &o.outputs.stats());
-        *out = falco_outputs_stats {
-            accepted: t.accepted,
-            dropped: t.dropped,
-            delivered: t.delivered,
-            failed: t.failed,
-            filtered: t.filtered,
-            pending: t.pending,
+        // SAFETY: `out` is non-NULL and, by the caller's contract, a writable
+        // falco_outputs_stats (plain integers: no old value to drop).
+        unsafe {
+            *out = falco_outputs_stats {
+                accepted: t.accepted,
+                dropped: t.dropped,
+                delivered: t.delivered,
+                failed: t.failed,
+                filtered: t.filtered,
+                pending: t.pending,
+            }
         };
         FALCO_OUTPUTS_OK
     })
@@ -668,12 +740,15 @@ pub unsafe extern "C" fn falco_outputs_stats_json(
     buf: *mut c_char,
     buf_len: usize,
 ) -> usize {
+    // SAFETY: the caller's contract: `buf` is NULL or `buf_len` writable bytes.
+    let out = unsafe { OutBuf::new(buf, buf_len) };
     guard(0, || {
-        let Ok(o) = enter(outputs) else {
+        // SAFETY: the caller's contract: `outputs` is NULL or a handle from init.
+        let Ok(o) = (unsafe { enter(outputs) }) else {
             return 0;
         };
         let text = stats::to_json(o.outputs.accepted(), &o.outputs.stats());
-        write_errbuf(buf, buf_len, &text);
+        out.write(&text);
         text.len()
     })
 }
@@ -701,12 +776,15 @@ pub unsafe extern "C" fn falco_outputs_metrics_text(
     buf: *mut c_char,
     buf_len: usize,
 ) -> usize {
+    // SAFETY: the caller's contract: `buf` is NULL or `buf_len` writable bytes.
+    let out = unsafe { OutBuf::new(buf, buf_len) };
     guard(0, || {
-        let Ok(o) = enter(outputs) else {
+        // SAFETY: the caller's contract: `outputs` is NULL or a handle from init.
+        let Ok(o) = (unsafe { enter(outputs) }) else {
             return 0;
         };
         let text = o.outputs.metrics_text();
-        write_errbuf(buf, buf_len, &text);
+        out.write(&text);
         text.len()
     })
 }
@@ -753,7 +831,9 @@ pub unsafe extern "C" fn falco_outputs_close(
     outputs: *mut falco_outputs,
     timeout_ms: u32,
 ) -> falco_outputs_result {
-    let Some(shell) = outputs.as_ref() else {
+    // SAFETY: the caller's contract: `outputs` is NULL or a handle from init, whose shell is
+    // never freed.
+    let Some(shell) = (unsafe { outputs.as_ref() }) else {
         return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
     };
     if shell.closing.swap(true, Ordering::SeqCst) {
@@ -762,14 +842,14 @@ pub unsafe extern "C" fn falco_outputs_close(
     let inner = shell.inner.load(Ordering::Acquire);
     // SAFETY: `closing` was ours to set, so nobody else frees `inner`; racing calls hold it
     // only while counted in `calls`.
-    (*inner).begin_close();
+    unsafe { (*inner).begin_close() };
     // Calls already admitted finish in microseconds (a flush returns at once on closing).
     while shell.calls.load(Ordering::SeqCst) != 0 {
         std::thread::yield_now();
     }
     shell.inner.store(std::ptr::null_mut(), Ordering::Release);
     // SAFETY: made by Box::into_raw in init; no call holds it any more and none can take it.
-    let outputs_box = Box::from_raw(inner);
+    let outputs_box = unsafe { Box::from_raw(inner) };
     let result = guard(FALCO_OUTPUTS_ERR_INTERNAL, move || {
         let timeout = (timeout_ms != 0).then(|| Duration::from_millis(timeout_ms.into()));
         match outputs_box.close(timeout) {
@@ -778,7 +858,7 @@ pub unsafe extern "C" fn falco_outputs_close(
         }
     });
     // SAFETY: made by Box::into_raw in init and never freed: from here on it is a tombstone.
-    let shell: &'static falco_outputs = &*outputs;
+    let shell: &'static falco_outputs = unsafe { &*outputs };
     if let Ok(mut shells) = CLOSED_SHELLS.lock() {
         shells.push(shell);
     }

@@ -6,6 +6,10 @@
 //! callback in [`log`], counters in [`stats`]; the C ABI is [`ffi`]. Everything else is
 //! internal; the integration tests reach what they drive directly through [`testing`].
 
+// `unsafe` only where it must be (see README, "Source layout"), every block justified.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod alert;
 pub mod ffi;
 pub mod log;

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use crate::alert::{Alert, Priority};
 use crate::outputs::Batch;
 use crate::route::Route;
+use crate::sys;
 
 /// What the fan-out thread hands a worker: Falco's lines, formatted once and shared by every
 /// channel that takes them, or the alerts themselves for a channel with a format of its own.
@@ -45,42 +46,22 @@ pub struct Waker {
 
 impl Waker {
     pub fn new() -> io::Result<Waker> {
-        // SAFETY: eventfd returns a new descriptor or -1.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor we own.
         Ok(Waker {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: sys::eventfd()?,
         })
     }
 
     /// Async-signal-safe: one write(2), no allocation, no lock. A full counter (EAGAIN) already
     /// means "woken".
     pub fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a local to our eventfd.
-        unsafe {
-            libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8);
-        }
+        sys::eventfd_signal(self.fd.as_fd());
     }
 
-    /// Sleeps until `wake` or the timeout, then resets the counter.
+    /// Sleeps until `wake` or the timeout (rounded up to whole milliseconds: a 0.5 ms
+    /// remainder must not become a busy poll(0)), then resets the counter.
     pub fn wait(&self, timeout: Duration) {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // Rounded up: a 0.5 ms remainder must not become a busy poll(0).
-        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        // SAFETY: one pollfd on the stack; then an 8-byte read into a local.
-        unsafe {
-            libc::poll(&mut pfd, 1, ms);
-            let mut counter: u64 = 0;
-            libc::read(self.fd.as_raw_fd(), (&mut counter as *mut u64).cast(), 8);
-        }
+        let _ = sys::poll(self.fd.as_fd(), libc::POLLIN, timeout);
+        sys::eventfd_reset(self.fd.as_fd());
     }
 }
 

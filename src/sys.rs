@@ -1,10 +1,14 @@
-//! The system calls std does not wrap, each behind a safe function: a raw write on a
-//! descriptor, the threads' signal mask, the host name. A plain libc call the crate needs lives
-//! here, next to the reason it is sound, so that the other modules stay free of `unsafe`.
+//! The system calls std does not wrap, each behind a safe function: raw writes and polls on a
+//! descriptor, the worker's eventfd, pipes for programs, reaping and signalling children, the
+//! threads' signal mask, the host name, the spool's lock, giving free memory back. A plain
+//! libc call the crate needs lives here, next to the reason it is sound, so that the other
+//! modules stay free of `unsafe`.
 
 use std::ffi::c_int;
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 /// -1 → the last OS error.
 fn cvt(r: c_int) -> io::Result<c_int> {
@@ -23,6 +27,126 @@ pub fn write(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
+    }
+}
+
+/// Waits up to `timeout` for `events` (`libc::POLLIN`, `libc::POLLOUT`) on `fd`; returns the
+/// `revents` (0 on timeout; `POLLHUP`/`POLLERR` are reported whatever was asked). A timeout is
+/// rounded up to whole milliseconds, so a short remainder never becomes a busy poll(0).
+pub fn poll(fd: BorrowedFd<'_>, events: i16, timeout: Duration) -> io::Result<i16> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    let ms = timeout.as_micros().div_ceil(1000).min(c_int::MAX as u128) as c_int;
+    // SAFETY: one initialised pollfd on the stack, and a count of 1.
+    cvt(unsafe { libc::poll(&mut pfd, 1, ms) })?;
+    Ok(pfd.revents)
+}
+
+/// A non-blocking, close-on-exec eventfd.
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: no pointers; returns a new descriptor or -1.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's counter. Async-signal-safe: one write(2), no allocation, no lock.
+/// A full counter (EAGAIN) already means "signalled", so errors are ignored.
+pub fn eventfd_signal(fd: BorrowedFd<'_>) {
+    let _ = write(fd, &1u64.to_ne_bytes());
+}
+
+/// Resets an eventfd's counter (nothing happens when it is zero: the fd is non-blocking).
+pub fn eventfd_reset(fd: BorrowedFd<'_>) {
+    let mut counter = [0u8; 8];
+    // SAFETY: reads at most 8 bytes into a live 8-byte local buffer.
+    unsafe { libc::read(fd.as_raw_fd(), counter.as_mut_ptr().cast(), counter.len()) };
+}
+
+/// A pipe, both ends close-on-exec: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into the two-element array.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both are fresh descriptors nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A close-on-exec duplicate of `fd` numbered `min` or above.
+pub fn dup_at_least(fd: BorrowedFd<'_>, min: c_int) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int and returns a new descriptor or -1.
+    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })?;
+    // SAFETY: `new` is a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Makes writes and reads on `fd` return EAGAIN instead of blocking.
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no argument.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    // SAFETY: F_SETFL takes an int.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+/// Bytes written to a pipe that no process has read yet (FIONREAD; Linux answers it on either
+/// end, and still after the reader died).
+pub fn unread_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: c_int = 0;
+    // SAFETY: FIONREAD writes one int into `n`.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) })?;
+    Ok(n.max(0) as usize)
+}
+
+/// Bytes a socket holds that its peer has not acknowledged (TIOCOUTQ / SIOCOUTQ).
+pub fn unsent_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: c_int = 0;
+    // SAFETY: TIOCOUTQ writes one int into `n`.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) })?;
+    Ok(n.max(0) as usize)
+}
+
+/// `waitpid(pid, WNOHANG)`: `Ok(None)` while the child runs, `Ok(Some(status))` once reaped.
+pub fn try_wait(pid: libc::pid_t) -> io::Result<Option<c_int>> {
+    let mut status: c_int = 0;
+    // SAFETY: waitpid writes one int into `status`.
+    let r = cvt(unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })?;
+    Ok((r == pid).then_some(status))
+}
+
+/// True once the child has exited (or is not ours any more), without reaping it
+/// (`waitid(WNOWAIT)`).
+pub fn has_exited(pid: libc::pid_t) -> bool {
+    // SAFETY: siginfo_t is plain data; waitid fills it in (si_pid stays 0 while the child runs).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: one siginfo_t on the stack for waitid to write.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: reading si_pid of a siginfo_t that waitid filled in (or left zeroed).
+    r != 0 || unsafe { info.si_pid() } != 0
+}
+
+/// kill(2).
+pub fn kill(pid: libc::pid_t, sig: c_int) -> io::Result<()> {
+    // SAFETY: no pointers.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// Asks glibc to give free heap memory back to the system (`malloc_trim`); nothing elsewhere.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; no live allocation is affected.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -60,6 +184,16 @@ pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// An exclusive flock on `file` without waiting: false when another holder has it.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    // SAFETY: no pointers; `file` is open.
+    match cvt(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether `sig` is blocked in the calling thread.
 #[cfg(test)]
 pub fn signal_blocked(sig: c_int) -> bool {
@@ -84,6 +218,46 @@ pub fn hostname() -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_pipe_carries_bytes_and_reports_what_is_unread() {
+        let (r, w) = pipe().unwrap();
+        assert_eq!(poll(r.as_fd(), libc::POLLIN, Duration::ZERO).unwrap(), 0);
+        assert_eq!(write(w.as_fd(), b"abc").unwrap(), 3);
+        assert_eq!(
+            poll(r.as_fd(), libc::POLLIN, Duration::ZERO).unwrap(),
+            libc::POLLIN
+        );
+        assert_eq!(unread_bytes(w.as_fd()).unwrap(), 3);
+        set_nonblocking(w.as_fd()).unwrap();
+        let high = dup_at_least(r.as_fd(), 100).unwrap();
+        assert!(high.as_raw_fd() >= 100);
+    }
+
+    #[test]
+    fn an_eventfd_is_signalled_until_reset() {
+        let fd = eventfd().unwrap();
+        assert_eq!(poll(fd.as_fd(), libc::POLLIN, Duration::ZERO).unwrap(), 0);
+        eventfd_signal(fd.as_fd());
+        eventfd_signal(fd.as_fd());
+        assert_eq!(
+            poll(fd.as_fd(), libc::POLLIN, Duration::ZERO).unwrap(),
+            libc::POLLIN
+        );
+        eventfd_reset(fd.as_fd());
+        assert_eq!(poll(fd.as_fd(), libc::POLLIN, Duration::ZERO).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let a = File::create(&path).unwrap();
+        let b = File::open(&path).unwrap();
+        assert!(try_lock_exclusive(&a).unwrap());
+        assert!(!try_lock_exclusive(&b).unwrap());
+    }
 
     #[test]
     fn signals_are_blocked_inside_and_restored_after() {

@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use super::log_limit::LogLimit;
@@ -137,11 +137,7 @@ impl ProgramChannel {
                 write_timed_out = true;
                 break;
             }
-            match spawn::write_some(
-                stdin.as_raw_fd(),
-                &line[written..],
-                SLICE.min(deadline - now),
-            ) {
+            match spawn::write_some(stdin.as_fd(), &line[written..], SLICE.min(deadline - now)) {
                 Ok(n) => written += n,
                 // The program exited or closed its stdin without reading: its exit status decides.
                 Err(_) => break,
@@ -260,7 +256,7 @@ impl ProgramChannel {
             let Some(kept) = self.kept.as_mut() else {
                 continue;
             };
-            match spawn::write_some(kept.stdin.as_raw_fd(), &self.out[self.out_written..], SLICE) {
+            match spawn::write_some(kept.stdin.as_fd(), &self.out[self.out_written..], SLICE) {
                 Ok(0) => self.note_stall(ctx),
                 Ok(n) => {
                     self.stalled = None;
@@ -314,7 +310,7 @@ impl ProgramChannel {
         }
         // The pipe holds the tail of `in_pipe` followed by the partly written front of `out`.
         let in_flight = kept.in_pipe.len() + self.out_written;
-        let Some(unread) = spawn::unread_bytes(kept.stdin.as_raw_fd()) else {
+        let Some(unread) = spawn::unread_bytes(kept.stdin.as_fd()) else {
             return;
         };
         let mut read = in_flight.saturating_sub(unread);

@@ -12,8 +12,10 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
+
+use crate::sys;
 
 extern "C" {
     static environ: *const *mut libc::c_char;
@@ -24,14 +26,6 @@ extern "C" {
 pub struct Spawned {
     pub pid: libc::pid_t,
     pub stdin: OwnedFd,
-}
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
 }
 
 /// posix_spawn* functions return the error number instead of setting errno.
@@ -49,9 +43,7 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
-    // SAFETY: fcntl on an fd we own; the new fd is owned by the returned OwnedFd.
-    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+    sys::dup_at_least(fd.as_fd(), 3)
 }
 
 /// glibc's sigfillset leaves out its two internal signals (32 and 33), and its posix_spawn sets
@@ -128,6 +120,7 @@ fn addclosefrom() -> Option<AddCloseFrom> {
                 c"posix_spawn_file_actions_addclosefrom_np".as_ptr(),
             )
         };
+        // SAFETY: a non-NULL `f` is that glibc function, whose C signature AddCloseFrom is.
         (!f.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, AddCloseFrom>(f) })
     })
 }
@@ -173,22 +166,11 @@ pub fn spawn_shell(program: &CStr) -> io::Result<Spawned> {
 
 /// [`spawn_shell`], closing the child's fds from 3 up with `closefrom` (None: one by one).
 fn spawn_shell_with(program: &CStr, closefrom: Option<AddCloseFrom>) -> io::Result<Spawned> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 fills `fds` with two new fds we then own.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = sys::pipe()?;
     let read = above_stdio(read)?;
     let write = above_stdio(write)?;
     // Our end never blocks: writes wait in poll so a stuck reader can be timed out.
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let fl = cvt(libc::fcntl(write.as_raw_fd(), libc::F_GETFL))?;
-        cvt(libc::fcntl(
-            write.as_raw_fd(),
-            libc::F_SETFL,
-            fl | libc::O_NONBLOCK,
-        ))?;
-    }
+    sys::set_nonblocking(write.as_fd())?;
     let attrs = SpawnAttrs::new(read.as_raw_fd(), closefrom)?;
     let sh = CString::new("/bin/sh").unwrap_or_default();
     let arg0 = CString::new("sh").unwrap_or_default();
@@ -219,48 +201,34 @@ fn spawn_shell_with(program: &CStr, closefrom: Option<AddCloseFrom>) -> io::Resu
 
 /// Waits up to `wait` for `fd` to accept data, then writes once. `Ok(0)`: not writable yet.
 /// A reader that is gone is `Err` with kind `BrokenPipe` (library threads block SIGPIPE).
-pub fn write_some(fd: RawFd, bytes: &[u8], wait: Duration) -> io::Result<usize> {
+pub fn write_some(fd: BorrowedFd<'_>, bytes: &[u8], wait: Duration) -> io::Result<usize> {
     if bytes.is_empty() {
         return Ok(0);
     }
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    let ms = wait.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: one valid pollfd.
-    let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
+    match sys::poll(fd, libc::POLLOUT, wait) {
+        Ok(0) => return Ok(0),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+        Err(e) => return Err(e),
+    }
+    match sys::write(fd, bytes) {
+        Ok(n) => Ok(n),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
             Ok(0)
-        } else {
-            Err(e)
-        };
+        }
+        Err(e) => Err(e),
     }
-    if r == 0 {
-        return Ok(0);
-    }
-    // SAFETY: writes from a valid slice.
-    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-            _ => Err(e),
-        };
-    }
-    Ok(n as usize)
 }
 
 /// Bytes written to a pipe that no process has read yet (Linux answers FIONREAD on either end,
 /// and still after the reader died). `None` if the kernel would not say.
-pub fn unread_bytes(fd: RawFd) -> Option<usize> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int.
-    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
-    (r == 0).then_some(n.max(0) as usize)
+pub fn unread_bytes(fd: BorrowedFd<'_>) -> Option<usize> {
+    sys::unread_bytes(fd).ok()
 }
 
 /// What `waitpid(pid, WNOHANG)` says about one of our children.
@@ -275,34 +243,18 @@ pub enum Reaped {
 
 pub fn try_reap(pid: libc::pid_t) -> Reaped {
     loop {
-        let mut status: libc::c_int = 0;
-        // SAFETY: waitpid on a specific pid we spawned.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == 0 {
-            return Reaped::Running;
-        }
-        if r == pid {
-            return Reaped::Exited(status);
-        }
-        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return Reaped::Gone;
+        match sys::try_wait(pid) {
+            Ok(None) => return Reaped::Running,
+            Ok(Some(status)) => return Reaped::Exited(status),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Reaped::Gone,
         }
     }
 }
 
 /// True once the child has exited (or is not ours any more), without reaping it.
 pub fn has_exited(pid: libc::pid_t) -> bool {
-    // SAFETY: waitid fills a zeroed siginfo_t; WNOWAIT leaves the child to be reaped later.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let r = libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        );
-        r != 0 || info.si_pid() != 0
-    }
+    sys::has_exited(pid)
 }
 
 /// Polls until the child exits, `deadline` passes or `stop()` says so.
@@ -347,12 +299,8 @@ pub fn signal_tree(pid: libc::pid_t, sig: libc::c_int) {
     }
     let mut tree = Vec::new();
     descendants(pid, &mut tree);
-    // SAFETY: plain kill(2) calls.
-    unsafe {
-        libc::kill(pid, sig);
-        for p in tree {
-            libc::kill(p, sig);
-        }
+    for p in std::iter::once(pid).chain(tree) {
+        let _ = sys::kill(p, sig);
     }
 }
 

@@ -14,7 +14,6 @@
 //! `syslog_ledger`); a reset or closed peer is noticed after each write, logged, and what it had
 //! not confirmed is written again on the next connection.
 
-use std::ffi::CStr;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -106,21 +105,9 @@ struct Outage {
     announced: bool,
 }
 
-/// syslog(3)'s default tag when the host never called openlog: glibc's `__progname`.
+/// syslog(3)'s default tag when the host never called openlog: glibc's `__progname`, the base
+/// name of argv[0].
 fn program_short_name() -> String {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            static program_invocation_short_name: *const libc::c_char;
-        }
-        // SAFETY: glibc sets it before main to a NUL-terminated string that lives as long as the
-        // process; it is only read here.
-        let p = unsafe { program_invocation_short_name };
-        if !p.is_null() {
-            // SAFETY: see above.
-            return unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
-        }
-    }
     std::env::args_os()
         .next()
         .and_then(|a| {

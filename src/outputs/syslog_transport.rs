@@ -4,12 +4,13 @@
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::config::SyslogAddress as Address;
+use crate::sys;
 
 /// What kind of socket a [`Conn`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,28 +40,23 @@ pub enum Peer {
 }
 
 /// Waits for `events` on `fd` for at most `slice` (capped at 100 ms); returns `revents`.
-pub fn poll_once(fd: RawFd, events: libc::c_short, slice: Duration) -> io::Result<libc::c_short> {
-    let mut p = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    let ms = slice.min(Duration::from_millis(100)).as_millis() as libc::c_int;
-    // SAFETY: one valid pollfd that outlives the call; socket2 has no poll.
-    let r = unsafe { libc::poll(&mut p, 1, ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(0)
-        } else {
-            Err(e)
-        };
+pub fn poll_once(
+    fd: BorrowedFd<'_>,
+    events: libc::c_short,
+    slice: Duration,
+) -> io::Result<libc::c_short> {
+    match sys::poll(fd, events, slice.min(Duration::from_millis(100))) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        r => r,
     }
-    Ok(p.revents)
 }
 
 /// Waits until `fd` is writable, the deadline passes, or `abort` says stop.
-fn wait_writable(fd: RawFd, deadline: Instant, abort: &dyn Fn() -> bool) -> io::Result<()> {
+fn wait_writable(
+    fd: BorrowedFd<'_>,
+    deadline: Instant,
+    abort: &dyn Fn() -> bool,
+) -> io::Result<()> {
     loop {
         let now = Instant::now();
         if now >= deadline || abort() {
@@ -93,7 +89,7 @@ fn connect_by(
                 || e.raw_os_error() == Some(libc::EAGAIN) => {}
         Err(e) => return Err(e),
     }
-    wait_writable(sock.as_raw_fd(), deadline, abort)
+    wait_writable(sock.as_fd(), deadline, abort)
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?;
     match sock.take_error()? {
         Some(e) => Err(e),
@@ -152,8 +148,8 @@ impl Conn {
         matches!(self.kind, Kind::UnixStream | Kind::Tcp)
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
     }
 
     /// Bytes written on this stream so far.
@@ -164,14 +160,7 @@ impl Conn {
     /// Bytes written that the peer has not acknowledged yet: TCP counts what its peer has not
     /// ACKed, a unix stream what the daemon has not read (SIOCOUTQ).
     pub fn unacknowledged(&self) -> io::Result<u64> {
-        let mut n: libc::c_int = 0;
-        // SAFETY: SIOCOUTQ (= TIOCOUTQ) writes one int into `n`, which outlives the call; socket2
-        // does not offer this ioctl.
-        let r = unsafe { libc::ioctl(self.fd(), libc::TIOCOUTQ, &mut n as *mut libc::c_int) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n.max(0) as u64)
+        Ok(sys::unsent_bytes(self.fd())? as u64)
     }
 
     /// Bytes of this stream the peer has acknowledged.

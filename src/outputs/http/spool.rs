@@ -22,12 +22,13 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::log::Logger;
 use crate::outputs::OpenError;
+use crate::sys;
 use format::{Record, SegmentReader, MAX_RECORD, SEGMENT_HEADER};
 
 /// Bytes a record takes on disk besides its payload.
@@ -121,8 +122,7 @@ impl Spool {
                 .open(dir.join(name))
         };
         let lock = open_rw("lock").map_err(|e| io_err("cannot open its lock file", e))?;
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if !sys::try_lock_exclusive(&lock).unwrap_or(false) {
             return Err(OpenError::Io(format!(
                 "{key} {}: used by another open handle (one spool per handle)",
                 dir.display()
