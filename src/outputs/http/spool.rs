@@ -16,6 +16,7 @@
 //! damaged ack re-sends the oldest segments' records.
 
 mod format;
+mod lock;
 mod v1;
 
 use std::collections::VecDeque;
@@ -28,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use crate::log::Logger;
 use crate::outputs::OpenError;
-use crate::sys;
 use format::{Record, SegmentReader, MAX_RECORD, SEGMENT_HEADER};
+use lock::SpoolLock;
 
 /// Bytes a record takes on disk besides its payload.
 pub const RECORD_OVERHEAD: u64 = format::RECORD_HEADER;
@@ -56,7 +57,7 @@ pub struct Spool {
     /// The configuration key, for messages (`http_output.spool_dir`).
     key: String,
     log: Logger,
-    _lock: File,
+    _lock: SpoolLock,
     ack_file: File,
     /// Oldest first; the last one is the one being appended to when `writer` is set.
     segs: VecDeque<Segment>,
@@ -122,12 +123,7 @@ impl Spool {
                 .open(dir.join(name))
         };
         let lock = open_rw("lock").map_err(|e| io_err("cannot open its lock file", e))?;
-        if !sys::try_lock_exclusive(&lock).unwrap_or(false) {
-            return Err(OpenError::Io(format!(
-                "{key} {}: used by another open handle (one spool per handle)",
-                dir.display()
-            )));
-        }
+        let lock = SpoolLock::acquire(lock, dir, key)?;
         let mut seqs = Vec::new();
         for e in fs::read_dir(dir).map_err(|e| io_err("cannot list it", e))? {
             let name = e.map_err(|e| io_err("cannot list it", e))?.file_name();

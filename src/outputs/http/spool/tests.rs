@@ -363,3 +363,119 @@ fn a_garbage_length_is_never_allocated() {
     assert!(s.len() == 0 && s.take_damage().places == 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A temporary directory for one test, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("falco-outputs-spool-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_closed_spool_reopens_while_the_host_spawns_processes() {
+    // A child spawned while a handle is open holds a copy of every descriptor until it execs;
+    // a handle closed meanwhile must still let the next one open the directory (a host's
+    // close-then-init, with program outputs or any other child being spawned).
+    let dir = TempDir::new("respawn");
+    let log = Logger::from_fn(|_, _| {});
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spawner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut spawned = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(mut c) = std::process::Command::new("true").spawn() {
+                    let _ = c.wait();
+                    spawned += 1;
+                }
+            }
+            spawned
+        })
+    };
+    let started = Instant::now();
+    let mut rounds = 0;
+    while rounds < 300 && started.elapsed() < Duration::from_secs(10) {
+        let s = Spool::open(&dir.0, 1 << 20, "t", &log);
+        if let Err(e) = s {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            panic!("round {rounds}: {e:?}");
+        }
+        drop(s);
+        rounds += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let spawned = spawner.join().unwrap();
+    assert!(
+        rounds > 0 && spawned > 0,
+        "{rounds} rounds, {spawned} children"
+    );
+}
+
+#[test]
+fn a_second_handle_of_this_process_is_refused_at_once_and_the_first_close_frees_it() {
+    let dir = TempDir::new("twice");
+    let log = Logger::from_fn(|_, _| {});
+    let first = Spool::open(&dir.0, 1 << 20, "http_output.spool_dir", &log).unwrap();
+    let started = Instant::now();
+    let Err(OpenError::Io(e)) = Spool::open(&dir.0, 1 << 20, "http_output.spool_dir", &log) else {
+        panic!("a second handle opened the same spool");
+    };
+    assert!(
+        e.contains("http_output.spool_dir") && e.contains("another open handle of this process"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < lock::LOCK_WAIT,
+        "refused without waiting"
+    );
+    drop(first);
+    Spool::open(&dir.0, 1 << 20, "http_output.spool_dir", &log).unwrap();
+}
+
+#[test]
+fn a_lock_another_process_holds_briefly_is_waited_for() {
+    use std::io::BufRead;
+    let dir = TempDir::new("elsewhere");
+    let log = Logger::from_fn(|_, _| {});
+    drop(Spool::open(&dir.0, 1 << 20, "t", &log).unwrap());
+    // flock(1) holds the lock until its stdin closes, after saying it has it.
+    let mut holder = std::process::Command::new("flock")
+        .arg(dir.0.join("lock"))
+        .args(["sh", "-c", "echo locked; read _"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("flock(1) (util-linux)");
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "locked\n");
+    let stdin = holder.stdin.take().unwrap();
+    let started = Instant::now();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(stdin);
+    });
+    let opened = Spool::open(&dir.0, 1 << 20, "t", &log);
+    let waited = started.elapsed();
+    release.join().unwrap();
+    let _ = holder.wait();
+    opened.unwrap();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "{waited:?}: opened while held"
+    );
+}
