@@ -877,7 +877,7 @@ pub extern "C" fn falco_outputs_result_str(result: i32) -> *const c_char {
         2 => c"invalid argument (priority outside 0..7, unknown field kind, or a value too large)",
         3 => c"the configuration was refused",
         4 => c"a channel's queue was full; the alert was dropped there (counted)",
-        5 => c"the handle is closing",
+        5 => c"the handle is closing or closed",
         6 => c"the deadline passed before every channel drained",
         7 => c"an I/O failure at init",
         8 => c"internal error (a bug was caught; the process lives on)",
