@@ -65,7 +65,7 @@ settings! {
         capacity: usize = 0,
         /// An extension: the longest an alert waits before the workers are woken for it
         /// (they are woken at once by a burst, flush, reopen and close); 0 = wake per alert.
-        max_delay_ms: u64 = 5,
+        max_delay_ms: u64 = 10,
     }
 }
 

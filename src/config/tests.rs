@@ -94,7 +94,7 @@ fn defaults_match_falco() {
     assert!(!c.time_format_iso_8601);
     assert!(!c.buffered_outputs);
     assert_eq!(c.outputs_queue.capacity, 0);
-    assert_eq!(c.outputs_queue.max_delay_ms, 5);
+    assert_eq!(c.outputs_queue.max_delay_ms, 10);
     assert_eq!(c.output_timeout_ms, 2000);
     assert!(!c.stdout.enabled);
     assert!(!c.syslog.enabled);
