@@ -95,19 +95,31 @@ fn kill_9_of_rsyslogd_mid_stream_loses_nothing() {
         }
     };
     // A burst, and the kill right behind it: alerts are on the wire, in rsyslogd's socket
-    // buffer and in its hands, unanswered.
-    emit(N / 3);
-    let streaming = Instant::now() + Duration::from_secs(10);
-    while relp_records(&rs).is_empty() && Instant::now() < streaming {
-        std::thread::sleep(Duration::from_millis(2));
+    // buffer and in its hands, unanswered. rsyslogd is frozen once it has stored some of them,
+    // so that what it stored is counted before the kill; if it already had them all (a
+    // descheduled test thread), it goes on and another burst follows, a bounded number of times.
+    let mut k_emitted = 0;
+    let mut k_stored = 0;
+    for burst in [N / 3].into_iter().chain([N / 30; 9]) {
+        emit(burst);
+        k_emitted += burst;
+        let streaming = Instant::now() + Duration::from_secs(10);
+        while relp_records(&rs).len() <= k_stored && Instant::now() < streaming {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        rs.freeze(true);
+        k_stored = relp_records(&rs).len();
+        if (k_stored as u64) < k_emitted {
+            break;
+        }
+        rs.freeze(false);
     }
-    let k_stored = relp_records(&rs).len();
     rs.kill();
     // Emitted while the daemon is down: held, sent once it is back.
     emit(N / 3);
     std::thread::sleep(Duration::from_millis(300));
     rs.restart();
-    emit(N - 2 * (N / 3));
+    emit(N - k_emitted - N / 3);
     let flushed = h.flush(60_000);
     let json = h.stats_json();
     let c = counts(&json, "syslog");
@@ -116,7 +128,6 @@ fn kill_9_of_rsyslogd_mid_stream_loses_nothing() {
         *copies.entry(num(&r.msg)).or_insert(0) += 1;
     }
     let stored: usize = copies.values().sum();
-    let k_emitted = N / 3;
     println!(
         "relp kill -9: killed after {k_emitted} emitted / {k_stored} stored; emitted {N}, \
          stored {} distinct ({stored} with {} duplicates) in {:?}; counted {c}",

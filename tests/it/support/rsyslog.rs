@@ -245,6 +245,15 @@ ruleset(name="relp" queue.type="Direct") {{
         }
     }
 
+    /// SIGSTOP (`freeze: true`) or SIGCONT: while frozen, what it stored cannot change and what
+    /// it was sent waits in its socket buffers.
+    pub fn freeze(&self, freeze: bool) {
+        let child = self.child.as_ref().expect("rsyslogd is running");
+        let sig = if freeze { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) with our own child's pid (not yet waited for, so not reused).
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+    }
+
     /// SIGKILL, as a crash or an OOM kill would: no goodbye on any socket.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
