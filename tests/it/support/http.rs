@@ -210,13 +210,21 @@ impl Server {
                 cmd.arg("--client-ca").arg(&c.ca);
             }
         }
-        let child = cmd.spawn().expect("start python3 test server");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut child = cmd.spawn().expect("start python3 test server");
+        // Python's start-up takes seconds on a loaded machine. A server that is given up on is
+        // killed: left running, it would hold the test binary's stdout open (a piped
+        // `cargo test` never ends).
+        let deadline = Instant::now() + Duration::from_secs(60);
         let port = loop {
             if let Ok(p) = std::fs::read_to_string(&port_file) {
                 break p.trim().parse().expect("port");
             }
-            assert!(Instant::now() < deadline, "test server did not start");
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("test server did not start (exit status: {exited:?})");
+            }
             std::thread::sleep(Duration::from_millis(10));
         };
         Server {
