@@ -20,7 +20,7 @@
  *
  *   2. Emit from any thread, many at once: falco_outputs_emit(out, &alert) copies the alert
  *      and returns at once. It never waits on I/O or for a slow channel: the library formats
- *      it on its own thread within outputs_queue.max_delay_ms (5 ms by default), and each
+ *      it on its own thread within outputs_queue.max_delay_ms (10 ms by default), and each
  *      channel writes it from its own thread. The alert's memory is the host's again as soon
  *      as the call returns. FALCO_OUTPUTS_ERR_QUEUE_FULL means a channel dropped it (counted):
  *      do not retry.
@@ -370,7 +370,7 @@ enum falco_outputs_result falco_outputs_init(const struct falco_outputs_options 
  * from falco_outputs_init(), open or closed.
  *
  * Delivery: the library's fan-out thread takes the alert within outputs_queue.max_delay_ms
- * (5 ms by default; at once when a burst builds up), formats it once per format, and each
+ * (10 ms by default; at once when a burst builds up), formats it once per format, and each
  * channel's own thread writes it as soon as that channel can. The engine thread makes no
  * system call for it, except one write(2) for the first alert after 10 s without any.
  *

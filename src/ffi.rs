@@ -486,7 +486,7 @@ fn build_and_emit(
 /// from falco_outputs_init(), open or closed.
 ///
 /// Delivery: the library's fan-out thread takes the alert within outputs_queue.max_delay_ms
-/// (5 ms by default; at once when a burst builds up), formats it once per format, and each
+/// (10 ms by default; at once when a burst builds up), formats it once per format, and each
 /// channel's own thread writes it as soon as that channel can. The engine thread makes no
 /// system call for it, except one write(2) for the first alert after 10 s without any.
 ///
