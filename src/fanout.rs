@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::format::Formatter;
-use crate::outputs::{Batch, Line};
+use crate::outputs::Batch;
 use crate::pool::AlertPool;
 use crate::queue::{Entry, Intake, Work, AWAKE, IDLE, TICKING};
 use crate::stats::ChannelStats;
@@ -196,18 +196,12 @@ impl Fanout {
                     continue;
                 }
                 everyone &= mask & line_takers == line_takers;
-                let start = batch.bytes.len();
-                self.formatter.write_line(a, &mut batch.bytes);
-                let end = batch.bytes.len();
-                batch.bytes.push(b'\n');
-                batch.lines.push(Line {
-                    start,
-                    end,
-                    priority: a.priority,
-                    time_ns: a.time_ns,
+                let formatter = &mut self.formatter;
+                batch.push_with(a.priority, a.time_ns, |bytes| {
+                    formatter.write_line(a, bytes)
                 });
                 takers.push(mask);
-                if batch.lines.len() >= MAX_BATCH_LINES || batch.bytes.len() >= MAX_BATCH_BYTES {
+                if batch.is_full() {
                     break;
                 }
             }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::fanout::{BatchPool, MAX_BATCH_BYTES, MAX_BATCH_LINES};
+use crate::fanout::BatchPool;
 use crate::format::Formatter;
-use crate::outputs::{Batch, Channel, ChannelCtx, Line};
+use crate::outputs::{Batch, Channel, ChannelCtx};
 use crate::pool::AlertPool;
 use crate::queue::{Queue, Work};
 use crate::stats::ChannelStats;
@@ -230,18 +230,11 @@ impl Worker {
         while i < alerts.len() {
             let alert = &alerts[i];
             i += 1;
-            let start = batch.bytes.len();
-            self.channel
-                .format(&mut self.formatter, alert, &mut batch.bytes);
-            let end = batch.bytes.len();
-            batch.bytes.push(b'\n');
-            batch.lines.push(Line {
-                start,
-                end,
-                priority: alert.priority,
-                time_ns: alert.time_ns,
+            let (channel, formatter) = (&mut self.channel, &mut self.formatter);
+            batch.push_with(alert.priority, alert.time_ns, |bytes| {
+                channel.format(formatter, alert, bytes)
             });
-            if batch.lines.len() >= MAX_BATCH_LINES || batch.bytes.len() >= MAX_BATCH_BYTES {
+            if batch.is_full() {
                 break;
             }
         }

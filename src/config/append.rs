@@ -175,15 +175,7 @@ pub fn read_static_fields(
     key: &str,
     node: &Node,
 ) -> Result<Option<Vec<(String, String)>>, ConfigError> {
-    let Node::Map(entries) = node else {
-        return Err(ConfigError::key(
-            key,
-            format!(
-                "expected a mapping of field name to value, got {}",
-                node.kind()
-            ),
-        ));
-    };
+    let entries = super::values::mapping(key, node, "field name")?;
     let mut out = Vec::with_capacity(entries.len());
     for (name, v) in entries {
         if name.is_empty() {

@@ -358,15 +358,7 @@ pub fn read_headers(
     key: &str,
     node: &Node,
 ) -> Result<Option<Vec<(String, String)>>, ConfigError> {
-    let Node::Map(entries) = node else {
-        return Err(ConfigError::key(
-            key,
-            format!(
-                "expected a mapping of header name to value, got {}",
-                node.kind()
-            ),
-        ));
-    };
+    let entries = mapping(key, node, "header name")?;
     let mut out = Vec::with_capacity(entries.len());
     for (name, v) in entries {
         let key = format!("{key}.{name}");
@@ -393,15 +385,7 @@ pub fn read_attributes(
     key: &str,
     node: &Node,
 ) -> Result<Option<Vec<(String, String)>>, ConfigError> {
-    let Node::Map(entries) = node else {
-        return Err(ConfigError::key(
-            key,
-            format!(
-                "expected a mapping of attribute name to value, got {}",
-                node.kind()
-            ),
-        ));
-    };
+    let entries = mapping(key, node, "attribute name")?;
     let mut out = Vec::with_capacity(entries.len());
     for (name, v) in entries {
         let key = format!("{key}.{name}");
@@ -412,6 +396,22 @@ pub fn read_attributes(
         out.push((name.clone(), value));
     }
     Ok(Some(out))
+}
+
+/// The entries of a `name: value` mapping, or an error naming `key` (`what` names the keys,
+/// e.g. "header name").
+pub fn mapping<'n>(
+    key: &str,
+    node: &'n Node,
+    what: &str,
+) -> Result<&'n [(String, Node)], ConfigError> {
+    match node {
+        Node::Map(entries) => Ok(entries),
+        _ => Err(ConfigError::key(
+            key,
+            format!("expected a mapping of {what} to value, got {}", node.kind()),
+        )),
+    }
 }
 
 /// RFC 9110 `tchar`.

@@ -52,8 +52,18 @@ impl Batch {
     }
     /// Appends an already formatted line (without newline).
     pub fn push_line(&mut self, line: &[u8], priority: Priority, time_ns: u64) {
+        self.push_with(priority, time_ns, |bytes| bytes.extend_from_slice(line));
+    }
+    /// Appends the line `write` formats straight into the batch's buffer (no newline: added
+    /// here), so formatting needs no buffer of its own.
+    pub fn push_with(
+        &mut self,
+        priority: Priority,
+        time_ns: u64,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
         let start = self.bytes.len();
-        self.bytes.extend_from_slice(line);
+        write(&mut self.bytes);
         let end = self.bytes.len();
         self.bytes.push(b'\n');
         self.lines.push(Line {
@@ -62,6 +72,11 @@ impl Batch {
             priority,
             time_ns,
         });
+    }
+    /// Whether the batch reached the bound on lines or bytes a worker hands over at once.
+    pub fn is_full(&self) -> bool {
+        self.lines.len() >= crate::fanout::MAX_BATCH_LINES
+            || self.bytes.len() >= crate::fanout::MAX_BATCH_BYTES
     }
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
