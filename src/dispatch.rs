@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::alert::Alert;
 use crate::config::{self, ConfigError, ConfigSources};
 use crate::date::LocalZone;
-use crate::fanout::{BatchPool, Fanout, MAX_BATCH_LINES};
+use crate::fanout::{self, BatchPool, Fanout, MAX_BATCH_LINES};
 use crate::format::{FormatOptions, Formatter};
 use crate::hostname::default_hostname;
 use crate::log::Logger;
@@ -20,7 +20,7 @@ use crate::queue::{Admission, Intake, Queue};
 use crate::signals::spawn_blocking_signals;
 use crate::stats::{ChannelStats, StatsSnapshot};
 use crate::watchdog::{self, Stop};
-use crate::worker::{ChannelShared, Progress, Worker};
+use crate::worker::{ChannelShared, Progress, Worker, WorkerState};
 
 /// How to open a handle (the Rust face of `falco_outputs_options`).
 #[derive(Clone)]
@@ -101,7 +101,8 @@ pub struct Outputs {
     channels: Vec<Arc<ChannelShared>>,
     /// `outputs_queue.capacity` (0: unbounded).
     capacity: u64,
-    workers: Vec<JoinHandle<()>>,
+    /// Per channel: its worker thread (`None`: the fan-out thread writes it).
+    workers: Vec<Option<JoinHandle<()>>>,
     watchdog: Option<(JoinHandle<()>, Arc<Stop>)>,
     progress: Arc<Progress>,
     /// Set by [`Outputs::begin_close`]: emit refuses, a waiting flush returns.
@@ -170,11 +171,18 @@ impl Outputs {
             log: log.clone(),
         };
         let own_format: Vec<bool> = opened.iter().map(|ch| ch.channel.own_format()).collect();
+        let mut local = Vec::new();
         for ch in opened {
-            let queue = Queue::new()
-                .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?;
+            let on_fanout = ch.channel.writes_locally() && !cfg.outputs_queue.thread_per_channel;
+            let queue = if on_fanout {
+                Queue::woken_by(Arc::clone(&outputs.intake.waker))
+            } else {
+                Queue::new()
+                    .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?
+            };
             let shared = Arc::new(ChannelShared {
                 name: ch.name,
+                on_fanout,
                 queue,
                 stats: Arc::new(ChannelStats::default()),
                 reopen_requested: AtomicBool::new(false),
@@ -202,15 +210,21 @@ impl Outputs {
                     closing: Arc::clone(&shared.closing),
                     aborting: Arc::clone(&shared.aborting),
                 },
+                state: WorkerState::default(),
             };
+            outputs.channels.push(shared);
+            if on_fanout {
+                local.push(worker);
+                outputs.workers.push(None);
+                continue;
+            }
             // On failure `outputs` is dropped here, which stops the workers already started.
             let handle =
                 spawn_blocking_signals(format!("falco-out-{}", ch.name), move || worker.run())
                     .map_err(|e| {
                         InitError::Io(format!("cannot start the {} worker thread: {e}", ch.name))
                     })?;
-            outputs.channels.push(shared);
-            outputs.workers.push(handle);
+            outputs.workers.push(Some(handle));
         }
         let fanout = Fanout {
             intake: Arc::clone(&outputs.intake),
@@ -220,6 +234,7 @@ impl Outputs {
             alerts: Arc::clone(&outputs.pool),
             batches,
             max_delay,
+            local,
         };
         outputs.fanout = Some(
             spawn_blocking_signals("falco-out-fmt".into(), move || fanout.run())
@@ -392,6 +407,13 @@ impl Outputs {
             // A worker that is not stuck in a system call stops within a few milliseconds.
             self.progress
                 .wait_until(Instant::now() + Duration::from_millis(200), all_finished);
+            if !self.intake.finished.load(Ordering::Acquire) {
+                // The fan-out thread is stuck (in a local channel's write): what is still in
+                // the intake will never be formatted.
+                let mut left = Vec::new();
+                self.intake.take(&mut left);
+                fanout::discard(&self.intake, &self.channels, &mut left);
+            }
             for (i, (ch, before)) in self.channels.iter().zip(discarded_before).enumerate() {
                 ch.discard_queued();
                 let discarded = ch.stats.discarded.load(Ordering::Relaxed) - before;
@@ -400,8 +422,13 @@ impl Outputs {
                     // A blocked worker holds the alerts of the write it is in: written if that
                     // system call completes, otherwise lost; close cannot tell which.
                     let holding = if stuck {
+                        let writer = if ch.on_fanout {
+                            "the fan-out thread that writes it"
+                        } else {
+                            "the worker"
+                        };
                         format!(
-                            "; the worker is blocked and was left behind holding {} alerts",
+                            "; {writer} is blocked and was left behind holding {} alerts",
                             self.stats()[i].1.pending()
                         )
                     } else {
@@ -418,7 +445,7 @@ impl Outputs {
             }
         }
         for (ch, handle) in self.channels.iter().zip(self.workers.drain(..)) {
-            if ch.finished.load(Ordering::Acquire) {
+            if let Some(handle) = handle.filter(|_| ch.finished.load(Ordering::Acquire)) {
                 let _ = handle.join();
             }
             // Otherwise the thread is detached; it owns what it uses through its Arcs.

@@ -9,6 +9,11 @@
 //! when the intake reaches its high-water mark (a burst), or after [`LINGER`] without alerts
 //! (then this thread sleeps until the next alert). `flush` and `close` wake it at once, and
 //! `reopen` goes straight to the workers.
+//!
+//! Channels that only write locally (file, stdout; [`crate::outputs::Channel::writes_locally`])
+//! have no thread of their own: this thread writes them right after formatting, so one wake-up
+//! serves them all, as Falco's single output thread does. Their queues share this thread's
+//! waker, so `reopen` wakes this thread for them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,7 +27,7 @@ use crate::pool::AlertPool;
 use crate::queue::{Entry, Intake, Work, AWAKE, IDLE, TICKING};
 use crate::stats::ChannelStats;
 use crate::sys;
-use crate::worker::ChannelShared;
+use crate::worker::{ChannelShared, Step, Worker};
 
 /// Bound on one batch, so memory and latency stay bounded under a burst.
 pub const MAX_BATCH_LINES: usize = 4096;
@@ -73,6 +78,8 @@ pub struct Fanout {
     pub alerts: Arc<AlertPool>,
     pub batches: Arc<BatchPool>,
     pub max_delay: Duration,
+    /// The workers of the channels this thread writes itself (see the module documentation).
+    pub local: Vec<Worker>,
 }
 
 impl Fanout {
@@ -114,6 +121,7 @@ impl Fanout {
                 }
                 break;
             }
+            let local_wake = self.step_local();
             if intake.len() != 0 {
                 continue;
             }
@@ -127,29 +135,85 @@ impl Fanout {
                     self.give_memory_back();
                 }
             }
-            self.sleep(last_alert, flush_gen);
+            self.sleep(last_alert, flush_gen, local_wake);
         }
+        self.finish_local();
         intake.finished.store(true, Ordering::Release);
         if let Some(ch) = self.channels.first() {
             ch.progress.notify();
         }
     }
 
-    /// Sleeps `max_delay` while alerts keep coming, or until woken after [`LINGER`] of silence.
-    fn sleep(&self, last_alert: Instant, flush_gen: u64) {
+    /// Steps the workers of the channels this thread writes (until each has nothing to do);
+    /// returns when the earliest of them needs stepping again.
+    fn step_local(&mut self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        for w in &mut self.local {
+            while !w.shared.finished.load(Ordering::Acquire) {
+                match w.step() {
+                    Step::Again => {}
+                    Step::Idle(until) => {
+                        next = Some(next.map_or(until, |n| n.min(until)));
+                        break;
+                    }
+                    Step::Finished => break,
+                }
+            }
+        }
+        next
+    }
+
+    /// After the last batch: steps the local channels until they are closed (they flush and
+    /// close at once), or discard what they hold once close gave up.
+    fn finish_local(&mut self) {
+        loop {
+            let aborting = self.intake.aborting.load(Ordering::Acquire);
+            for w in &self.local {
+                w.shared.closing.store(true, Ordering::Release);
+                if aborting {
+                    w.shared.aborting.store(true, Ordering::Release);
+                }
+            }
+            let next = self.step_local();
+            if self
+                .local
+                .iter()
+                .all(|w| w.shared.finished.load(Ordering::Acquire))
+            {
+                return;
+            }
+            // A channel still holding lines waits for close's deadline (which wakes us).
+            let timeout = next.map_or(Duration::from_millis(50), |t| {
+                t.saturating_duration_since(Instant::now())
+            });
+            if !self.local.iter().any(Worker::has_requests) {
+                self.intake
+                    .waker
+                    .wait(timeout.min(Duration::from_millis(50)));
+            }
+        }
+    }
+
+    /// Sleeps `max_delay` while alerts keep coming, or until woken after [`LINGER`] of silence
+    /// (earlier when a local channel's timer is due: `local_wake`).
+    fn sleep(&self, last_alert: Instant, flush_gen: u64, local_wake: Option<Instant>) {
         let intake = &self.intake;
         let requests = || {
             intake.flush_requested.load(Ordering::Acquire) != flush_gen
                 || intake.closing.load(Ordering::Acquire)
                 || intake.aborting.load(Ordering::Acquire)
+                || self.local.iter().any(Worker::has_requests)
         };
         let idle = last_alert.elapsed() >= LINGER || self.max_delay.is_zero();
-        let (state, timeout) = if idle {
+        let (state, mut timeout) = if idle {
             // Still wakes once a second: cheap, and a lost wake-up could only delay by that.
             (IDLE, Duration::from_secs(1))
         } else {
             (TICKING, self.max_delay)
         };
+        if let Some(t) = local_wake {
+            timeout = timeout.min(t.saturating_duration_since(Instant::now()));
+        }
         intake.sleep_state.store(state, Ordering::SeqCst);
         // Re-checked after announcing the state (see `Intake::push`).
         if intake.len() == 0 && !requests() {
@@ -257,14 +321,8 @@ impl Fanout {
         self.batches.give_back(Arc::new(batch));
     }
 
-    /// Counts entries that will never be handed over as discarded, for each channel that
-    /// admitted them.
     fn discard(&self, entries: &mut Vec<Entry>) {
-        for (i, ch) in self.channels.iter().enumerate() {
-            let n = entries.iter().filter(|e| self.intake.admits(i, e)).count();
-            ChannelStats::add(&ch.stats.discarded, n as u64);
-        }
-        entries.clear();
+        discard(&self.intake, &self.channels, entries);
     }
 
     /// Every alert counted so far has been delivered, failed or discarded.
@@ -283,4 +341,15 @@ impl Fanout {
         self.intake.shrink();
         sys::release_free_memory();
     }
+}
+
+/// Counts entries that will never be handed over as discarded, for each channel that admitted
+/// them (by the fan-out thread when close gave up, or by close itself when the fan-out thread
+/// is stuck in a local channel's write).
+pub fn discard(intake: &Intake, channels: &[Arc<ChannelShared>], entries: &mut Vec<Entry>) {
+    for (i, ch) in channels.iter().enumerate() {
+        let n = entries.iter().filter(|e| intake.admits(i, e)).count();
+        ChannelStats::add(&ch.stats.discarded, n as u64);
+    }
+    entries.clear();
 }

@@ -120,7 +120,8 @@ pub struct Intake {
     pub high_water: usize,
     /// `outputs_queue.max_delay_ms` is 0: every alert wakes the fan-out thread.
     pub wake_every_alert: bool,
-    pub waker: Waker,
+    /// Wakes the fan-out thread (shared with the queues of the channels it writes itself).
+    pub waker: Arc<Waker>,
     pub flush_requested: AtomicU64,
     pub closing: AtomicBool,
     pub aborting: AtomicBool,
@@ -148,7 +149,7 @@ impl Intake {
             sleep_state: AtomicU8::new(AWAKE),
             high_water: high_water.max(1),
             wake_every_alert,
-            waker: Waker::new()?,
+            waker: Arc::new(Waker::new()?),
             flush_requested: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             aborting: AtomicBool::new(false),
@@ -234,17 +235,24 @@ pub struct Queue {
     /// Lines in `items`, readable without the lock.
     lines: AtomicUsize,
     sleeping: AtomicBool,
-    pub waker: Waker,
+    /// Wakes whoever drains this queue: the channel's worker thread, or the fan-out thread
+    /// for a channel it writes itself.
+    pub waker: Arc<Waker>,
 }
 
 impl Queue {
     pub fn new() -> io::Result<Queue> {
-        Ok(Queue {
+        Ok(Queue::woken_by(Arc::new(Waker::new()?)))
+    }
+
+    /// A queue drained by the thread `waker` wakes.
+    pub fn woken_by(waker: Arc<Waker>) -> Queue {
+        Queue {
             items: Mutex::new(VecDeque::new()),
             lines: AtomicUsize::new(0),
             sleeping: AtomicBool::new(false),
-            waker: Waker::new()?,
-        })
+            waker,
+        }
     }
 
     /// Queues work and wakes the worker if it sleeps (from the fan-out thread, never from an

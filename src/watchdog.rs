@@ -73,10 +73,15 @@ fn check_stall(w: &mut Watched, timeout: Duration, log: &Logger) {
     let blocked = now.saturating_sub(since);
     if blocked >= timeout.as_millis() as u64 {
         w.reported_busy_since = since;
+        let effect = if w.shared.on_fanout {
+            "it is written by the fan-out thread, so every channel waits until the write \
+             completes (outputs_queue.thread_per_channel: true isolates it)"
+        } else {
+            "its alerts queue up while the other channels keep delivering"
+        };
         // Falco logs its output timeout at CRIT (falco_outputs.cpp).
         log.critical(&format!(
-            "{} output: output timeout: blocked for {} ms (output_timeout {} ms); its alerts queue \
-             up while the other channels keep delivering",
+            "{} output: output timeout: blocked for {} ms (output_timeout {} ms); {effect}",
             w.shared.name,
             blocked,
             timeout.as_millis()

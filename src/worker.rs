@@ -60,6 +60,8 @@ impl Progress {
 /// What the handle and the channel's worker share.
 pub struct ChannelShared {
     pub name: &'static str,
+    /// Written by the fan-out thread, not a worker thread of its own (see `fanout.rs`).
+    pub on_fanout: bool,
     pub queue: Queue,
     pub stats: Arc<ChannelStats>,
     pub reopen_requested: AtomicBool,
@@ -111,110 +113,171 @@ pub struct Worker {
     pub formatter: Formatter,
     /// Where the alerts it formatted go back for reuse by emit.
     pub alerts: Arc<AlertPool>,
+    pub state: WorkerState,
+}
+
+/// What a worker carries from one [`Worker::step`] to the next.
+pub struct WorkerState {
+    pending: VecDeque<Work>,
+    own_batch: Batch,
+    last_tick: Instant,
+    /// Close was handled once; the worker only waits for a retrying channel.
+    closing_seen: bool,
+    /// The last flush generation the channel was flushed for.
+    flushed_for: u64,
+}
+
+impl Default for WorkerState {
+    fn default() -> Self {
+        WorkerState {
+            pending: VecDeque::new(),
+            own_batch: Batch::default(),
+            last_tick: Instant::now(),
+            closing_seen: false,
+            flushed_for: 0,
+        }
+    }
+}
+
+/// What a worker needs after one [`Worker::step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// It had work: step again at once (more may have come meanwhile).
+    Again,
+    /// Nothing to do until this instant or a wake-up.
+    Idle(Instant),
+    /// The channel is closed (or abandoned by close); never step again.
+    Finished,
 }
 
 impl Worker {
+    /// The worker's own thread: steps, and sleeps on its queue in between.
     pub fn run(mut self) {
-        let mut pending: VecDeque<Work> = VecDeque::new();
-        let mut own_batch = Batch::default();
-        let mut last_tick = Instant::now();
-        let mut closing_seen = false;
-        let mut flushed_for = 0;
         let sh = Arc::clone(&self.shared);
-        'run: loop {
-            // Read the flush generation before draining: everything the fan-out thread queued
-            // before it forwarded the flush request is then in `pending`.
-            let flush_gen = sh.flush_requested.load(Ordering::Acquire);
-            sh.queue.drain_into(&mut pending);
-            // Checked after draining: an alert emitted after `reopen` returned cannot be in
-            // `pending` without this flag being visible, so it goes to the reopened target.
-            if sh.reopen_requested.swap(false, Ordering::AcqRel) {
-                self.busy(|w| {
-                    w.channel.flush(&w.ctx);
-                    w.channel.reopen(&w.ctx);
-                });
-            }
-            if sh.aborting.load(Ordering::Acquire) {
-                let n: usize = pending.drain(..).map(|b| b.len()).sum();
-                ChannelStats::add(&sh.stats.discarded, n as u64);
-                sh.discard_queued();
-                self.busy(|w| w.channel.close(&w.ctx));
-                break;
-            }
-            let had_work = !pending.is_empty();
-            while let Some(work) = pending.pop_front() {
-                // Close gave up: nothing more may be written once it has returned.
-                if sh.aborting.load(Ordering::Acquire) {
-                    pending.push_front(work);
-                    continue 'run;
-                }
-                match work {
-                    Work::Lines(batch) => {
-                        self.busy(|w| w.channel.deliver(&batch, &w.ctx));
-                        self.batches.give_back(batch);
+        loop {
+            match self.step() {
+                Step::Again => {}
+                Step::Finished => break,
+                Step::Idle(until) => {
+                    let now = Instant::now();
+                    if until > now {
+                        let (closing_seen, flushed_for) =
+                            (self.state.closing_seen, self.state.flushed_for);
+                        sh.queue
+                            .sleep(until - now, || sh.has_requests(closing_seen, flushed_for));
                     }
-                    Work::Alerts(mut alerts) => {
-                        let mut from = 0;
-                        while from < alerts.len() {
-                            from = self.format_own(&alerts, from, &mut own_batch);
-                            self.busy(|w| w.channel.deliver(&own_batch, &w.ctx));
-                        }
-                        self.alerts.give_back(&mut alerts);
-                    }
-                }
-                sh.progress.notify();
-            }
-            if flush_gen > flushed_for {
-                self.busy(|w| w.channel.flush(&w.ctx));
-                flushed_for = flush_gen;
-            }
-            // A flush is done once the channel holds nothing unaccounted: a channel may settle
-            // lines out of order (a hung per-alert program), and a count alone would then let
-            // flush return before an earlier alert is settled.
-            if flushed_for > sh.flush_done.load(Ordering::Acquire) && self.channel.held() == 0 {
-                sh.flush_done.store(flushed_for, Ordering::Release);
-                sh.progress.notify();
-            }
-            if last_tick.elapsed() >= TICK {
-                last_tick = Instant::now();
-                self.busy(|w| {
-                    if w.ctx.buffered {
-                        w.channel.flush(&w.ctx);
-                    }
-                    w.channel.tick(&w.ctx);
-                });
-                sh.progress.notify();
-            }
-            // `closing` is set by the fan-out thread once it has queued its last batch.
-            if sh.closing.load(Ordering::Acquire) && sh.queue.is_empty() {
-                self.busy(|w| w.channel.flush(&w.ctx));
-                if self.channel.held() == 0 {
-                    self.busy(|w| w.channel.close(&w.ctx));
-                    break;
-                }
-                closing_seen = true;
-            }
-            if had_work {
-                continue;
-            }
-            let now = Instant::now();
-            let mut wake_at = last_tick + TICK;
-            if let Some(t) = self.channel.next_wake() {
-                wake_at = wake_at.min(t);
-            }
-            if wake_at > now {
-                sh.queue
-                    .sleep(wake_at - now, || sh.has_requests(closing_seen, flushed_for));
-            }
-            if let Some(t) = self.channel.next_wake() {
-                if Instant::now() >= t {
-                    self.busy(|w| w.channel.tick(&w.ctx));
-                    sh.progress.notify();
                 }
             }
         }
-        sh.finished.store(true, Ordering::Release);
-        sh.progress.notify();
+    }
+
+    /// Does everything the channel has to do now: a due timer, a reopen, the queued batches,
+    /// a flush, the one-second tick, close. Never sleeps (a channel call may block in I/O).
+    /// Runs on the worker's own thread, or on the fan-out thread for a channel that writes
+    /// there (see `fanout.rs`).
+    pub fn step(&mut self) -> Step {
+        let sh = Arc::clone(&self.shared);
+        if let Some(t) = self.channel.next_wake() {
+            if Instant::now() >= t {
+                self.busy(|w| w.channel.tick(&w.ctx));
+                sh.progress.notify();
+            }
+        }
+        // Read the flush generation before draining: everything the fan-out thread queued
+        // before it forwarded the flush request is then in `pending`.
+        let flush_gen = sh.flush_requested.load(Ordering::Acquire);
+        sh.queue.drain_into(&mut self.state.pending);
+        // Checked after draining: an alert emitted after `reopen` returned cannot be in
+        // `pending` without this flag being visible, so it goes to the reopened target.
+        if sh.reopen_requested.swap(false, Ordering::AcqRel) {
+            self.busy(|w| {
+                w.channel.flush(&w.ctx);
+                w.channel.reopen(&w.ctx);
+            });
+        }
+        if sh.aborting.load(Ordering::Acquire) {
+            let n: usize = self.state.pending.drain(..).map(|b| b.len()).sum();
+            ChannelStats::add(&sh.stats.discarded, n as u64);
+            sh.discard_queued();
+            self.busy(|w| w.channel.close(&w.ctx));
+            return self.finish();
+        }
+        let had_work = !self.state.pending.is_empty();
+        while let Some(work) = self.state.pending.pop_front() {
+            // Close gave up: nothing more may be written once it has returned.
+            if sh.aborting.load(Ordering::Acquire) {
+                self.state.pending.push_front(work);
+                return Step::Again;
+            }
+            match work {
+                Work::Lines(batch) => {
+                    self.busy(|w| w.channel.deliver(&batch, &w.ctx));
+                    self.batches.give_back(batch);
+                }
+                Work::Alerts(mut alerts) => {
+                    let mut own_batch = std::mem::take(&mut self.state.own_batch);
+                    let mut from = 0;
+                    while from < alerts.len() {
+                        from = self.format_own(&alerts, from, &mut own_batch);
+                        self.busy(|w| w.channel.deliver(&own_batch, &w.ctx));
+                    }
+                    self.state.own_batch = own_batch;
+                    self.alerts.give_back(&mut alerts);
+                }
+            }
+            sh.progress.notify();
+        }
+        if flush_gen > self.state.flushed_for {
+            self.busy(|w| w.channel.flush(&w.ctx));
+            self.state.flushed_for = flush_gen;
+        }
+        // A flush is done once the channel holds nothing unaccounted: a channel may settle
+        // lines out of order (a hung per-alert program), and a count alone would then let
+        // flush return before an earlier alert is settled.
+        let flushed_for = self.state.flushed_for;
+        if flushed_for > sh.flush_done.load(Ordering::Acquire) && self.channel.held() == 0 {
+            sh.flush_done.store(flushed_for, Ordering::Release);
+            sh.progress.notify();
+        }
+        if self.state.last_tick.elapsed() >= TICK {
+            self.state.last_tick = Instant::now();
+            self.busy(|w| {
+                if w.ctx.buffered {
+                    w.channel.flush(&w.ctx);
+                }
+                w.channel.tick(&w.ctx);
+            });
+            sh.progress.notify();
+        }
+        // `closing` is set by the fan-out thread once it has queued its last batch.
+        if sh.closing.load(Ordering::Acquire) && sh.queue.is_empty() {
+            self.busy(|w| w.channel.flush(&w.ctx));
+            if self.channel.held() == 0 {
+                self.busy(|w| w.channel.close(&w.ctx));
+                return self.finish();
+            }
+            self.state.closing_seen = true;
+        }
+        if had_work {
+            return Step::Again;
+        }
+        let mut wake_at = self.state.last_tick + TICK;
+        if let Some(t) = self.channel.next_wake() {
+            wake_at = wake_at.min(t);
+        }
+        Step::Idle(wake_at)
+    }
+
+    /// A request this worker has not acted on yet (what ends its sleep early).
+    pub fn has_requests(&self) -> bool {
+        self.shared
+            .has_requests(self.state.closing_seen, self.state.flushed_for)
+    }
+
+    fn finish(&mut self) -> Step {
+        self.shared.finished.store(true, Ordering::Release);
+        self.shared.progress.notify();
+        Step::Finished
     }
 
     /// Formats `alerts[from..]` with the channel's own format into `batch`, up to the batch

@@ -404,6 +404,22 @@ fn decimal_strings_are_integers() {
 }
 
 #[test]
+fn thread_per_channel_is_off_unless_asked_for() {
+    assert!(!yaml("").outputs_queue.thread_per_channel);
+    let c = yaml("outputs_queue:\n  thread_per_channel: true\n");
+    assert!(c.outputs_queue.thread_per_channel);
+    let e = yaml_err("outputs_queue: {thread_per_channel: sometimes}\n");
+    assert_names(
+        &e,
+        &[
+            "`outputs_queue.thread_per_channel`",
+            "boolean",
+            "\"sometimes\"",
+        ],
+    );
+}
+
+#[test]
 fn strings_accept_any_scalar_but_not_collections() {
     let c = yaml("http_output:\n  user_agent: 12\n  ca_path: true\n");
     assert_eq!(c.http.user_agent, "12");

@@ -203,6 +203,10 @@ impl ByteStream for FileChannel {
 }
 
 impl Channel for FileChannel {
+    fn writes_locally(&self) -> bool {
+        true
+    }
+
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
         self.deliver_batch(batch, ctx);
     }

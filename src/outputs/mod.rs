@@ -184,6 +184,15 @@ pub trait Channel: Send {
         false
     }
 
+    /// True when delivering only writes to a local file or stream and never waits for a peer
+    /// to answer (file, stdout). Such channels are written by the fan-out thread itself, right
+    /// after formatting, as Falco's one output thread writes them: one wake-up serves them
+    /// all. Channels that wait for a peer (syslog, program, HTTP, OTLP) keep a thread of their
+    /// own, so a stalled peer delays only its channel.
+    fn writes_locally(&self) -> bool {
+        false
+    }
+
     /// Sends or writes every line of the batch, in order.
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx);
 

@@ -50,6 +50,10 @@ impl ByteStream for StdoutChannel {
 }
 
 impl Channel for StdoutChannel {
+    fn writes_locally(&self) -> bool {
+        true
+    }
+
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {
         self.deliver_batch(batch, ctx);
     }

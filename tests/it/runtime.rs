@@ -118,6 +118,60 @@ impl StuckReader {
     }
 }
 
+/// Two file channels: `file_output` on a FIFO nobody reads, and `other` on a regular file.
+/// Returns the lines `other` has 600 ms after five alerts, then lets the FIFO drain and checks
+/// that everything reaches both in the end.
+fn other_file_while_one_is_stuck(queue_keys: &str) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fifo = StuckReader::new(dir.path());
+    let other = dir.path().join("other.txt");
+    let (out, _) = open(&file_yaml(
+        &fifo.path,
+        &format!(
+            "outputs_queue: {{{queue_keys}}}\nextra_outputs:\n  - {{name: other, type: file, filename: {}}}",
+            other.display()
+        ),
+    ));
+    // Each alert is larger than the pipe (64 KiB): the first write to the FIFO blocks.
+    for i in 0..5 {
+        out.emit(big_alert(i)).unwrap();
+    }
+    wait_for(Duration::from_millis(600), || read_lines(&other).len() == 5);
+    let while_stuck = read_lines(&other).len();
+    let reader = std::thread::spawn(move || {
+        let mut got = 0;
+        let end = Instant::now() + Duration::from_secs(10);
+        while got < 5 * (80 * 1024 + 1) && Instant::now() < end {
+            got += fifo.drain();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        got
+    });
+    out.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(read_lines(&other).len(), 5);
+    out.close(None).unwrap();
+    assert!(
+        reader.join().unwrap() >= 5 * 80 * 1024,
+        "the FIFO got every alert"
+    );
+    while_stuck
+}
+
+/// By default the file and stdout channels are written by the fan-out thread, as Falco's one
+/// output thread writes them: a write that blocks (a FIFO nobody reads, a hung NFS mount)
+/// holds up the channels after it until it completes (docs/runtime.md).
+#[test]
+fn a_stuck_local_channel_holds_up_the_others_by_default() {
+    assert_eq!(other_file_while_one_is_stuck(""), 0);
+}
+
+/// `outputs_queue.thread_per_channel: true`: each channel has its own thread, and a stuck one
+/// delays only itself.
+#[test]
+fn with_a_thread_per_channel_a_stuck_channel_delays_only_itself() {
+    assert_eq!(other_file_while_one_is_stuck("thread_per_channel: true"), 5);
+}
+
 #[test]
 fn full_queue_drops_are_counted_logged_once_a_second_and_a_stall_is_reported() {
     let dir = tempfile::tempdir().unwrap();
@@ -207,6 +261,76 @@ fn close_deadline_discards_and_counts_what_is_left() {
     fifo.drain();
 }
 
+/// Close while the fan-out thread is stuck in a local channel's write: the alerts it will
+/// never format (still in the intake) and those queued for the other channels are counted
+/// discarded by close itself, for every channel that took them.
+#[test]
+fn close_counts_what_a_stuck_fan_out_thread_left_for_the_other_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fifo = StuckReader::new(dir.path());
+    let other = dir.path().join("other.txt");
+    let (out, logs) = open(&file_yaml(
+        &fifo.path,
+        &format!(
+            "output_timeout: 100\nextra_outputs:\n  - {{name: other, type: file, filename: {}}}",
+            other.display()
+        ),
+    ));
+    for i in 0..5 {
+        out.emit(big_alert(i)).unwrap();
+    }
+    // The fan-out thread is now blocked writing the first alert to the FIFO; these stay in the
+    // intake.
+    std::thread::sleep(Duration::from_millis(100));
+    for i in 0..10 {
+        out.emit(seed_alert(i)).unwrap();
+    }
+    assert_eq!(
+        out.close(Some(Duration::from_millis(300))),
+        Err(falco_outputs::Timeout)
+    );
+    assert_eq!(read_lines(&other).len(), 0);
+    let line = logs
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("other output: close"))
+        .unwrap_or_else(|| panic!("no close line for `other`: {:?}", logs.lines()));
+    assert!(line.contains("; 15 alerts discarded"), "{line}");
+    // The stuck channel: the batch its write is in is held, the rest discarded; together,
+    // every alert.
+    let line = logs
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("file output: close"))
+        .unwrap_or_else(|| panic!("no close line for `file`: {:?}", logs.lines()));
+    let number_before = |word: &str| -> u64 {
+        let head = &line[..line.find(word).unwrap_or_else(|| panic!("{word}: {line}"))];
+        head.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    assert!(
+        line.contains("the fan-out thread that writes it is blocked and was left behind holding"),
+        "{line}"
+    );
+    let held: u64 = line
+        .rsplit("holding ")
+        .next()
+        .unwrap()
+        .trim_end_matches(" alerts")
+        .parse()
+        .unwrap();
+    assert_eq!(number_before(" alerts discarded") + held, 15, "{line}");
+    // The watchdog says what a stuck local channel does to the others.
+    assert!(
+        logs.lines()
+            .iter()
+            .any(|l| l.starts_with("file output: output timeout")
+                && l.contains("every channel waits until the write completes")),
+        "{:?}",
+        logs.lines()
+    );
+    fifo.drain();
+}
+
 #[test]
 fn library_threads_block_the_hosts_signals() {
     in_own_process(|| {
@@ -222,7 +346,7 @@ fn library_threads_block_the_hosts_signals() {
                     == name
             })
         };
-        assert!(wait_for(Duration::from_secs(2), || named("falco-out-file")
+        assert!(wait_for(Duration::from_secs(2), || named("falco-out-fmt")
             && named("falco-out-wdog")));
         let mut checked = 0;
         for task in std::fs::read_dir("/proc/self/task").unwrap() {

@@ -7,10 +7,18 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 fn file_yaml(path: &std::path::Path, max_delay_ms: u64) -> String {
+    file_yaml_with(path, max_delay_ms, false)
+}
+
+/// `thread_per_channel`: the file channel gets a worker thread of its own instead of being
+/// written by the fan-out thread (the default).
+fn file_yaml_with(path: &std::path::Path, max_delay_ms: u64, thread_per_channel: bool) -> String {
     file_config(
         path,
         "keep_alive: true",
-        &format!("outputs_queue: {{max_delay_ms: {max_delay_ms}}}"),
+        &format!(
+            "outputs_queue: {{max_delay_ms: {max_delay_ms}, thread_per_channel: {thread_per_channel}}}"
+        ),
     )
 }
 
@@ -86,11 +94,20 @@ fn max_delay_zero_delivers_each_alert_at_once_also_after_the_library_went_idle()
 
 #[test]
 fn flush_reopen_close_and_a_burst_act_at_once_whatever_max_delay() {
+    act_at_once(false);
+}
+
+#[test]
+fn flush_reopen_close_and_a_burst_act_at_once_also_with_a_thread_per_channel() {
+    act_at_once(true);
+}
+
+fn act_at_once(thread_per_channel: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.txt");
     let rotated = dir.path().join("a.txt.1");
     // Ten seconds: anything that waited for the timer would take that long.
-    let (out, _) = open(&file_yaml(&path, 10_000));
+    let (out, _) = open(&file_yaml_with(&path, 10_000, thread_per_channel));
     let soon = Duration::from_secs(3);
 
     // Let the fan-out thread reach its (ten-second) sleep first.
