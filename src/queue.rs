@@ -60,8 +60,10 @@ impl Waker {
     /// Sleeps until `wake` or the timeout (rounded up to whole milliseconds: a 0.5 ms
     /// remainder must not become a busy poll(0)), then resets the counter.
     pub fn wait(&self, timeout: Duration) {
-        let _ = sys::poll(self.fd.as_fd(), libc::POLLIN, timeout);
-        sys::eventfd_reset(self.fd.as_fd());
+        // A timeout leaves nothing to reset: one system call fewer per timer tick.
+        if !matches!(sys::poll(self.fd.as_fd(), libc::POLLIN, timeout), Ok(0)) {
+            sys::eventfd_reset(self.fd.as_fd());
+        }
     }
 }
 
