@@ -20,9 +20,8 @@
  *
  *   2. Emit from any thread, many at once: falco_outputs_emit(out, &alert) copies the alert
  *      and returns at once. It never waits on I/O or for a slow channel: the library formats
- *      it on its own thread within outputs_queue.max_delay_ms (10 ms by default), which also
- *      writes the file and stdout channels; the others write from threads of their own. The
- *      alert's memory is the host's again as soon
+ *      it on its own thread within outputs_queue.max_delay_ms (10 ms by default), and the
+ *      channels write it from library threads. The alert's memory is the host's again as soon
  *      as the call returns. FALCO_OUTPUTS_ERR_QUEUE_FULL means a channel dropped it (counted):
  *      do not retry.
  *

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
 use crate::alert::Alert;
 use crate::config::{self, ConfigError, ConfigSources};
 use crate::date::LocalZone;
@@ -20,7 +22,7 @@ use crate::queue::{Admission, Intake, Queue};
 use crate::signals::spawn_blocking_signals;
 use crate::stats::{ChannelStats, StatsSnapshot};
 use crate::watchdog::{self, Stop};
-use crate::worker::{ChannelShared, Progress, Worker, WorkerState};
+use crate::worker::{ChannelShared, Progress, Worker};
 
 /// How to open a handle (the Rust face of `falco_outputs_options`).
 #[derive(Clone)]
@@ -101,8 +103,7 @@ pub struct Outputs {
     channels: Vec<Arc<ChannelShared>>,
     /// `outputs_queue.capacity` (0: unbounded).
     capacity: u64,
-    /// Per channel: its worker thread (`None`: the fan-out thread writes it).
-    workers: Vec<Option<JoinHandle<()>>>,
+    workers: Vec<JoinHandle<()>>,
     watchdog: Option<(JoinHandle<()>, Arc<Stop>)>,
     progress: Arc<Progress>,
     /// Set by [`Outputs::begin_close`]: emit refuses, a waiting flush returns.
@@ -174,12 +175,8 @@ impl Outputs {
         let mut local = Vec::new();
         for ch in opened {
             let on_fanout = ch.channel.writes_locally() && !cfg.outputs_queue.thread_per_channel;
-            let queue = if on_fanout {
-                Queue::woken_by(Arc::clone(&outputs.intake.waker))
-            } else {
-                Queue::new()
-                    .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?
-            };
+            let queue = Queue::new()
+                .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?;
             let shared = Arc::new(ChannelShared {
                 name: ch.name,
                 on_fanout,
@@ -191,40 +188,40 @@ impl Outputs {
                 closing: Arc::new(AtomicBool::new(false)),
                 aborting: Arc::new(AtomicBool::new(false)),
                 busy_since_ms: AtomicU64::new(0),
+                busy_on_fanout: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
                 progress: Arc::clone(&progress),
                 epoch,
             });
-            let worker = Worker {
-                shared: Arc::clone(&shared),
-                channel: ch.channel,
-                batches: Arc::clone(&batches),
-                formatter: formatter.clone(),
-                alerts: Arc::clone(&outputs.pool),
-                ctx: ChannelCtx {
-                    name: ch.name,
-                    log: log.clone(),
-                    stats: Arc::clone(&shared.stats),
-                    buffered: cfg.buffered_outputs,
-                    output_timeout,
-                    closing: Arc::clone(&shared.closing),
-                    aborting: Arc::clone(&shared.aborting),
-                },
-                state: WorkerState::default(),
+            let ctx = ChannelCtx {
+                name: ch.name,
+                log: log.clone(),
+                stats: Arc::clone(&shared.stats),
+                buffered: cfg.buffered_outputs,
+                output_timeout,
+                closing: Arc::clone(&shared.closing),
+                aborting: Arc::clone(&shared.aborting),
             };
-            outputs.channels.push(shared);
+            let worker = Arc::new(Mutex::new(Worker::new(
+                Arc::clone(&shared),
+                ch.channel,
+                ctx,
+                Arc::clone(&batches),
+                formatter.clone(),
+                Arc::clone(&outputs.pool),
+            )));
             if on_fanout {
-                local.push(worker);
-                outputs.workers.push(None);
-                continue;
+                local.push((Arc::clone(&shared), Arc::clone(&worker)));
             }
+            outputs.channels.push(shared);
             // On failure `outputs` is dropped here, which stops the workers already started.
-            let handle =
-                spawn_blocking_signals(format!("falco-out-{}", ch.name), move || worker.run())
-                    .map_err(|e| {
-                        InitError::Io(format!("cannot start the {} worker thread: {e}", ch.name))
-                    })?;
-            outputs.workers.push(Some(handle));
+            let handle = spawn_blocking_signals(format!("falco-out-{}", ch.name), move || {
+                Worker::run(worker)
+            })
+            .map_err(|e| {
+                InitError::Io(format!("cannot start the {} worker thread: {e}", ch.name))
+            })?;
+            outputs.workers.push(handle);
         }
         let fanout = Fanout {
             intake: Arc::clone(&outputs.intake),
@@ -422,8 +419,8 @@ impl Outputs {
                     // A blocked worker holds the alerts of the write it is in: written if that
                     // system call completes, otherwise lost; close cannot tell which.
                     let holding = if stuck {
-                        let writer = if ch.on_fanout {
-                            "the fan-out thread that writes it"
+                        let writer = if ch.busy_on_fanout.load(Ordering::Acquire) {
+                            "the fan-out thread, writing it,"
                         } else {
                             "the worker"
                         };
@@ -445,7 +442,7 @@ impl Outputs {
             }
         }
         for (ch, handle) in self.channels.iter().zip(self.workers.drain(..)) {
-            if let Some(handle) = handle.filter(|_| ch.finished.load(Ordering::Acquire)) {
+            if ch.finished.load(Ordering::Acquire) {
                 let _ = handle.join();
             }
             // Otherwise the thread is detached; it owns what it uses through its Arcs.

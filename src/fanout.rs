@@ -11,9 +11,10 @@
 //! `reopen` goes straight to the workers.
 //!
 //! Channels that only write locally (file, stdout; [`crate::outputs::Channel::writes_locally`])
-//! have no thread of their own: this thread writes them right after formatting, so one wake-up
-//! serves them all, as Falco's single output thread does. Their queues share this thread's
-//! waker, so `reopen` wakes this thread for them.
+//! are written by this thread itself, right after formatting, when nothing else waits to be
+//! formatted and their worker is idle: at the rates real nodes see, one wake-up then serves
+//! them all, as Falco's single output thread does. In a burst their own worker threads write,
+//! so that writing overlaps formatting.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use crate::pool::AlertPool;
 use crate::queue::{Entry, Intake, Work, AWAKE, IDLE, TICKING};
 use crate::stats::ChannelStats;
 use crate::sys;
-use crate::worker::{ChannelShared, Step, Worker};
+use crate::worker::{ChannelShared, Worker};
 
 /// Bound on one batch, so memory and latency stay bounded under a burst.
 pub const MAX_BATCH_LINES: usize = 4096;
@@ -78,8 +79,9 @@ pub struct Fanout {
     pub alerts: Arc<AlertPool>,
     pub batches: Arc<BatchPool>,
     pub max_delay: Duration,
-    /// The workers of the channels this thread writes itself (see the module documentation).
-    pub local: Vec<Worker>,
+    /// The channels this thread may write itself, with their workers (see the module
+    /// documentation).
+    pub local: Vec<(Arc<ChannelShared>, Arc<Mutex<Worker>>)>,
 }
 
 impl Fanout {
@@ -121,7 +123,7 @@ impl Fanout {
                 }
                 break;
             }
-            let local_wake = self.step_local();
+            self.write_or_wake_local();
             if intake.len() != 0 {
                 continue;
             }
@@ -135,85 +137,45 @@ impl Fanout {
                     self.give_memory_back();
                 }
             }
-            self.sleep(last_alert, flush_gen, local_wake);
+            self.sleep(last_alert, flush_gen);
         }
-        self.finish_local();
         intake.finished.store(true, Ordering::Release);
         if let Some(ch) = self.channels.first() {
             ch.progress.notify();
         }
     }
 
-    /// Steps the workers of the channels this thread writes (until each has nothing to do);
-    /// returns when the earliest of them needs stepping again.
-    fn step_local(&mut self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        for w in &mut self.local {
-            while !w.shared.finished.load(Ordering::Acquire) {
-                match w.step() {
-                    Step::Again => {}
-                    Step::Idle(until) => {
-                        next = Some(next.map_or(until, |n| n.min(until)));
-                        break;
-                    }
-                    Step::Finished => break,
-                }
+    /// Writes the local channels' new batches here when nothing else waits to be formatted
+    /// (so one wake-up serves them all at low rates), or wakes their own threads (so that, in
+    /// a burst, writing overlaps formatting, and a worker busy in a write is never waited for).
+    fn write_or_wake_local(&self) {
+        let idle = self.intake.len() == 0;
+        for (ch, worker) in &self.local {
+            if ch.queue.lines() == 0 {
+                continue;
             }
-        }
-        next
-    }
-
-    /// After the last batch: steps the local channels until they are closed (they flush and
-    /// close at once), or discard what they hold once close gave up.
-    fn finish_local(&mut self) {
-        loop {
-            let aborting = self.intake.aborting.load(Ordering::Acquire);
-            for w in &self.local {
-                w.shared.closing.store(true, Ordering::Release);
-                if aborting {
-                    w.shared.aborting.store(true, Ordering::Release);
-                }
-            }
-            let next = self.step_local();
-            if self
-                .local
-                .iter()
-                .all(|w| w.shared.finished.load(Ordering::Acquire))
-            {
-                return;
-            }
-            // A channel still holding lines waits for close's deadline (which wakes us).
-            let timeout = next.map_or(Duration::from_millis(50), |t| {
-                t.saturating_duration_since(Instant::now())
-            });
-            if !self.local.iter().any(Worker::has_requests) {
-                self.intake
-                    .waker
-                    .wait(timeout.min(Duration::from_millis(50)));
+            match worker.try_lock().filter(|_| idle) {
+                Some(mut w) => w.step_inline(),
+                None => ch.queue.wake_if_sleeping(),
             }
         }
     }
 
-    /// Sleeps `max_delay` while alerts keep coming, or until woken after [`LINGER`] of silence
-    /// (earlier when a local channel's timer is due: `local_wake`).
-    fn sleep(&self, last_alert: Instant, flush_gen: u64, local_wake: Option<Instant>) {
+    /// Sleeps `max_delay` while alerts keep coming, or until woken after [`LINGER`] of silence.
+    fn sleep(&self, last_alert: Instant, flush_gen: u64) {
         let intake = &self.intake;
         let requests = || {
             intake.flush_requested.load(Ordering::Acquire) != flush_gen
                 || intake.closing.load(Ordering::Acquire)
                 || intake.aborting.load(Ordering::Acquire)
-                || self.local.iter().any(Worker::has_requests)
         };
         let idle = last_alert.elapsed() >= LINGER || self.max_delay.is_zero();
-        let (state, mut timeout) = if idle {
+        let (state, timeout) = if idle {
             // Still wakes once a second: cheap, and a lost wake-up could only delay by that.
             (IDLE, Duration::from_secs(1))
         } else {
             (TICKING, self.max_delay)
         };
-        if let Some(t) = local_wake {
-            timeout = timeout.min(t.saturating_duration_since(Instant::now()));
-        }
         intake.sleep_state.store(state, Ordering::SeqCst);
         // Re-checked after announcing the state (see `Intake::push`).
         if intake.len() == 0 && !requests() {
@@ -273,7 +235,7 @@ impl Fanout {
             self.hand_over(batch, &takers, everyone, line_takers);
             for (ch, list) in self.channels.iter().zip(alerts) {
                 if !list.is_empty() {
-                    ch.queue.push(Work::Alerts(list));
+                    ch.queue.push(Work::Alerts(list), !ch.on_fanout);
                 }
             }
         }
@@ -295,7 +257,8 @@ impl Fanout {
             let shared = Arc::new(batch);
             for (i, ch) in self.channels.iter().enumerate() {
                 if takes_lines(i) {
-                    ch.queue.push(Work::Lines(Arc::clone(&shared)));
+                    ch.queue
+                        .push(Work::Lines(Arc::clone(&shared)), !ch.on_fanout);
                 }
             }
             return;
@@ -315,7 +278,7 @@ impl Fanout {
             if own.is_empty() {
                 self.batches.give_back(Arc::new(own));
             } else {
-                ch.queue.push(Work::Lines(Arc::new(own)));
+                ch.queue.push(Work::Lines(Arc::new(own)), !ch.on_fanout);
             }
         }
         self.batches.give_back(Arc::new(batch));

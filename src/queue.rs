@@ -122,8 +122,7 @@ pub struct Intake {
     pub high_water: usize,
     /// `outputs_queue.max_delay_ms` is 0: every alert wakes the fan-out thread.
     pub wake_every_alert: bool,
-    /// Wakes the fan-out thread (shared with the queues of the channels it writes itself).
-    pub waker: Arc<Waker>,
+    pub waker: Waker,
     pub flush_requested: AtomicU64,
     pub closing: AtomicBool,
     pub aborting: AtomicBool,
@@ -151,7 +150,7 @@ impl Intake {
             sleep_state: AtomicU8::new(AWAKE),
             high_water: high_water.max(1),
             wake_every_alert,
-            waker: Arc::new(Waker::new()?),
+            waker: Waker::new()?,
             flush_requested: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             aborting: AtomicBool::new(false),
@@ -237,36 +236,36 @@ pub struct Queue {
     /// Lines in `items`, readable without the lock.
     lines: AtomicUsize,
     sleeping: AtomicBool,
-    /// Wakes whoever drains this queue: the channel's worker thread, or the fan-out thread
-    /// for a channel it writes itself.
-    pub waker: Arc<Waker>,
+    pub waker: Waker,
 }
 
 impl Queue {
     pub fn new() -> io::Result<Queue> {
-        Ok(Queue::woken_by(Arc::new(Waker::new()?)))
-    }
-
-    /// A queue drained by the thread `waker` wakes.
-    pub fn woken_by(waker: Arc<Waker>) -> Queue {
-        Queue {
+        Ok(Queue {
             items: Mutex::new(VecDeque::new()),
             lines: AtomicUsize::new(0),
             sleeping: AtomicBool::new(false),
-            waker,
-        }
+            waker: Waker::new()?,
+        })
     }
 
-    /// Queues work and wakes the worker if it sleeps (from the fan-out thread, never from an
-    /// engine thread).
-    pub fn push(&self, work: Work) {
+    /// Queues work (from the fan-out thread, never from an engine thread), and wakes the
+    /// worker if it sleeps and `wake` (else the caller writes it or wakes it later).
+    pub fn push(&self, work: Work, wake: bool) {
         {
             let mut items = self.items.lock();
             self.lines.fetch_add(work.len(), Ordering::SeqCst);
             items.push_back(work);
         }
-        // The mutex orders this load after the worker's `sleeping = true` whenever the worker
-        // saw an empty queue, so a sleeping worker is never missed.
+        if wake {
+            self.wake_if_sleeping();
+        }
+    }
+
+    /// Wakes the worker if it sleeps (one write(2)); nothing otherwise.
+    pub fn wake_if_sleeping(&self) {
+        // SeqCst pairs with `sleep`'s "sleeping = true, then look at the queue": either the
+        // worker sees what was pushed, or this sees it sleeping.
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
             self.waker.wake();
         }
@@ -457,12 +456,12 @@ mod tests {
     #[test]
     fn work_comes_out_in_push_order_and_a_drain_appends() {
         let q = Queue::new().unwrap();
-        q.push(batch(2));
-        q.push(batch(3));
+        q.push(batch(2), true);
+        q.push(batch(3), true);
         assert_eq!(q.lines(), 5);
         let mut out = VecDeque::new();
         q.drain_into(&mut out);
-        q.push(batch(1));
+        q.push(batch(1), true);
         q.drain_into(&mut out);
         assert_eq!(out.iter().map(Work::len).collect::<Vec<_>>(), [2, 3, 1]);
         assert!(q.is_empty());
@@ -480,9 +479,33 @@ mod tests {
             })
         };
         std::thread::sleep(Duration::from_millis(50));
-        q.push(batch(1));
+        q.push(batch(1), true);
         let slept = worker.join().unwrap();
         assert!(slept < PROMPT, "woken after {slept:?}");
+    }
+
+    #[test]
+    fn a_quiet_push_leaves_the_worker_asleep_until_woken() {
+        // The fan-out thread pushes quietly to a channel it may write itself.
+        let q = Arc::new(Queue::new().unwrap());
+        let worker = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                q.sleep(LONG, || false);
+                t.elapsed()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        q.push(batch(1), false);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!worker.is_finished(), "a quiet push woke the worker");
+        q.wake_if_sleeping();
+        let slept = worker.join().unwrap();
+        assert!(
+            slept < Duration::from_millis(250) + PROMPT,
+            "woken after {slept:?}"
+        );
     }
 
     #[test]
@@ -509,7 +532,7 @@ mod tests {
         let t = Instant::now();
         q.sleep(LONG, || true);
         assert!(t.elapsed() < PROMPT);
-        q.push(batch(1));
+        q.push(batch(1), true);
         let t = Instant::now();
         q.sleep(LONG, || false);
         assert!(t.elapsed() < PROMPT);

@@ -60,8 +60,10 @@ impl Progress {
 /// What the handle and the channel's worker share.
 pub struct ChannelShared {
     pub name: &'static str,
-    /// Written by the fan-out thread, not a worker thread of its own (see `fanout.rs`).
+    /// May be written by the fan-out thread (file, stdout; see `fanout.rs`).
     pub on_fanout: bool,
+    /// The channel call in progress (see `busy_since_ms`) runs on the fan-out thread.
+    pub busy_on_fanout: AtomicBool,
     pub queue: Queue,
     pub stats: Arc<ChannelStats>,
     pub reopen_requested: AtomicBool,
@@ -113,7 +115,9 @@ pub struct Worker {
     pub formatter: Formatter,
     /// Where the alerts it formatted go back for reuse by emit.
     pub alerts: Arc<AlertPool>,
-    pub state: WorkerState,
+    state: WorkerState,
+    /// Being stepped by the fan-out thread (see [`Worker::step_inline`]).
+    inline: bool,
 }
 
 /// What a worker carries from one [`Worker::step`] to the next.
@@ -151,18 +155,42 @@ pub enum Step {
 }
 
 impl Worker {
-    /// The worker's own thread: steps, and sleeps on its queue in between.
-    pub fn run(mut self) {
-        let sh = Arc::clone(&self.shared);
+    pub fn new(
+        shared: Arc<ChannelShared>,
+        channel: Box<dyn Channel>,
+        ctx: ChannelCtx,
+        batches: Arc<BatchPool>,
+        formatter: Formatter,
+        alerts: Arc<AlertPool>,
+    ) -> Worker {
+        Worker {
+            shared,
+            channel,
+            ctx,
+            batches,
+            formatter,
+            alerts,
+            state: WorkerState::default(),
+            inline: false,
+        }
+    }
+
+    /// The worker's own thread: steps, and sleeps on its queue in between. The lock is shared
+    /// with the fan-out thread, which may step a local channel's worker itself (it only ever
+    /// tries the lock, so a worker blocked in a write never holds it up).
+    pub fn run(worker: Arc<Mutex<Worker>>) {
+        let sh = Arc::clone(&worker.lock().shared);
         loop {
-            match self.step() {
+            let (step, closing_seen, flushed_for) = {
+                let mut w = worker.lock();
+                (w.step(), w.state.closing_seen, w.state.flushed_for)
+            };
+            match step {
                 Step::Again => {}
                 Step::Finished => break,
                 Step::Idle(until) => {
                     let now = Instant::now();
                     if until > now {
-                        let (closing_seen, flushed_for) =
-                            (self.state.closing_seen, self.state.flushed_for);
                         sh.queue
                             .sleep(until - now, || sh.has_requests(closing_seen, flushed_for));
                     }
@@ -171,12 +199,22 @@ impl Worker {
         }
     }
 
+    /// Steps on the fan-out thread until there is nothing left to do now.
+    pub fn step_inline(&mut self) {
+        self.inline = true;
+        while self.step() == Step::Again {}
+        self.inline = false;
+    }
+
     /// Does everything the channel has to do now: a due timer, a reopen, the queued batches,
     /// a flush, the one-second tick, close. Never sleeps (a channel call may block in I/O).
     /// Runs on the worker's own thread, or on the fan-out thread for a channel that writes
     /// there (see `fanout.rs`).
     pub fn step(&mut self) -> Step {
         let sh = Arc::clone(&self.shared);
+        if sh.finished.load(Ordering::Acquire) {
+            return Step::Finished;
+        }
         if let Some(t) = self.channel.next_wake() {
             if Instant::now() >= t {
                 self.busy(|w| w.channel.tick(&w.ctx));
@@ -268,12 +306,6 @@ impl Worker {
         Step::Idle(wake_at)
     }
 
-    /// A request this worker has not acted on yet (what ends its sleep early).
-    pub fn has_requests(&self) -> bool {
-        self.shared
-            .has_requests(self.state.closing_seen, self.state.flushed_for)
-    }
-
     fn finish(&mut self) -> Step {
         self.shared.finished.store(true, Ordering::Release);
         self.shared.progress.notify();
@@ -307,6 +339,9 @@ impl Worker {
     /// Runs a channel call with the watchdog's busy marker set.
     fn busy(&mut self, f: impl FnOnce(&mut Worker)) {
         let since = self.shared.epoch.elapsed().as_millis() as u64 + 1;
+        self.shared
+            .busy_on_fanout
+            .store(self.inline, Ordering::Release);
         self.shared.busy_since_ms.store(since, Ordering::Release);
         f(self);
         self.shared.busy_since_ms.store(0, Ordering::Release);

@@ -66,9 +66,9 @@ settings! {
         /// An extension: the longest an alert waits before the workers are woken for it
         /// (they are woken at once by a burst, flush, reopen and close); 0 = wake per alert.
         max_delay_ms: u64 = 10,
-        /// An extension: give the file and stdout channels a thread each instead of writing
-        /// them on the fan-out thread (isolation from a stuck stdout reader, at the cost of a
-        /// wake-up per channel per `max_delay_ms`).
+        /// An extension: the file and stdout channels are always written by their own worker
+        /// threads, never by the fan-out thread (isolation from a stuck stdout reader, at the
+        /// cost of a wake-up per channel per `max_delay_ms`).
         thread_per_channel: bool = false,
     }
 }

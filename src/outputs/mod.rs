@@ -185,10 +185,10 @@ pub trait Channel: Send {
     }
 
     /// True when delivering only writes to a local file or stream and never waits for a peer
-    /// to answer (file, stdout). Such channels are written by the fan-out thread itself, right
-    /// after formatting, as Falco's one output thread writes them: one wake-up serves them
-    /// all. Channels that wait for a peer (syslog, program, HTTP, OTLP) keep a thread of their
-    /// own, so a stalled peer delays only its channel.
+    /// to answer (file, stdout). The fan-out thread may write such channels itself, right
+    /// after formatting, as Falco's one output thread writes them: one wake-up serves them all
+    /// (see `fanout.rs`). Channels that wait for a peer (syslog, program, HTTP, OTLP) are
+    /// written only by their own worker, so a stalled peer delays only its channel.
     fn writes_locally(&self) -> bool {
         false
     }

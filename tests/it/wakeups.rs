@@ -10,8 +10,8 @@ fn file_yaml(path: &std::path::Path, max_delay_ms: u64) -> String {
     file_yaml_with(path, max_delay_ms, false)
 }
 
-/// `thread_per_channel`: the file channel gets a worker thread of its own instead of being
-/// written by the fan-out thread (the default).
+/// `thread_per_channel`: the file channel is written only by its worker thread, never by the
+/// fan-out thread (which by default writes it itself when no burst is under way).
 fn file_yaml_with(path: &std::path::Path, max_delay_ms: u64, thread_per_channel: bool) -> String {
     file_config(
         path,
