@@ -120,7 +120,7 @@ impl StuckReader {
 
 /// Two file channels: `file_output` on a FIFO nobody reads, and `other` on a regular file.
 /// Five alerts larger than the pipe get a write to the FIFO stuck; then five more are emitted.
-/// Returns how many of those five `other` has 1.5 s later, then lets the FIFO drain and checks
+/// Returns how many of those five `other` has 2.5 s later, then lets the FIFO drain and checks
 /// that everything reaches both in the end.
 fn other_file_while_one_is_stuck(queue_keys: &str) -> usize {
     let dir = tempfile::tempdir().unwrap();
@@ -133,12 +133,12 @@ fn other_file_while_one_is_stuck(queue_keys: &str) -> usize {
             other.display()
         ),
     ));
-    // The 300 ms tick (`max_delay_ms`) takes the five at once, with nothing else waiting: by
+    // The one-second tick (`max_delay_ms`) takes the five at once, with nothing else waiting: by
     // default the fan-out thread then writes the local channels itself, the FIFO first.
     for i in 0..5 {
         out.emit(big_alert(i)).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(1500));
     for i in 0..5 {
         out.emit(seed_alert(i)).unwrap();
     }
@@ -148,7 +148,7 @@ fn other_file_while_one_is_stuck(queue_keys: &str) -> usize {
             .filter(|l| l.contains("File below a known binary directory"))
             .count()
     };
-    wait_for(Duration::from_millis(1500), || later() == 5);
+    wait_for(Duration::from_millis(2500), || later() == 5);
     let while_stuck = later();
     let reader = std::thread::spawn(move || {
         let mut got = 0;
@@ -175,7 +175,7 @@ fn other_file_while_one_is_stuck(queue_keys: &str) -> usize {
 /// (docs/runtime.md).
 #[test]
 fn a_stuck_local_channel_holds_up_the_others_by_default() {
-    assert_eq!(other_file_while_one_is_stuck("max_delay_ms: 300"), 0);
+    assert_eq!(other_file_while_one_is_stuck("max_delay_ms: 1000"), 0);
 }
 
 /// `outputs_queue.thread_per_channel: true`: each channel has its own thread, and a stuck one
@@ -183,7 +183,7 @@ fn a_stuck_local_channel_holds_up_the_others_by_default() {
 #[test]
 fn with_a_thread_per_channel_a_stuck_channel_delays_only_itself() {
     assert_eq!(
-        other_file_while_one_is_stuck("max_delay_ms: 300, thread_per_channel: true"),
+        other_file_while_one_is_stuck("max_delay_ms: 1000, thread_per_channel: true"),
         5
     );
 }
@@ -288,16 +288,16 @@ fn close_counts_what_a_stuck_fan_out_thread_left_for_the_other_channels() {
     let (out, logs) = open(&file_yaml(
         &fifo.path,
         &format!(
-            "output_timeout: 100\noutputs_queue: {{max_delay_ms: 300}}\nextra_outputs:\n  - {{name: other, type: file, filename: {}}}",
+            "output_timeout: 100\noutputs_queue: {{max_delay_ms: 1000}}\nextra_outputs:\n  - {{name: other, type: file, filename: {}}}",
             other.display()
         ),
     ));
     for i in 0..5 {
         out.emit(big_alert(i)).unwrap();
     }
-    // The 300 ms tick took the five at once and the fan-out thread is now blocked writing
+    // The one-second tick took the five at once and the fan-out thread is now blocked writing
     // the first to the FIFO itself; these stay in the intake.
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(1500));
     for i in 0..10 {
         out.emit(seed_alert(i)).unwrap();
     }
