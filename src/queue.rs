@@ -467,18 +467,22 @@ mod tests {
         assert!(q.is_empty());
     }
 
+    /// A worker that sleeps on `q` (for up to [`LONG`]) and returns how long it slept.
+    fn sleeper(q: &Arc<Queue>) -> std::thread::JoinHandle<Duration> {
+        let q = Arc::clone(q);
+        let worker = std::thread::spawn(move || {
+            let t = Instant::now();
+            q.sleep(LONG, || false);
+            t.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        worker
+    }
+
     #[test]
     fn a_push_wakes_a_sleeping_worker() {
         let q = Arc::new(Queue::new().unwrap());
-        let worker = {
-            let q = Arc::clone(&q);
-            std::thread::spawn(move || {
-                let t = Instant::now();
-                q.sleep(LONG, || false);
-                t.elapsed()
-            })
-        };
-        std::thread::sleep(Duration::from_millis(50));
+        let worker = sleeper(&q);
         q.push(batch(1), true);
         let slept = worker.join().unwrap();
         assert!(slept < PROMPT, "woken after {slept:?}");
@@ -488,15 +492,7 @@ mod tests {
     fn a_quiet_push_leaves_the_worker_asleep_until_woken() {
         // The fan-out thread pushes quietly to a channel it may write itself.
         let q = Arc::new(Queue::new().unwrap());
-        let worker = {
-            let q = Arc::clone(&q);
-            std::thread::spawn(move || {
-                let t = Instant::now();
-                q.sleep(LONG, || false);
-                t.elapsed()
-            })
-        };
-        std::thread::sleep(Duration::from_millis(50));
+        let worker = sleeper(&q);
         q.push(batch(1), false);
         std::thread::sleep(Duration::from_millis(200));
         assert!(!worker.is_finished(), "a quiet push woke the worker");

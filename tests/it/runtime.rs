@@ -118,27 +118,43 @@ impl StuckReader {
     }
 }
 
+/// Two file channels, `file_output` on a FIFO nobody reads and `other` on a regular file
+/// (`queue_keys`: more `outputs_queue` keys; the tick is one second), and five alerts larger
+/// than the pipe, so the write of the first blocks. The tick takes the five at once, with
+/// nothing else waiting: by default the fan-out thread then writes the local channels itself,
+/// the FIFO first, and is stuck there when this returns.
+fn stuck_fifo_and_other(
+    dir: &std::path::Path,
+    queue_keys: &str,
+) -> (
+    StuckReader,
+    std::path::PathBuf,
+    falco_outputs::Outputs,
+    Logs,
+) {
+    let fifo = StuckReader::new(dir);
+    let other = dir.join("other.txt");
+    let (out, logs) = open(&file_yaml(
+        &fifo.path,
+        &format!(
+            "output_timeout: 100\noutputs_queue: {{max_delay_ms: 1000, {queue_keys}}}\nextra_outputs:\n  - {{name: other, type: file, filename: {}}}",
+            other.display()
+        ),
+    ));
+    for i in 0..5 {
+        out.emit(big_alert(i)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    (fifo, other, out, logs)
+}
+
 /// Two file channels: `file_output` on a FIFO nobody reads, and `other` on a regular file.
 /// Five alerts larger than the pipe get a write to the FIFO stuck; then five more are emitted.
 /// Returns how many of those five `other` has 2.5 s later, then lets the FIFO drain and checks
 /// that everything reaches both in the end.
 fn other_file_while_one_is_stuck(queue_keys: &str) -> usize {
     let dir = tempfile::tempdir().unwrap();
-    let mut fifo = StuckReader::new(dir.path());
-    let other = dir.path().join("other.txt");
-    let (out, _) = open(&file_yaml(
-        &fifo.path,
-        &format!(
-            "outputs_queue: {{{queue_keys}}}\nextra_outputs:\n  - {{name: other, type: file, filename: {}}}",
-            other.display()
-        ),
-    ));
-    // The one-second tick (`max_delay_ms`) takes the five at once, with nothing else waiting: by
-    // default the fan-out thread then writes the local channels itself, the FIFO first.
-    for i in 0..5 {
-        out.emit(big_alert(i)).unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(1500));
+    let (mut fifo, other, out, _) = stuck_fifo_and_other(dir.path(), queue_keys);
     for i in 0..5 {
         out.emit(seed_alert(i)).unwrap();
     }
@@ -175,17 +191,14 @@ fn other_file_while_one_is_stuck(queue_keys: &str) -> usize {
 /// (docs/runtime.md).
 #[test]
 fn a_stuck_local_channel_holds_up_the_others_by_default() {
-    assert_eq!(other_file_while_one_is_stuck("max_delay_ms: 1000"), 0);
+    assert_eq!(other_file_while_one_is_stuck(""), 0);
 }
 
 /// `outputs_queue.thread_per_channel: true`: each channel has its own thread, and a stuck one
 /// delays only itself.
 #[test]
 fn with_a_thread_per_channel_a_stuck_channel_delays_only_itself() {
-    assert_eq!(
-        other_file_while_one_is_stuck("max_delay_ms: 1000, thread_per_channel: true"),
-        5
-    );
+    assert_eq!(other_file_while_one_is_stuck("thread_per_channel: true"), 5);
 }
 
 #[test]
@@ -283,21 +296,8 @@ fn close_deadline_discards_and_counts_what_is_left() {
 #[test]
 fn close_counts_what_a_stuck_fan_out_thread_left_for_the_other_channels() {
     let dir = tempfile::tempdir().unwrap();
-    let mut fifo = StuckReader::new(dir.path());
-    let other = dir.path().join("other.txt");
-    let (out, logs) = open(&file_yaml(
-        &fifo.path,
-        &format!(
-            "output_timeout: 100\noutputs_queue: {{max_delay_ms: 1000}}\nextra_outputs:\n  - {{name: other, type: file, filename: {}}}",
-            other.display()
-        ),
-    ));
-    for i in 0..5 {
-        out.emit(big_alert(i)).unwrap();
-    }
-    // The one-second tick took the five at once and the fan-out thread is now blocked writing
-    // the first to the FIFO itself; these stay in the intake.
-    std::thread::sleep(Duration::from_millis(1500));
+    let (mut fifo, other, out, logs) = stuck_fifo_and_other(dir.path(), "");
+    // The fan-out thread is blocked writing to the FIFO itself: these stay in the intake.
     for i in 0..10 {
         out.emit(seed_alert(i)).unwrap();
     }
