@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, RawAlert};
 use crate::config::{self, ConfigError, ConfigSources};
 use crate::date::LocalZone;
 use crate::fanout::{self, BatchPool, Fanout, MAX_BATCH_LINES};
@@ -249,21 +249,22 @@ impl Outputs {
 
     /// Queues the alert for every channel whose `min_priority` admits it. Never blocks on I/O.
     pub fn emit(&self, alert: Alert) -> Result<(), EmitError> {
-        self.emit_shared(Arc::new(alert))
+        self.emit_shared(Arc::new(RawAlert::from(alert)))
     }
 
     /// An alert from the recycling pool, to fill in place (`Arc::make_mut` does not copy it: a
     /// pooled alert is unique; then [`crate::alert::AlertBuilder::reuse`]) and hand to
     /// [`Outputs::emit_shared`].
-    pub fn recycled_alert(&self) -> Arc<Alert> {
+    pub fn recycled_alert(&self) -> Arc<RawAlert> {
         self.pool.take()
     }
 
-    /// [`Outputs::emit`] for an alert already behind an `Arc` (e.g. from the pool).
+    /// [`Outputs::emit`] for an alert already behind an `Arc` (e.g. from the pool), not yet
+    /// checked as UTF-8: the fan-out thread does that.
     ///
     /// Safe Rust cannot call this while `close` runs (close takes the handle by value); the C
     /// ABI admits calls through its own gate and stops them before `close` (see `ffi.rs`).
-    pub fn emit_shared(&self, alert: Arc<Alert>) -> Result<(), EmitError> {
+    pub fn emit_shared(&self, alert: Arc<RawAlert>) -> Result<(), EmitError> {
         if self.closing.load(Ordering::Relaxed) {
             return Err(EmitError::Closed);
         }

@@ -200,11 +200,12 @@ impl Fanout {
             if self.intake.aborting.load(Ordering::Acquire) {
                 break;
             }
+            let start = done;
             let mut batch = self.batches.take();
             let mut alerts: Vec<Vec<Arc<crate::alert::Alert>>> = vec![Vec::new(); n];
             takers.clear();
             let mut everyone = true;
-            for entry in &entries[done..] {
+            for entry in &mut entries[done..] {
                 let mut mask = 0u64;
                 for i in 0..n {
                     if self.intake.admits(i, entry) {
@@ -212,7 +213,8 @@ impl Fanout {
                     }
                 }
                 done += 1;
-                let a = &entry.alert;
+                // Checked (UTF-8) here, not on the engine thread.
+                let a = entry.alert();
                 for (i, list) in alerts.iter_mut().enumerate() {
                     if mask & own & (1 << i) != 0 {
                         list.push(Arc::clone(a));
@@ -238,10 +240,14 @@ impl Fanout {
                     ch.queue.push(Work::Alerts(list), !ch.on_fanout);
                 }
             }
+            // Formatted: the alerts no channel holds go back to the engine threads for reuse.
+            let mut spent: Vec<_> = entries[start..done]
+                .iter_mut()
+                .filter_map(Entry::take_alert)
+                .collect();
+            self.alerts.give_back(&mut spent);
         }
-        // Formatted: the alerts no channel holds go back to the engine threads for reuse.
-        let mut spent: Vec<_> = entries.drain(..done).map(|e| e.alert).collect();
-        self.alerts.give_back(&mut spent);
+        entries.drain(..done);
         formatted
     }
 

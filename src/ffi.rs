@@ -444,8 +444,8 @@ fn emit_result(r: Result<(), EmitError>) -> falco_outputs_result {
 ///
 /// # Safety
 /// Every field's name and value must be NULL or a NUL-terminated string valid for the call.
-unsafe fn add_fields(
-    b: &mut AlertBuilder,
+unsafe fn add_fields<'a>(
+    b: &mut AlertBuilder<'_, 'a>,
     fields: &[falco_field],
 ) -> Result<(), falco_outputs_result> {
     for f in fields {
@@ -460,21 +460,23 @@ unsafe fn add_fields(
 }
 
 /// Builds an alert in place in a recycled one (no allocation in steady state) and queues it.
-/// `fill` validates as it copies; on error nothing is queued.
-fn build_and_emit(
+/// `fill` checks pointers and kinds and measures each string once; the builder copies them
+/// once into an arena of the exact size. On error nothing is queued.
+fn build_and_emit<'a>(
     outputs: &Outputs,
     time_ns: u64,
     priority: Priority,
     kind: AlertKind,
-    fill: impl FnOnce(&mut AlertBuilder) -> Result<(), falco_outputs_result>,
+    entries: usize,
+    fill: impl FnOnce(&mut AlertBuilder<'_, 'a>) -> Result<(), falco_outputs_result>,
 ) -> falco_outputs_result {
     let mut slot = outputs.recycled_alert();
-    let alert = pool::unique(&mut slot);
-    let mut b = AlertBuilder::reuse(alert);
+    let raw = pool::unique(&mut slot);
+    let mut b = AlertBuilder::reuse(raw, entries);
     if let Err(e) = fill(&mut b) {
         return e;
     }
-    b.build_into(alert, time_ns, priority, kind);
+    b.build(time_ns, priority, kind);
     emit_result(outputs.emit_shared(slot))
 }
 
@@ -545,20 +547,28 @@ pub unsafe extern "C" fn falco_outputs_emit(
             Ok(t) => t,
             Err(e) => return e,
         };
-        build_and_emit(handle.outputs, a.time_ns, priority, AlertKind::Event, |b| {
-            b.rule(rule)
-                .and_then(|b| b.source(source))
-                .and_then(|b| b.message(message))
-                .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
-            // SAFETY: see `a`.
-            unsafe { add_fields(b, fields) }?;
-            for t in tags {
+        let entries = fields.len() + tags.len();
+        build_and_emit(
+            handle.outputs,
+            a.time_ns,
+            priority,
+            AlertKind::Event,
+            entries,
+            |b| {
+                b.rule(rule)
+                    .and_then(|b| b.source(source))
+                    .and_then(|b| b.message(message))
+                    .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
                 // SAFETY: see `a`.
-                let tag = unsafe { bytes(*t) }.ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
-                b.tag(tag).map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
-            }
-            Ok(())
-        })
+                unsafe { add_fields(b, fields) }?;
+                for t in tags {
+                    // SAFETY: see `a`.
+                    let tag = unsafe { bytes(*t) }.ok_or(FALCO_OUTPUTS_ERR_NULL_ARGUMENT)?;
+                    b.tag(tag).map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
+                }
+                Ok(())
+            },
+        )
     })
 }
 
@@ -604,14 +614,22 @@ pub unsafe extern "C" fn falco_outputs_emit_msg(
             Ok(f) => f,
             Err(e) => return e,
         };
-        build_and_emit(handle.outputs, time_ns, priority, AlertKind::Message, |b| {
-            b.rule(rule)
-                .and_then(|b| b.source(b"internal"))
-                .and_then(|b| b.message(message))
-                .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
-            // SAFETY: see `rule` above.
-            unsafe { add_fields(b, fields) }
-        })
+        let entries = fields.len();
+        build_and_emit(
+            handle.outputs,
+            time_ns,
+            priority,
+            AlertKind::Message,
+            entries,
+            |b| {
+                b.rule(rule)
+                    .and_then(|b| b.source(b"internal"))
+                    .and_then(|b| b.message(message))
+                    .map_err(|_| FALCO_OUTPUTS_ERR_INVALID_ARGUMENT)?;
+                // SAFETY: see `rule` above.
+                unsafe { add_fields(b, fields) }
+            },
+        )
     })
 }
 

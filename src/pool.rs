@@ -2,27 +2,32 @@
 //! engine thread and freed on a worker thread, and glibc then serialises both threads on the
 //! engine thread's arena lock (a third of the CPU time in the benchmark's profile).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, RawAlert};
 
 /// How many spent alerts are kept at most.
 const MAX_POOLED: usize = 4096;
 
+/// First in, first out: the alert handed out is the one given back longest ago. The last one
+/// given back was just formatted by the fan-out thread, and its cache lines are still in that
+/// thread's core; refilling it cost emit a transfer per line (at saturation, emit's median
+/// went from ~400 ns to ~300 ns with this order).
 #[derive(Default)]
 pub struct AlertPool {
-    free: Mutex<Vec<Arc<Alert>>>,
+    free: Mutex<VecDeque<Arc<RawAlert>>>,
 }
 
 impl AlertPool {
     /// An alert nobody else holds, to be refilled in place.
-    pub fn take(&self) -> Arc<Alert> {
+    pub fn take(&self) -> Arc<RawAlert> {
         self.free
             .lock()
-            .pop()
-            .unwrap_or_else(|| Arc::new(Alert::empty()))
+            .pop_front()
+            .unwrap_or_else(|| Arc::new(RawAlert::empty()))
     }
 
     /// Keeps the alerts of `spent` that no other channel still holds; frees the rest (outside
@@ -36,7 +41,7 @@ impl AlertPool {
             let mut free = self.free.lock();
             let room = MAX_POOLED.saturating_sub(free.len());
             let n = room.min(spent.len());
-            free.extend(spent.drain(..n));
+            free.extend(spent.drain(..n).map(RawAlert::recycle));
         }
         spent.clear();
     }
@@ -44,9 +49,9 @@ impl AlertPool {
 
 /// The alert inside `slot`, made unique first if it is not (it always is when it comes from
 /// [`AlertPool::take`]).
-pub fn unique(slot: &mut Arc<Alert>) -> &mut Alert {
+pub fn unique(slot: &mut Arc<RawAlert>) -> &mut RawAlert {
     if Arc::get_mut(slot).is_none() {
-        *slot = Arc::new(Alert::empty());
+        *slot = Arc::new(RawAlert::empty());
     }
     Arc::make_mut(slot)
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::alert::{Alert, Priority};
+use crate::alert::{Alert, Priority, RawAlert};
 use crate::outputs::Batch;
 use crate::route::Route;
 use crate::sys;
@@ -70,8 +70,41 @@ impl Waker {
 /// One accepted alert and the channels that take it (bit i: channel i admitted it and its
 /// queue was not full), decided once, at emit.
 pub struct Entry {
-    pub alert: Arc<Alert>,
+    alert: Slot,
     pub takers: u64,
+}
+
+/// The alert as emit queued it (not yet checked as UTF-8), then as the fan-out thread reads it.
+enum Slot {
+    Raw(Arc<RawAlert>),
+    Checked(Arc<Alert>),
+    Moving,
+}
+
+impl Entry {
+    /// The alert, checked (UTF-8, repaired) the first time it is read: on the fan-out thread,
+    /// right before it is formatted, so that emit scans nothing.
+    pub fn alert(&mut self) -> &Arc<Alert> {
+        if let Slot::Raw(_) = self.alert {
+            if let Slot::Raw(raw) = std::mem::replace(&mut self.alert, Slot::Moving) {
+                self.alert = Slot::Checked(RawAlert::checked(raw));
+            }
+        }
+        match &self.alert {
+            Slot::Checked(alert) => alert,
+            _ => unreachable!("checked just above"),
+        }
+    }
+
+    /// The alert, taken out once it is formatted (to give it back for reuse right away);
+    /// `None` the second time.
+    pub fn take_alert(&mut self) -> Option<Arc<Alert>> {
+        self.alert();
+        match std::mem::replace(&mut self.alert, Slot::Moving) {
+            Slot::Checked(alert) => Some(alert),
+            _ => None,
+        }
+    }
 }
 
 /// What decides, at emit, whether a channel takes an alert.
@@ -81,9 +114,25 @@ pub struct Admission {
     pub route: Route,
 }
 
-impl Admission {
-    fn admits(&self, alert: &Alert) -> bool {
-        alert.priority <= self.min_priority && self.route.admits(alert)
+/// An [`Admission`] as emit checks it: the route only where it is not "everything" (so that
+/// the common case reads 16 bytes per channel).
+struct Gate {
+    min_priority: Priority,
+    route: Option<Box<Route>>,
+}
+
+impl Gate {
+    fn new(a: Admission) -> Gate {
+        Gate {
+            min_priority: a.min_priority,
+            route: (!a.route.is_everything()).then(|| Box::new(a.route)),
+        }
+    }
+
+    #[inline]
+    fn admits(&self, alert: &RawAlert) -> bool {
+        alert.priority() <= self.min_priority
+            && self.route.as_ref().map_or(true, |r| r.admits_raw(alert))
     }
 }
 
@@ -113,7 +162,9 @@ pub const IDLE: u8 = 2;
 /// Where every engine thread puts its alerts.
 pub struct Intake {
     state: Mutex<IntakeState>,
-    routes: Vec<Admission>,
+    gates: Vec<Gate>,
+    /// Some channel's `match` reads rule, source or tags: emit checks the text at once.
+    reads_text: bool,
     /// `entries.len()`, readable without the lock.
     len: AtomicUsize,
     /// The fan-out thread's [`AWAKE`] / [`TICKING`] / [`IDLE`].
@@ -136,6 +187,8 @@ impl Intake {
         wake_every_alert: bool,
     ) -> io::Result<Intake> {
         let n = routes.len();
+        let reads_text = routes.iter().any(|a| a.route.reads_text());
+        let gates = routes.into_iter().map(Gate::new).collect();
         Ok(Intake {
             state: Mutex::new(IntakeState {
                 entries: Vec::new(),
@@ -145,7 +198,8 @@ impl Intake {
                     filtered: vec![0; n],
                 },
             }),
-            routes,
+            gates,
+            reads_text,
             len: AtomicUsize::new(0),
             sleep_state: AtomicU8::new(AWAKE),
             high_water: high_water.max(1),
@@ -165,13 +219,17 @@ impl Intake {
     ///
     /// No system call unless the fan-out thread is idle, the high-water mark is reached, or
     /// `max_delay_ms` is 0.
-    pub fn push(&self, alert: Arc<Alert>, full: impl Fn(usize, u64) -> bool) -> u64 {
+    pub fn push(&self, mut alert: Arc<RawAlert>, full: impl Fn(usize, u64) -> bool) -> u64 {
+        if self.reads_text && alert.as_checked().is_none() {
+            // Unique: emit hands its only reference over (no copy).
+            Arc::make_mut(&mut alert).check();
+        }
         let (len, dropped) = {
             let mut st = self.state.lock();
             let (mut dropped, mut takers) = (0u64, 0u64);
             st.counts.accepted += 1;
-            for (i, route) in self.routes.iter().enumerate() {
-                if !route.admits(&alert) {
+            for (i, gate) in self.gates.iter().enumerate() {
+                if !gate.admits(&alert) {
                     st.counts.filtered[i] += 1;
                 } else if full(i, st.counts.enqueued[i]) {
                     dropped |= 1 << i;
@@ -180,7 +238,10 @@ impl Intake {
                     takers |= 1 << i;
                 }
             }
-            st.entries.push(Entry { alert, takers });
+            st.entries.push(Entry {
+                alert: Slot::Raw(alert),
+                takers,
+            });
             let len = st.entries.len();
             self.len.store(len, Ordering::SeqCst);
             (len, dropped)
@@ -314,8 +375,16 @@ mod tests {
     use crate::alert::alert_from_parts;
     use std::time::Instant;
 
-    fn alert(n: u64, priority: Priority) -> Arc<Alert> {
-        Arc::new(alert_from_parts(n, priority, "r", "s", "m", &[], &[]))
+    fn alert(n: u64, priority: Priority) -> Arc<RawAlert> {
+        Arc::new(RawAlert::from(alert_from_parts(
+            n,
+            priority,
+            "r",
+            "s",
+            "m",
+            &[],
+            &[],
+        )))
     }
 
     fn intake(min: &[Priority], high_water: usize) -> Intake {
@@ -355,7 +424,9 @@ mod tests {
         let mut got = Vec::new();
         i.take(&mut got);
         assert_eq!(
-            got.iter().map(|e| e.alert.time_ns).collect::<Vec<_>>(),
+            got.iter_mut()
+                .map(|e| e.alert().time_ns)
+                .collect::<Vec<_>>(),
             [0, 1, 2, 3, 4]
         );
         assert_eq!(i.len(), 0);
@@ -366,6 +437,61 @@ mod tests {
         assert_eq!((c.enqueued[1], c.filtered[1]), (3, 2));
         assert!(got.iter().all(|e| i.admits(0, e)));
         assert_eq!(got.iter().filter(|e| i.admits(1, e)).count(), 3);
+    }
+
+    /// A raw alert with invalid UTF-8: a channel whose `match` reads the rule decides on the
+    /// repaired rule at push; the fan-out thread reads every string repaired.
+    #[test]
+    fn a_route_on_the_rule_sees_it_repaired_and_so_does_the_fanout() {
+        use crate::alert::{AlertBuilder, AlertKind, FieldKind};
+        use crate::config::Match;
+        let raw = |rule: &'static [u8]| {
+            let mut raw = RawAlert::empty();
+            let mut b = AlertBuilder::reuse(&mut raw, 2);
+            b.rule(rule).unwrap().source(b"s\xff").unwrap();
+            b.message(b"m\xc3").unwrap();
+            b.field(b"k\xfe", Some(b"v\x80"), FieldKind::String)
+                .unwrap();
+            b.tag(b"t\xff").unwrap();
+            b.build(1, Priority::Error, AlertKind::Event);
+            Arc::new(raw)
+        };
+        let routed = |rules: &[&str]| Admission {
+            min_priority: Priority::Debug,
+            route: Route::new(&Match {
+                rules: rules.iter().map(|r| r.to_string()).collect(),
+                ..Match::default()
+            }),
+        };
+        for (with_route, routes) in [
+            (
+                true,
+                vec![
+                    routed(&["r\u{fffd}le"]),
+                    routed(&["r?le"]),
+                    routed(&["rule"]),
+                ],
+            ),
+            (false, vec![routed(&[])]),
+        ] {
+            let i = Intake::new(routes, 1000, false).unwrap();
+            i.push(raw(b"r\xffle"), |_, _| false);
+            let mut got = Vec::new();
+            i.take(&mut got);
+            if with_route {
+                let c = i.counts();
+                assert_eq!(c.enqueued, [1, 1, 0], "only the repaired name matches");
+                assert_eq!(c.filtered, [0, 0, 1]);
+            }
+            let a = got[0].alert();
+            assert_eq!(
+                (a.rule(), a.source(), a.message()),
+                ("r\u{fffd}le", "s\u{fffd}", "m\u{fffd}")
+            );
+            assert_eq!(a.field(0).name, "k\u{fffd}");
+            assert_eq!(a.field(0).value, Some("v\u{fffd}"));
+            assert_eq!(a.tags().collect::<Vec<_>>(), ["t\u{fffd}"]);
+        }
     }
 
     #[test]
@@ -440,7 +566,8 @@ mod tests {
         while (got.len() as u64) < PRODUCERS * EACH && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
             i.take(&mut out);
-            got.extend(out.drain(..).map(|e| e.alert.time_ns));
+            got.extend(out.iter_mut().map(|e| e.alert().time_ns));
+            out.clear();
         }
         for p in producers {
             p.join().unwrap();

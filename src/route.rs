@@ -2,7 +2,7 @@
 //! and `?` globs, and a minimum priority). Checked by `emit` for each channel; an alert a
 //! channel does not take is counted `filtered` there.
 
-use crate::alert::{Alert, AlertKind, Priority};
+use crate::alert::{Alert, AlertKind, Priority, RawAlert};
 use crate::config::Match;
 
 /// The source `emit_msg` messages have.
@@ -39,14 +39,35 @@ impl Route {
             && self.max_priority.is_none()
     }
 
+    /// Reads the alert's rule, source or tags (not only its priority): emit must check the
+    /// alert's text first (see [`RawAlert`]).
+    pub fn reads_text(&self) -> bool {
+        !(self.rules.is_empty() && self.tags.is_empty() && self.sources.is_empty())
+    }
+
+    /// [`Route::admits`] on emit's thread, before the fan-out thread checked the text: only a
+    /// route that [`Route::reads_text`] needs the alert checked (then it is).
+    pub fn admits_raw(&self, alert: &RawAlert) -> bool {
+        match alert.as_checked() {
+            Some(checked) => self.admits(checked),
+            None => {
+                debug_assert!(!self.reads_text(), "emit checks the text for such a route");
+                self.admits_priority(alert.priority())
+            }
+        }
+    }
+
+    fn admits_priority(&self, p: Priority) -> bool {
+        // Priorities are ordered most severe first (Emergency = 0).
+        !(self.min_priority.is_some_and(|min| p > min)
+            || self.max_priority.is_some_and(|max| p < max))
+    }
+
     pub fn admits(&self, alert: &Alert) -> bool {
         if self.is_everything() {
             return true;
         }
-        // Priorities are ordered most severe first (Emergency = 0).
-        if self.min_priority.is_some_and(|p| alert.priority > p)
-            || self.max_priority.is_some_and(|p| alert.priority < p)
-        {
+        if !self.admits_priority(alert.priority) {
             return false;
         }
         let any = |patterns: &[String], text: &str| patterns.iter().any(|p| glob(p, text));

@@ -2,7 +2,7 @@
 
 use super::value::{is_json_number, push_f64_like_nlohmann};
 use super::*;
-use crate::alert::{alert_from_parts, AlertBuilder, FieldKind, Priority};
+use crate::alert::{alert_from_parts, AlertBuilder, FieldKind, Priority, RawAlert};
 
 type F<'a> = (&'a str, Option<&'a str>, FieldKind);
 
@@ -20,14 +20,16 @@ fn opts(json: bool, iso8601: bool) -> FormatOptions {
 }
 
 fn msg_alert(time_ns: u64, p: Priority, rule: &str, msg: &str, fields: &[F<'_>]) -> Alert {
-    let mut b = AlertBuilder::with_capacity(64, fields.len(), 0);
+    let mut raw = RawAlert::empty();
+    let mut b = AlertBuilder::reuse(&mut raw, fields.len());
     b.rule(rule.as_bytes()).unwrap();
     b.source(b"internal").unwrap();
     b.message(msg.as_bytes()).unwrap();
     for (n, v, k) in fields {
         b.field(n.as_bytes(), v.map(str::as_bytes), *k).unwrap();
     }
-    b.build(time_ns, p, AlertKind::Message)
+    b.build(time_ns, p, AlertKind::Message);
+    raw.into_checked()
 }
 
 fn la_zones() -> Vec<LocalZone> {

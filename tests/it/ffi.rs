@@ -187,6 +187,74 @@ fn hostile_pointers_and_enums_get_result_codes() {
     );
 }
 
+/// `emit` copies the host's bytes unchecked; the fan-out thread replaces invalid UTF-8 with
+/// U+FFFD (string by string) before anything reads them. A channel whose `match` reads the rule
+/// and the tags decides on the repaired text, at emit, as it did when emit repaired it.
+#[test]
+fn invalid_utf8_anywhere_is_repaired_and_routed_as_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, routed) = (dir.path().join("all.json"), dir.path().join("routed.json"));
+    let json = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        crate::support::read_lines(path)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    unsafe {
+        let (h, r, e) = init(&format!(
+            "json_output: true\nfile_output: {{enabled: true, filename: {}}}\n\
+             extra_outputs:\n  - {{name: routed, type: file, filename: {}, \
+             match: {{rules: [\"r\u{fffd}le *\"], tags: [\"t\u{fffd}*\"]}}}}\n",
+            all.display(),
+            routed.display()
+        ));
+        assert_eq!(r, FALCO_OUTPUTS_OK, "{e}");
+        let cs = |b: &[u8]| CString::new(b.to_vec()).unwrap();
+        let (bad_rule, source, msg) = (cs(b"r\xffle one"), cs(b"sys\xc3"), cs(b"m\xfe"));
+        // "\xc3" ends the name, "\xa9" starts the value: a valid "é" across two strings is
+        // still two invalid ones.
+        let (name, value) = (cs(b"f\x80\xc3"), cs(b"\xa9v"));
+        let (tag_bad, tag_ok) = (cs(b"t\xff1"), cs(b"ok"));
+        let fields = [falco_field {
+            name: name.as_ptr(),
+            value: value.as_ptr(),
+            kind: 0,
+        }];
+        let tags = [tag_ok.as_ptr(), tag_bad.as_ptr()];
+        let mut a = alert(&bad_rule, &msg);
+        a.source = source.as_ptr();
+        a.fields = fields.as_ptr();
+        a.fields_len = 1;
+        a.tags = tags.as_ptr();
+        a.tags_len = 2;
+        assert_eq!(falco_outputs_emit(h, &a), FALCO_OUTPUTS_OK);
+        // The same with a valid rule that the route does not take, then with a valid rule
+        // that it does (U+FFFD given by the host) but without the tag.
+        let good = c("rule two");
+        let mut b = alert(&good, &msg);
+        b.tags = tags.as_ptr();
+        b.tags_len = 2;
+        assert_eq!(falco_outputs_emit(h, &b), FALCO_OUTPUTS_OK);
+        let given = c("r\u{fffd}le three");
+        assert_eq!(
+            falco_outputs_emit(h, &alert(&given, &msg)),
+            FALCO_OUTPUTS_OK
+        );
+        assert_eq!(falco_outputs_flush(h, 10_000), FALCO_OUTPUTS_OK);
+        assert_eq!(falco_outputs_close(h, 0), FALCO_OUTPUTS_OK);
+    }
+    let lines = json(&all);
+    assert_eq!(lines.len(), 3);
+    let first = &lines[0];
+    assert_eq!(first["rule"], "r\u{fffd}le one");
+    assert_eq!(first["source"], "sys\u{fffd}");
+    assert_eq!(first["output_fields"]["f\u{fffd}\u{fffd}"], "\u{fffd}v");
+    assert_eq!(first["tags"], serde_json::json!(["ok", "t\u{fffd}1"]));
+    assert!(first["output"].as_str().unwrap().ends_with("m\u{fffd}"));
+    let routed_rules: Vec<_> = json(&routed).iter().map(|l| l["rule"].clone()).collect();
+    assert_eq!(routed_rules, ["r\u{fffd}le one"]);
+}
+
 #[test]
 fn init_errors_name_the_key_and_leave_out_null() {
     unsafe {

@@ -11,7 +11,9 @@ use serde_json::Value;
 use crate::support::handle::*;
 use crate::support::http::*;
 use crate::support::wait_for;
-use falco_outputs::alert::{alert_from_parts, AlertBuilder, AlertKind, FieldKind, Priority};
+use falco_outputs::alert::{
+    alert_from_parts, AlertBuilder, AlertKind, FieldKind, Priority, RawAlert,
+};
 use falco_outputs::Outputs;
 
 const T0: u64 = 1_507_591_916_746_609_046; // 2017-10-09T23:31:56.746609046Z
@@ -126,13 +128,14 @@ fn records_match_the_official_schema_field_by_field() {
         &["filesystem", "mitre_persistence"],
     ))
     .unwrap();
-    let mut msg = AlertBuilder::with_capacity(64, 1, 0);
+    let mut raw = RawAlert::empty();
+    let mut msg = AlertBuilder::reuse(&mut raw, 1);
     msg.rule(b"Falco internal: syscall event drop").unwrap();
     msg.message(b"1 system calls dropped").unwrap();
     msg.field(b"n_drops", Some(b"1"), FieldKind::Number)
         .unwrap();
-    o.emit(msg.build(T0 + 1, Priority::Debug, AlertKind::Message))
-        .unwrap();
+    msg.build(T0 + 1, Priority::Debug, AlertKind::Message);
+    o.emit(raw.into_checked()).unwrap();
     o.flush(Duration::from_secs(20)).unwrap();
     let reqs = srv.requests();
     assert!(!reqs.is_empty());
