@@ -246,6 +246,9 @@ impl Fanout {
                 .filter_map(Entry::take_alert)
                 .collect();
             self.alerts.give_back(&mut spent);
+            // A long take (a burst): the file/stdout worker writes this batch meanwhile and
+            // gives it back, instead of every batch of the take waiting (each then a new one).
+            self.write_or_wake_local();
         }
         entries.drain(..done);
         formatted

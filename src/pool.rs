@@ -50,7 +50,10 @@ impl AlertPool {
 /// The alert inside `slot`, made unique first if it is not (it always is when it comes from
 /// [`AlertPool::take`]).
 pub fn unique(slot: &mut Arc<RawAlert>) -> &mut RawAlert {
-    if Arc::get_mut(slot).is_none() {
+    // Plain loads, then `make_mut`: one atomic read-modify-write (`get_mut` first made two).
+    // Nobody else can clone an Arc we hold the only strong reference to, so `make_mut` never
+    // copies here.
+    if Arc::strong_count(slot) != 1 || Arc::weak_count(slot) != 0 {
         *slot = Arc::new(RawAlert::empty());
     }
     Arc::make_mut(slot)
