@@ -355,6 +355,26 @@ impl From<Alert> for RawAlert {
 /// up to this many strings.
 const PENDING: usize = 32;
 
+/// `dst.copy_from_slice(src)`, without a call to `memcpy` for the short strings most field
+/// names and values are (two overlapping loads and stores).
+#[inline(always)]
+fn copy(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if (8..=16).contains(&n) {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if (4..8).contains(&n) {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else if n < 4 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
 /// Fills a [`RawAlert`] in place: each string is measured by the caller (its slice), the arena
 /// grows once to the exact size, then each string is copied once. No UTF-8 check here: that is
 /// [`RawAlert::checked`]'s, off the engine thread.
@@ -418,10 +438,14 @@ impl<'r, 'a> AlertBuilder<'r, 'a> {
     #[inline(never)]
     fn copy_pending(&mut self) {
         let text = &mut self.alert.text;
-        text.reserve_exact(self.end - text.len());
+        let mut at = text.len();
+        text.reserve_exact(self.end - at);
+        text.resize(self.end, 0);
         for bytes in &self.pending[..self.pending_len] {
             // SAFETY: `push` initialised `pending[..pending_len]`.
-            text.extend_from_slice(unsafe { bytes.assume_init() });
+            let bytes: &[u8] = unsafe { bytes.assume_init() };
+            copy(&mut text[at..at + bytes.len()], bytes);
+            at += bytes.len();
         }
         self.pending_len = 0;
     }
@@ -668,6 +692,24 @@ mod tests {
             );
         }
         assert_eq!(a.tags().collect::<Vec<_>>(), ["last"]);
+    }
+
+    /// Strings of every length up to past the short-copy cases come back byte for byte.
+    #[test]
+    fn strings_of_every_length_are_copied_exactly() {
+        let text: String = ('a'..='z').chain('A'..='Z').collect();
+        let names: Vec<&str> = (0..=40).map(|n| &text[..n]).collect();
+        let values: Vec<&str> = (0..=40).map(|n| &text[52 - n..]).collect();
+        let fields: Vec<_> = names
+            .iter()
+            .zip(&values)
+            .map(|(n, v)| (*n, Some(*v), FieldKind::String))
+            .collect();
+        let a = alert_from_parts(1, Priority::Error, "r", "s", "m", &fields, &names);
+        for (i, f) in a.fields().enumerate() {
+            assert_eq!((f.name, f.value), (names[i], Some(values[i])), "length {i}");
+        }
+        assert_eq!(a.tags().collect::<Vec<_>>(), names);
     }
 
     /// The check runs on whole arena, but repairs string by string: bytes that would form a
