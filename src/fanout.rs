@@ -123,7 +123,6 @@ impl Fanout {
                 }
                 break;
             }
-            self.write_or_wake_local();
             if intake.len() != 0 {
                 continue;
             }
@@ -148,8 +147,9 @@ impl Fanout {
     /// Writes the local channels' new batches here when nothing else waits to be formatted
     /// (so one wake-up serves them all at low rates), or wakes their own threads (so that, in
     /// a burst, writing overlaps formatting, and a worker busy in a write is never waited for).
-    fn write_or_wake_local(&self) {
-        let idle = self.intake.len() == 0;
+    /// `more`: alerts of the current take wait to be formatted.
+    fn write_or_wake_local(&self, more: bool) {
+        let idle = !more && self.intake.len() == 0;
         for (ch, worker) in &self.local {
             if ch.queue.lines() == 0 {
                 continue;
@@ -246,9 +246,9 @@ impl Fanout {
                 .filter_map(Entry::take_alert)
                 .collect();
             self.alerts.give_back(&mut spent);
-            // A long take (a burst): the file/stdout worker writes this batch meanwhile and
+            // In a long take (a burst) the file/stdout worker writes this batch meanwhile and
             // gives it back, instead of every batch of the take waiting (each then a new one).
-            self.write_or_wake_local();
+            self.write_or_wake_local(done < entries.len());
         }
         entries.drain(..done);
         formatted
