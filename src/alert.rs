@@ -304,6 +304,11 @@ impl RawAlert {
         self.0.priority
     }
 
+    /// Small enough to be kept for reuse (see [`Alert::recyclable`]).
+    pub fn recyclable(&self) -> bool {
+        self.0.recyclable()
+    }
+
     /// Checks it now (an engine thread that must read its text: a channel's `match`).
     pub fn check(&mut self) -> &Alert {
         self.0.check();

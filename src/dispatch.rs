@@ -278,7 +278,11 @@ impl Outputs {
                 enqueued.saturating_sub(settled) >= self.capacity
             }
         };
-        let dropped = self.intake.push(alert, full);
+        let pushed = self.intake.push(alert, full);
+        if let Some(alert) = pushed.untaken {
+            self.pool.give_back_untaken(alert);
+        }
+        let dropped = pushed.dropped;
         if dropped == 0 {
             return Ok(());
         }

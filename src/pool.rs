@@ -47,6 +47,19 @@ impl AlertPool {
     }
 }
 
+impl AlertPool {
+    /// Keeps an alert that emit filled but no channel took (it never left the engine thread,
+    /// so it is handed out first: its cache lines are the engine's).
+    pub fn give_back_untaken(&self, alert: Arc<RawAlert>) {
+        if Arc::strong_count(&alert) == 1 && alert.recyclable() {
+            let mut free = self.free.lock();
+            if free.len() < MAX_POOLED {
+                free.push_front(alert);
+            }
+        }
+    }
+}
+
 /// The alert inside `slot`, made unique first if it is not (it always is when it comes from
 /// [`AlertPool::take`]).
 pub fn unique(slot: &mut Arc<RawAlert>) -> &mut RawAlert {

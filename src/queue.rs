@@ -159,6 +159,15 @@ pub const TICKING: u8 = 1;
 /// Idle (no alert for a while): the next alert wakes it.
 pub const IDLE: u8 = 2;
 
+/// What [`Intake::push`] did with an alert.
+#[derive(Debug)]
+pub struct Pushed {
+    /// The channels whose queue was full (bit i: channel i; the caller counts those).
+    pub dropped: u64,
+    /// The alert itself when no channel takes it (each filtered or dropped it): never queued.
+    pub untaken: Option<Arc<RawAlert>>,
+}
+
 /// Where every engine thread puts its alerts.
 pub struct Intake {
     state: Mutex<IntakeState>,
@@ -214,12 +223,12 @@ impl Intake {
 
     /// Accepts one alert: counts it for every channel (filtered or enqueued, unless dropped as
     /// full) and queues it for the fan-out thread. `full(i, enqueued_i)` says whether channel
-    /// i's backlog is at its bound. Returns the channels that dropped it (bit i: channel i;
-    /// the caller counts those).
+    /// i's backlog is at its bound. An alert no channel takes is not queued but handed back
+    /// ([`Pushed::untaken`]), so the intake only ever holds alerts within the channels' bounds.
     ///
     /// No system call unless the fan-out thread is idle, the high-water mark is reached, or
     /// `max_delay_ms` is 0.
-    pub fn push(&self, mut alert: Arc<RawAlert>, full: impl Fn(usize, u64) -> bool) -> u64 {
+    pub fn push(&self, mut alert: Arc<RawAlert>, full: impl Fn(usize, u64) -> bool) -> Pushed {
         if self.reads_text && alert.as_checked().is_none() {
             // Unique: emit hands its only reference over (no copy).
             Arc::make_mut(&mut alert).check();
@@ -237,6 +246,15 @@ impl Intake {
                     st.counts.enqueued[i] += 1;
                     takers |= 1 << i;
                 }
+            }
+            if takers == 0 {
+                // Every channel filtered or dropped it: nothing to format, and queueing it
+                // anyway would let memory grow past `outputs_queue.capacity` when the channels
+                // are full and alerts keep coming.
+                return Pushed {
+                    dropped,
+                    untaken: Some(alert),
+                };
             }
             st.entries.push(Entry {
                 alert: Slot::Raw(alert),
@@ -257,7 +275,10 @@ impl Intake {
         if wake && self.sleep_state.swap(AWAKE, Ordering::SeqCst) != AWAKE {
             self.waker.wake();
         }
-        dropped
+        Pushed {
+            dropped,
+            untaken: None,
+        }
     }
 
     /// Everything queued, swapped with `spare` (the fan-out thread's empty vector).
@@ -419,7 +440,7 @@ mod tests {
             } else {
                 Priority::Debug
             };
-            assert_eq!(i.push(alert(n, p), |_, _| false), 0);
+            assert_eq!(i.push(alert(n, p), |_, _| false).dropped, 0);
         }
         let mut got = Vec::new();
         i.take(&mut got);
@@ -500,7 +521,7 @@ mod tests {
         // Channel 1 is "full" from its third alert on.
         let full = |ch: usize, enqueued: u64| ch == 1 && enqueued >= 2;
         let dropped: Vec<u64> = (0..4)
-            .map(|n| i.push(alert(n, Priority::Error), full))
+            .map(|n| i.push(alert(n, Priority::Error), full).dropped)
             .collect();
         assert_eq!(dropped, [0, 0, 0b10, 0b10]);
         let c = i.counts();
@@ -578,6 +599,22 @@ mod tests {
             let mine: Vec<u64> = got.iter().copied().filter(|n| n / EACH == p).collect();
             assert_eq!(mine, (p * EACH..(p + 1) * EACH).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn an_alert_no_channel_takes_is_handed_back_not_queued() {
+        // Channel 0 takes Warning or worse; channel 1 is full.
+        let i = intake(&[Priority::Warning, Priority::Debug], 1000);
+        let full = |ch: usize, _| ch == 1;
+        let p = i.push(alert(1, Priority::Error), full);
+        assert_eq!((p.dropped, p.untaken.is_none(), i.len()), (0b10, true, 1));
+        let p = i.push(alert(2, Priority::Debug), full);
+        assert_eq!((p.dropped, p.untaken.is_some(), i.len()), (0b10, true, 1));
+        let c = i.counts();
+        assert_eq!(
+            (c.accepted, c.enqueued, c.filtered),
+            (2, vec![1, 0], vec![1, 0])
+        );
     }
 
     #[test]
