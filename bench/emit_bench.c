@@ -39,18 +39,8 @@
 #include "falco_outputs.h"
 #include "http_sink.h"
 #include "paced.h"
-#include "seed_alert.h"
+#include "seed_falco_alert.h"
 
-#define FIELD(n, v, num) {n, v, (num) ? FALCO_FIELD_NUMBER : FALCO_FIELD_STRING},
-#define TAG(t) t,
-static const falco_field seed_fields[] = {SEED_FIELDS(FIELD)};
-static const char *const seed_tags[] = {SEED_TAGS(TAG)};
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static void die(const char *what) {
   fprintf(stderr, "emit_bench: %s\n", what);
@@ -114,28 +104,19 @@ struct producer {
 
 static void *produce(void *arg) {
   struct producer *p = arg;
-  falco_alert a = {
-      .priority = FALCO_PRIORITY_ERROR,
-      .rule = SEED_RULE,
-      .source = SEED_SOURCE,
-      .message = SEED_MESSAGE,
-      .fields = seed_fields,
-      .fields_len = sizeof seed_fields / sizeof seed_fields[0],
-      .tags = seed_tags,
-      .tags_len = sizeof seed_tags / sizeof seed_tags[0],
-  };
+  falco_alert a = seed_falco_alert();
   pthread_barrier_wait(p->start);
   uint64_t cpu0 = thread_cpu_ns();
-  uint64_t start = now_ns();
+  uint64_t start = paced_now_ns();
   for (uint64_t i = 0; i < p->count; i++) {
     a.time_ns = SEED_TIME0_NS + (p->first + i) * SEED_STEP_NS;
     falco_outputs_result rc;
     if (p->rate > 0) paced_wait(start, i, p->rate);
     if (p->lat) {
-      uint64_t t0 = now_ns();
+      uint64_t t0 = paced_now_ns();
       if (p->probe) delay_probe_mark(p->probe, p->first + i, t0);
       rc = falco_outputs_emit(p->out, &a);
-      uint64_t d = now_ns() - t0;
+      uint64_t d = paced_now_ns() - t0;
       p->lat[i] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
     } else {
       rc = falco_outputs_emit(p->out, &a);
@@ -280,7 +261,7 @@ int main(int argc, char **argv) {
     if (pthread_create(&tids[t], NULL, produce, &ps[t]) != 0) die("pthread_create");
   }
   uint64_t wcpu0 = workers_cpu_ns();
-  uint64_t t0 = now_ns();
+  uint64_t t0 = paced_now_ns();
   pthread_barrier_wait(&start);
   uint64_t not_ok = 0, prod_cpu = 0;
   for (int t = 0; t < threads; t++) {
@@ -288,14 +269,14 @@ int main(int argc, char **argv) {
     not_ok += ps[t].not_ok;
     prod_cpu += ps[t].cpu_ns;
   }
-  uint64_t t_emitted = now_ns();
+  uint64_t t_emitted = paced_now_ns();
   rc = falco_outputs_flush(out, 600000);
   if (sync && out_path) {
     int fd = open(out_path, O_WRONLY);
     if (fd < 0 || fdatasync(fd) != 0) die("fdatasync");
     close(fd);
   }
-  uint64_t t1 = now_ns();
+  uint64_t t1 = paced_now_ns();
   uint64_t wcpu = workers_cpu_ns() - wcpu0;
   if (rc != FALCO_OUTPUTS_OK) {
     fprintf(stderr, "emit_bench: flush: %s\n", falco_outputs_result_str(rc));

@@ -10,21 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <time.h>
 
-#include "falco_outputs.h"
-#include "seed_alert.h"
-
-#define FIELD(n, v, num) {n, v, (num) ? FALCO_FIELD_NUMBER : FALCO_FIELD_STRING},
-#define TAG(t) t,
-static const falco_field seed_fields[] = {SEED_FIELDS(FIELD)};
-static const char *const seed_tags[] = {SEED_TAGS(TAG)};
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
+#include "paced.h"
+#include "seed_falco_alert.h"
 
 int main(int argc, char **argv) {
   if (argc < 2) {
@@ -46,28 +34,17 @@ int main(int argc, char **argv) {
     fprintf(stderr, "slow_calls: %s\n", err);
     return 1;
   }
-  falco_alert a = {
-      .priority = FALCO_PRIORITY_ERROR,
-      .rule = SEED_RULE,
-      .source = SEED_SOURCE,
-      .message = SEED_MESSAGE,
-      .fields = seed_fields,
-      .fields_len = sizeof seed_fields / sizeof seed_fields[0],
-      .tags = seed_tags,
-      .tags_len = sizeof seed_tags / sizeof seed_tags[0],
-  };
-  uint64_t start = now_ns();
+  falco_alert a = seed_falco_alert();
+  uint64_t start = paced_now_ns();
   int slow = 0;
   for (int i = 0; i < n; i++) {
-    uint64_t at = start + (uint64_t)((double)i * 1e9 / rate);
-    struct timespec ts = {(time_t)(at / 1000000000ULL), (long)(at % 1000000000ULL)};
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    paced_wait(start, (uint64_t)i, rate);
     a.time_ns = SEED_TIME0_NS + (uint64_t)i * SEED_STEP_NS;
     struct rusage r0, r1;
     getrusage(RUSAGE_THREAD, &r0);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = paced_now_ns();
     falco_outputs_emit(out, &a);
-    uint64_t d = now_ns() - t0;
+    uint64_t d = paced_now_ns() - t0;
     getrusage(RUSAGE_THREAD, &r1);
     if (d > threshold_ns) {
       slow++;

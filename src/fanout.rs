@@ -104,9 +104,9 @@ impl Fanout {
             }
             if intake.aborting.load(Ordering::Acquire) {
                 // Close gave up; what `route` did not hand over is counted discarded.
-                self.discard(&mut entries);
+                discard(&self.intake, &self.channels, &mut entries);
                 intake.take(&mut entries);
-                self.discard(&mut entries);
+                discard(&self.intake, &self.channels, &mut entries);
                 break;
             }
             if flush_gen > forwarded_flush {
@@ -291,10 +291,6 @@ impl Fanout {
             }
         }
         self.batches.give_back(Arc::new(batch));
-    }
-
-    fn discard(&self, entries: &mut Vec<Entry>) {
-        discard(&self.intake, &self.channels, entries);
     }
 
     /// Every alert counted so far has been delivered, failed or discarded.

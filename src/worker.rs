@@ -121,7 +121,7 @@ pub struct Worker {
 }
 
 /// What a worker carries from one [`Worker::step`] to the next.
-pub struct WorkerState {
+struct WorkerState {
     pending: VecDeque<Work>,
     own_batch: Batch,
     last_tick: Instant,
