@@ -141,6 +141,9 @@ fn stuck_fifo_and_other(
             other.display()
         ),
     ));
+    // Let the fan-out thread reach its one-second sleep first: a take that began while the
+    // five were being emitted would split them into two rounds.
+    std::thread::sleep(Duration::from_millis(200));
     for i in 0..5 {
         out.emit(big_alert(i)).unwrap();
     }
