@@ -371,7 +371,8 @@ enum falco_outputs_result falco_outputs_init(const struct falco_outputs_options 
  *
  * Delivery: the library's fan-out thread takes the alert within outputs_queue.max_delay_ms
  * (10 ms by default; at once when a burst builds up), formats it once per format, and each
- * channel's own thread writes it as soon as that channel can. The engine thread makes no
+ * channel writes it as soon as it can (file and stdout from the fan-out thread itself when no
+ * burst is under way, the others from threads of their own). The engine thread makes no
  * system call for it, except one write(2) for the first alert after 10 s without any.
  *
  * Threads: any number of threads may emit at once, concurrently with every other call on the
