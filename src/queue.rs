@@ -632,14 +632,22 @@ mod tests {
     }
 
     /// A worker that sleeps on `q` (for up to [`LONG`]) and returns how long it slept.
+    /// Returns once the worker has announced its sleep (a fixed pause was not always enough on
+    /// a loaded machine: a push before the sleep is, rightly, not slept through).
     fn sleeper(q: &Arc<Queue>) -> std::thread::JoinHandle<Duration> {
-        let q = Arc::clone(q);
-        let worker = std::thread::spawn(move || {
-            let t = Instant::now();
-            q.sleep(LONG, || false);
-            t.elapsed()
-        });
-        std::thread::sleep(Duration::from_millis(50));
+        let worker = {
+            let q = Arc::clone(q);
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                q.sleep(LONG, || false);
+                t.elapsed()
+            })
+        };
+        let deadline = Instant::now() + PROMPT;
+        while !q.sleeping.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
         worker
     }
 
@@ -654,18 +662,22 @@ mod tests {
 
     #[test]
     fn a_quiet_push_leaves_the_worker_asleep_until_woken() {
-        // The fan-out thread pushes quietly to a channel it may write itself.
-        let q = Arc::new(Queue::new().unwrap());
-        let worker = sleeper(&q);
+        // The fan-out thread pushes quietly to a channel it may write itself. The worker has
+        // announced its sleep (as `sleep` does before it waits): no wake-up may be sent.
+        let q = Queue::new().unwrap();
+        let signalled =
+            |q: &Queue| sys::poll(q.waker.fd.as_fd(), libc::POLLIN, Duration::ZERO).unwrap() != 0;
+        q.sleeping.store(true, Ordering::SeqCst);
         q.push(batch(1), false);
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(!worker.is_finished(), "a quiet push woke the worker");
+        assert!(!signalled(&q), "a quiet push woke the worker");
+        assert!(q.sleeping.load(Ordering::SeqCst));
         q.wake_if_sleeping();
-        let slept = worker.join().unwrap();
-        assert!(
-            slept < Duration::from_millis(250) + PROMPT,
-            "woken after {slept:?}"
-        );
+        assert!(signalled(&q), "wake_if_sleeping did not wake it");
+        // A normal push wakes a sleeping worker the same way.
+        let q = Queue::new().unwrap();
+        q.sleeping.store(true, Ordering::SeqCst);
+        q.push(batch(1), true);
+        assert!(signalled(&q));
     }
 
     #[test]
