@@ -63,7 +63,7 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             );
         }
     }
-    let per_channel: [(&str, &str, &str, Value); 7] = [
+    let per_channel: [(&str, &str, &str, Value); 8] = [
         (
             "alerts_pending",
             "gauge",
@@ -99,6 +99,12 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             "counter",
             "Damaged places found in the channel's on-disk spool (skipped or rebuilt); not alerts.",
             |c| c.stats.spool_corrupt.to_string(),
+        ),
+        (
+            "file_rotations_total",
+            "counter",
+            "Files the channel rotated itself (file_output.rotate); 0 on other channels.",
+            |c| c.stats.rotations.to_string(),
         ),
         (
             "last_success_timestamp_seconds",
@@ -181,6 +187,7 @@ mod tests {
             held_bytes: 99,
             last_success_ns: 1_700_000_000_000_000_001,
             spool_corrupt: 0,
+            rotations: 2,
         };
         let text = to_prometheus(
             "0.1.0",
@@ -204,9 +211,10 @@ mod tests {
                 "falcosecurity_falco_outputs_last_success_timestamp_seconds{{{ch}}} 1700000000.000000001\n"
             ),
             "# TYPE falcosecurity_falco_outputs_queue_depth gauge\n".to_string(),
+            format!("falcosecurity_falco_outputs_file_rotations_total{{{ch}}} 2\n"),
         ] {
             assert!(text.contains(&want), "missing {want:?} in\n{text}");
         }
-        assert_eq!(text.matches("# TYPE").count(), 10);
+        assert_eq!(text.matches("# TYPE").count(), 11);
     }
 }

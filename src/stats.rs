@@ -26,6 +26,8 @@ pub struct ChannelStats {
     /// records, the index), each skipped or rebuilt. Not alerts: the alerts lost with them are
     /// counted in `discarded`.
     pub spool_corrupt: AtomicU64,
+    /// Files the channel rotated itself (`file_output.rotate`); not alerts.
+    pub rotations: AtomicU64,
 }
 
 /// A consistent-enough copy of one channel's counters.
@@ -42,6 +44,7 @@ pub struct StatsSnapshot {
     pub held_bytes: u64,
     pub last_success_ns: u64,
     pub spool_corrupt: u64,
+    pub rotations: u64,
 }
 
 impl StatsSnapshot {
@@ -71,6 +74,7 @@ impl ChannelStats {
             held_bytes: self.held_bytes.load(Relaxed),
             last_success_ns: self.last_success_ns.load(Relaxed),
             spool_corrupt: self.spool_corrupt.load(Relaxed),
+            rotations: self.rotations.load(Relaxed),
         }
     }
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -123,6 +127,7 @@ pub fn to_json(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> Str
                 "failed": s.failed,
                 "filtered": s.filtered,
                 "pending": s.pending(),
+                "rotations": s.rotations,
                 "spool_corrupt": s.spool_corrupt,
                 "write_errors": s.errors,
             }),

@@ -1,6 +1,6 @@
 //! The system calls std does not wrap, each behind a safe function: raw writes and polls on a
 //! descriptor, the worker's eventfd, pipes for programs, reaping and signalling children, the
-//! threads' signal mask, the host name, the spool's lock, giving free memory back. A plain
+//! threads' signal mask, the host name, the spool's lock, a rename that never replaces, giving free memory back. A plain
 //! libc call the crate needs lives here, next to the reason it is sound, so that the other
 //! modules stay free of `unsafe`.
 
@@ -192,6 +192,28 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// rename(2) that never replaces: fails with `AlreadyExists` when `to` exists (a rotated file
+/// must never overwrite another one, whoever made it).
+pub fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &std::path::Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a path"))
+    };
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: both are NUL-terminated strings that live across the call.
+    cvt(unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    })
+    .map(drop)
 }
 
 /// Whether `sig` is blocked in the calling thread.

@@ -3,7 +3,7 @@
 
 use super::error::ConfigError;
 use super::extra::ExtraKind;
-use super::keys::{Config, Match};
+use super::keys::{Config, Match, RotateConfig};
 
 /// Falco's `no outputs configured` error (`app/actions/init_outputs.cpp`).
 pub const NO_OUTPUT_ERROR: &str =
@@ -30,6 +30,7 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
     }
     check_extra_outputs(config)?;
     check_bands(config)?;
+    check_rotation(config)?;
     let any = config.extra_outputs.iter().any(|e| e.enabled())
         || config.stdout.enabled
         || config.file.enabled
@@ -119,6 +120,28 @@ fn check_bands(config: &Config) -> Result<(), ConfigError> {
                     m.min_priority.name(),
                     m.max_priority.name()
                 ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `rotate` with `compress` or `max_files` but neither limit would never rotate: say so rather
+/// than leave the disk unbounded while the user believes it is not.
+fn check_rotation(config: &Config) -> Result<(), ConfigError> {
+    let mut blocks: Vec<(String, &RotateConfig)> = vec![("file_output".into(), &config.file.rotate)];
+    for e in &config.extra_outputs {
+        if let ExtraKind::File(c) = &e.kind {
+            blocks.push((e.key(), &c.rotate));
+        }
+    }
+    for (at, r) in blocks {
+        let set = r.compress || r.max_files != RotateConfig::default().max_files;
+        if set && !r.enabled() {
+            return Err(ConfigError::key(
+                &format!("{at}.rotate"),
+                "needs max_size or max_age (a file is rotated when one is reached); without \
+                 them nothing is ever rotated",
             ));
         }
     }

@@ -5,6 +5,7 @@ use super::append::{read_static_fields, AppendOutput};
 use super::extra::ExtraOutput;
 use super::read::positive;
 use super::schema::settings;
+use super::units::{read_duration_ms, read_size};
 use super::values::{
     read_attributes, read_facility, read_headers, read_mode, read_user_agent, HttpMethod, HttpUrl,
     SyslogAddress, SyslogFormat, DEFAULT_FILE_MODE, DEFAULT_SYSLOG_FACILITY,
@@ -95,6 +96,28 @@ settings! {
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
+        /// Rotation by the library (an extension; docs/stdout-file.md). Off by default.
+        rotate: RotateConfig = RotateConfig::default(),
+    }
+}
+
+settings! {
+    /// `file_output.rotate`: on when `max_size` or `max_age` is not 0.
+    pub struct RotateConfig {
+        /// Bytes; 0 = no size limit.
+        max_size: u64 = 0 => read_size,
+        /// Milliseconds; 0 = no age limit.
+        max_age_ms as "max_age": u64 = 0 => read_duration_ms,
+        /// Rotated files kept (the oldest beyond this are deleted).
+        max_files: u32 = 5 => positive,
+        /// Rotated files are gzip-compressed by a thread of the channel's own.
+        compress: bool = false,
+    }
+}
+
+impl RotateConfig {
+    pub fn enabled(&self) -> bool {
+        self.max_size > 0 || self.max_age_ms > 0
     }
 }
 

@@ -19,6 +19,7 @@
 //! | `env.rs` | `${VAR}` expansion |
 //! | `error.rs` | [`ConfigError`], the one error type |
 //! | `extra.rs` | `extra_outputs`: named entries that reuse a channel type's block |
+//! | `units.rs` | sizes (`10M`) and durations (`1h`) of the extensions' keys |
 //! | `append.rs` | Falco's `append_output` (what of it an output library applies) and the static fields and tags extension |
 //!
 //! # Adding a key
@@ -75,6 +76,7 @@ mod keys;
 mod overrides;
 pub(crate) mod read;
 mod schema;
+mod units;
 mod values;
 pub(crate) mod yaml;
 
@@ -84,7 +86,7 @@ mod tests;
 pub use append::{applicable as applicable_appends, AppendRule};
 pub use error::ConfigError;
 pub use extra::ExtraKind;
-pub use keys::{Config, HttpConfig, Match, OtlpConfig, SyslogConfig};
+pub use keys::{Config, HttpConfig, Match, OtlpConfig, RotateConfig, SyslogConfig};
 pub use values::{HttpMethod, HttpUrl, SyslogAddress, SyslogFormat};
 
 use read::{Reader, Setting};

@@ -4,6 +4,10 @@
 //! batch is what one write carries). `keep_alive: true` holds the file open and reopens it by
 //! name on `reopen` (SIGUSR1 after logrotate), and also when another file has taken the name or
 //! the open file was deleted, so alerts never go to an unlinked inode.
+//!
+//! With `rotate` (an extension, `file_rotate.rs`), a batch is split at line boundaries so that
+//! no file passes `max_size` in the middle of an alert: the alert that would cross it starts
+//! the next file.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io;
@@ -14,6 +18,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::fd::{account, write_all, ByteStream, LineBuffer};
+use super::file_rotate::{Reason, Rotation};
 use super::{Batch, Channel, ChannelCtx, OpenError};
 use crate::config::Config;
 use crate::log::Logger;
@@ -26,6 +31,7 @@ pub struct FileChannel {
     file: Option<(File, (u64, u64))>,
     buffer: LineBuffer,
     failing: bool,
+    rotation: Option<Rotation>,
 }
 
 impl FileChannel {
@@ -44,6 +50,7 @@ impl FileChannel {
             file: None,
             buffer: LineBuffer::default(),
             failing: false,
+            rotation: None,
         };
         // Open once now so that a missing directory or a permission problem is an init error.
         let file = channel.open_file().map_err(|e| {
@@ -54,6 +61,9 @@ impl FileChannel {
         })?;
         if channel.keep_alive {
             channel.file = Some(file);
+        }
+        if cfg.file.rotate.enabled() {
+            channel.rotation = Some(Rotation::new(&cfg.file.rotate, &channel.path, channel.mode));
         }
         Ok(channel)
     }
@@ -158,21 +168,116 @@ impl ByteStream for FileChannel {
     }
 
     fn write(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx) {
-        // Without keep_alive the file is open for this write only (closed when `once` drops).
-        let mut once = None;
-        let file = if self.keep_alive {
-            self.current_file()
+        if self.rotation.is_none() {
+            self.write_part(bytes, lines, ctx);
         } else {
-            self.open_file().map(|(f, _)| &*once.insert(f))
+            let (mut rest, mut left) = (bytes, lines);
+            while left > 0 {
+                let (len, n) = self.next_part(rest, ctx);
+                let ok = self.write_part(&rest[..len], n, ctx);
+                rest = &rest[len..];
+                left -= n;
+                if !ok {
+                    // As without rotation: the rest of a failed write is failed too.
+                    ctx.failed(left);
+                    break;
+                }
+            }
+        }
+        // Without keep_alive the file is open for this write only.
+        if !self.keep_alive {
+            self.file = None;
+        }
+    }
+}
+
+impl FileChannel {
+    /// The file to write to: kept open (and reopened by name when the name leads elsewhere),
+    /// or opened for this write.
+    fn file_for_write(&mut self) -> io::Result<&File> {
+        if self.keep_alive {
+            return self.current_file();
+        }
+        if self.file.is_none() {
+            self.file = Some(self.open_file()?);
+        }
+        match &self.file {
+            Some((f, _)) => Ok(f),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
+    }
+
+    /// With rotation: how much of `rest` (whole lines) goes into the current file, rotating it
+    /// first when it is too old, or when not even the next line fits. A line longer than
+    /// `max_size` goes alone into a fresh file. Returns (bytes, lines).
+    fn next_part(&mut self, rest: &[u8], ctx: &ChannelCtx) -> (usize, usize) {
+        let all = (rest.len(), count_lines(rest));
+        let Some(size) = self.current_size() else {
+            return all; // cannot open: write_part fails and accounts for it
         };
-        let result = match file {
+        let Some(rotation) = self.rotation.as_mut() else {
+            return all;
+        };
+        rotation.start(ctx);
+        let mut size = size;
+        if size > 0 && rotation.too_old() {
+            if !self.rotate(size, Reason::Age, ctx) {
+                return all;
+            }
+            size = self.current_size().unwrap_or(0);
+        }
+        let Some(room) = self.rotation.as_ref().and_then(|r| r.room(size)) else {
+            return all;
+        };
+        let fit = whole_lines_within(rest, room);
+        if fit > 0 {
+            return (fit, count_lines(&rest[..fit]));
+        }
+        if size > 0 {
+            if !self.rotate(size, Reason::Size, ctx) {
+                return all;
+            }
+            let size = self.current_size().unwrap_or(0);
+            let room = self.rotation.as_ref().and_then(|r| r.room(size));
+            let fit = whole_lines_within(rest, room.unwrap_or(u64::MAX));
+            if fit > 0 {
+                return (fit, count_lines(&rest[..fit]));
+            }
+        }
+        // One line longer than max_size: alone, into a fresh file.
+        let first = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        (first, 1)
+    }
+
+    fn current_size(&mut self) -> Option<u64> {
+        let f = self.file_for_write().ok()?;
+        f.metadata().ok().map(|m| m.len())
+    }
+
+    /// Rotates; false when the file could not be rotated (the alerts then go on into it).
+    fn rotate(&mut self, size: u64, reason: Reason, ctx: &ChannelCtx) -> bool {
+        let Some(rotation) = self.rotation.as_mut() else {
+            return false;
+        };
+        match rotation.rotate(size, reason, ctx) {
+            Ok(()) => {
+                // The open file is the rotated one now: the next write opens a new one by name.
+                self.file = None;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Writes whole lines and accounts for them; false when the write failed.
+    fn write_part(&mut self, bytes: &[u8], lines: usize, ctx: &ChannelCtx) -> bool {
+        let result = match self.file_for_write() {
             Ok(f) => write_all(f.as_fd(), bytes).map_err(|(written, e)| {
                 let (whole, problem) = cut_partial_line(f, &bytes[..written]);
                 (whole, e, problem)
             }),
             Err(e) => Err((0, e, None)),
         };
-        drop(once);
         if let Err((_, _, Some(problem))) = &result {
             ctx.error(&format!("{}: {problem}", self.path.display()));
         }
@@ -189,6 +294,7 @@ impl ByteStream for FileChannel {
                         self.path.display()
                     ));
                 }
+                false
             }
             Ok(()) if self.failing => {
                 self.failing = false;
@@ -196,10 +302,25 @@ impl ByteStream for FileChannel {
                     "writing to {} succeeds again",
                     self.path.display()
                 ));
+                true
             }
-            Ok(()) => {}
+            Ok(()) => true,
         }
     }
+}
+
+fn count_lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// The length of the longest run of whole lines at the start of `bytes` that is at most
+/// `room` bytes long (0 when not even the first line fits).
+fn whole_lines_within(bytes: &[u8], room: u64) -> usize {
+    let limit = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
+    bytes[..limit]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1)
 }
 
 impl Channel for FileChannel {
@@ -215,6 +336,24 @@ impl Channel for FileChannel {
         self.flush_buffer(ctx);
     }
 
+    fn tick(&mut self, ctx: &ChannelCtx) {
+        // max_age passes without alerts too: a file is not kept past it for want of a write.
+        let Some(rotation) = self.rotation.as_mut() else {
+            return;
+        };
+        rotation.start(ctx);
+        if !rotation.too_old() {
+            return;
+        }
+        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        if size > 0 {
+            self.rotate(size, Reason::Age, ctx);
+        }
+        if !self.keep_alive {
+            self.file = None;
+        }
+    }
+
     fn reopen(&mut self, _ctx: &ChannelCtx) {
         // The worker flushed first; the next write opens the file by name.
         self.file = None;
@@ -227,6 +366,9 @@ impl Channel for FileChannel {
     fn close(&mut self, ctx: &ChannelCtx) {
         self.close_stream(ctx);
         self.file = None;
+        if let Some(rotation) = self.rotation.as_mut() {
+            rotation.close();
+        }
     }
 }
 

@@ -15,6 +15,8 @@ use crate::stats::ChannelStats;
 
 mod fd;
 pub mod file;
+mod file_compress;
+mod file_rotate;
 pub mod http;
 pub(crate) mod log_limit;
 pub(crate) mod otlp;
