@@ -129,7 +129,8 @@ fn check_bands(config: &Config) -> Result<(), ConfigError> {
 /// `rotate` with `compress` or `max_files` but neither limit would never rotate: say so rather
 /// than leave the disk unbounded while the user believes it is not.
 fn check_rotation(config: &Config) -> Result<(), ConfigError> {
-    let mut blocks: Vec<(String, &RotateConfig)> = vec![("file_output".into(), &config.file.rotate)];
+    let mut blocks: Vec<(String, &RotateConfig)> =
+        vec![("file_output".into(), &config.file.rotate)];
     for e in &config.extra_outputs {
         if let ExtraKind::File(c) = &e.kind {
             blocks.push((e.key(), &c.rotate));

@@ -96,7 +96,10 @@ mod tests {
         assert_eq!(size("1g").unwrap(), Some(1 << 30));
         assert_eq!(size("").unwrap(), None);
         let e = size("10 parsecs").unwrap_err().to_string();
-        assert!(e.contains("config key `k`") && e.contains("10 parsecs"), "{e}");
+        assert!(
+            e.contains("config key `k`") && e.contains("10 parsecs"),
+            "{e}"
+        );
         assert!(size("-1").is_err());
         assert!(size("99999999999999999999G").is_err());
         assert_eq!(dur("90").unwrap(), Some(90_000));
@@ -104,6 +107,9 @@ mod tests {
         assert_eq!(dur("1h").unwrap(), Some(3_600_000));
         assert_eq!(dur("2d").unwrap(), Some(172_800_000));
         let e = dur("1 fortnight").unwrap_err().to_string();
-        assert!(e.contains("config key `k`") && e.contains("fortnight"), "{e}");
+        assert!(
+            e.contains("config key `k`") && e.contains("fortnight"),
+            "{e}"
+        );
     }
 }

@@ -245,7 +245,10 @@ impl FileChannel {
             }
         }
         // One line longer than max_size: alone, into a fresh file.
-        let first = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        let first = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
         (first, 1)
     }
 

@@ -3,8 +3,10 @@
 //!
 //! `X` becomes `X.gz.tmp`, synced, renamed to `X.gz`, then `X` is removed. A failure (a full
 //! disk) removes the temporary file and leaves `X` as it is: a rotated file is never lost for
-//! want of compression. When `X` was pruned while it was being compressed (its removal finds it
-//! gone), `X.gz` is removed too, so pruning's bound holds. At close the thread stops between two
+//! want of compression. When `X` is pruned while it is being compressed, the work stops at the
+//! next 64 KiB chunk (its space is freed then); when that happens after `X.gz` was made (the
+//! removal of `X` finds it gone), `X.gz` is removed too, so pruning's bound holds. The newest
+//! rotated file is compressed first. At close the thread stops between two
 //! chunks, leaving `X` uncompressed; the channel compresses it at its next start.
 
 use std::fs::{File, OpenOptions};
@@ -40,30 +42,44 @@ impl Compressor {
         let (jobs, rx) = channel::<PathBuf>();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
-        let thread = crate::signals::spawn_blocking_signals(format!("fo-gzip-{name}"), move || {
-            let mut failing = false;
-            while let Ok(path) = rx.recv() {
-                if stopping.load(Ordering::Acquire) {
-                    break;
-                }
-                match compress(&path, mode, &stopping) {
-                    Ok(_) if failing => {
-                        failing = false;
-                        log.warning(&format!("{name} output: compressing rotated files succeeds again"));
+        let thread =
+            crate::signals::spawn_blocking_signals(format!("fo-gzip-{name}"), move || {
+                let mut failing = false;
+                let mut waiting: Vec<PathBuf> = Vec::new();
+                loop {
+                    // Newest first: in a burst the oldest are pruned before their turn comes, and
+                    // need no work at all then.
+                    waiting.extend(rx.try_iter());
+                    let path = match waiting.pop() {
+                        Some(p) => p,
+                        None => match rx.recv() {
+                            Ok(p) => p,
+                            Err(_) => break,
+                        },
+                    };
+                    if stopping.load(Ordering::Acquire) {
+                        break;
                     }
-                    Ok(_) => {}
-                    Err(e) if !failing => {
-                        failing = true;
-                        log.error(&format!(
+                    match compress(&path, mode, &stopping) {
+                        Ok(_) if failing => {
+                            failing = false;
+                            log.warning(&format!(
+                                "{name} output: compressing rotated files succeeds again"
+                            ));
+                        }
+                        Ok(_) => {}
+                        Err(e) if !failing => {
+                            failing = true;
+                            log.error(&format!(
                             "{name} output: cannot compress {}: {e}; it stays uncompressed (and \
                              counts among max_files)",
                             path.display()
                         ));
+                        }
+                        Err(_) => {}
                     }
-                    Err(_) => {}
                 }
-            }
-        })?;
+            })?;
         Ok(Compressor {
             jobs: Some(jobs),
             stop,
@@ -94,6 +110,11 @@ impl Drop for Compressor {
     }
 }
 
+fn is_unlinked(f: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    f.metadata().map_or(true, |m| m.nlink() == 0)
+}
+
 /// Compresses `path` to `path.gz`; Ok(false) when there was nothing to do (gone, or stopped).
 fn compress(path: &Path, mode: u32, stop: &AtomicBool) -> io::Result<bool> {
     let mut src = match File::open(path) {
@@ -113,7 +134,9 @@ fn compress(path: &Path, mode: u32, stop: &AtomicBool) -> io::Result<bool> {
         let mut gz = GzEncoder::new(out, Compression::default());
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
-            if stop.load(Ordering::Acquire) {
+            // Stopped, or pruned meanwhile (no name left): give up, and free its space now
+            // rather than after a compression nobody will keep.
+            if stop.load(Ordering::Acquire) || is_unlinked(&src) {
                 return Ok(false);
             }
             let n = match src.read(&mut chunk) {

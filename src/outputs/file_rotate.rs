@@ -311,7 +311,12 @@ mod tests {
         assert_eq!(stamp(a), "20260712T103005.123456789Z");
         assert_eq!(stamp_ns(&stamp(a)), Some(a));
         assert!(stamp(a) < stamp(a + 1) && stamp(a + 1) < stamp(a + 1_000_000_000));
-        for bad in ["1", "20260712T103005.123456789", "2026071xT103005.123456789Z", "1.gz"] {
+        for bad in [
+            "1",
+            "20260712T103005.123456789",
+            "2026071xT103005.123456789Z",
+            "1.gz",
+        ] {
             assert_eq!(stamp_ns(bad), None, "{bad}");
         }
     }
@@ -348,10 +353,7 @@ mod tests {
             r.backlog,
             [dir.path().join("e.log.20260712T103005.123456789Z")]
         );
-        assert_eq!(
-            r.last_ns,
-            stamp_ns("20260712T103007.000000000Z").unwrap()
-        );
+        assert_eq!(r.last_ns, stamp_ns("20260712T103007.000000000Z").unwrap());
         let stems: Vec<_> = r.rotated_files().into_iter().map(|(s, _)| s).collect();
         assert_eq!(
             stems,

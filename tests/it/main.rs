@@ -15,6 +15,7 @@ mod config_secrets;
 mod ffi;
 mod file_channel;
 mod file_disk_full;
+mod file_rotation;
 mod hostname;
 mod http_batch;
 mod http_bench;

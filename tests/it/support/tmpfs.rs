@@ -65,6 +65,18 @@ impl Tmpfs {
         total
     }
 
+    /// Bytes in use on the file system (statvfs): what its files take, including files
+    /// deleted but still open.
+    pub fn used(&self) -> u64 {
+        let target = CString::new(self.path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: statvfs is plain data, filled in by statvfs before it is read.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a NUL-terminated path and a live out-parameter.
+        let r = unsafe { libc::statvfs(target.as_ptr(), &mut st) };
+        assert_eq!(r, 0, "statvfs {}", self.path.display());
+        (st.f_blocks - st.f_bfree) * st.f_frsize
+    }
+
     pub fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
