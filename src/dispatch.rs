@@ -132,7 +132,8 @@ impl Outputs {
         );
         let output_timeout = Duration::from_millis(cfg.output_timeout_ms);
         let opened = outputs::open_enabled(&cfg, &log, &hostname)?;
-        if opened.len() > 64 {
+        // `config::load` refused more before anything was opened; one bit per channel.
+        if opened.len() > config::MAX_CHANNELS {
             return Err(InitError::Config("more than 64 output channels".into()));
         }
 

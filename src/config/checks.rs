@@ -1,6 +1,8 @@
 //! Checks that span keys, worded as Falco words them (`configuration.cpp` `load_yaml`,
 //! `init_outputs.cpp`), in Falco's order.
 
+use std::collections::HashSet;
+
 use super::error::ConfigError;
 use super::extra::ExtraKind;
 use super::keys::{Config, Match, RotateConfig};
@@ -45,6 +47,33 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
              extra_outputs entry)"
         )));
     }
+    check_channel_count(config)
+}
+
+/// At most this many channels: the runtime keeps one bit per channel in a `u64`.
+pub const MAX_CHANNELS: usize = 64;
+
+/// Checked with the configuration, before any channel opens a file, directory or socket.
+fn check_channel_count(config: &Config) -> Result<(), ConfigError> {
+    let blocks = [
+        config.stdout.enabled,
+        config.file.enabled,
+        config.syslog.enabled,
+        config.program.enabled,
+        config.http.enabled,
+        config.otlp.enabled,
+    ];
+    let n = blocks.iter().filter(|on| **on).count()
+        + config.extra_outputs.iter().filter(|e| e.enabled()).count();
+    if n > MAX_CHANNELS {
+        return Err(ConfigError::key(
+            "extra_outputs",
+            format!(
+                "{n} output channels are enabled, more than {MAX_CHANNELS} (Falco's blocks and \
+                 the enabled extra_outputs entries together); disable or remove some entries"
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -53,10 +82,10 @@ const BUILT_IN_NAMES: [&str; 6] = ["stdout", "file", "syslog", "program", "http"
 
 /// Unique names; each enabled entry has what its type requires (named in the error).
 fn check_extra_outputs(config: &Config) -> Result<(), ConfigError> {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(config.extra_outputs.len());
     for e in &config.extra_outputs {
-        let at = e.key();
-        if BUILT_IN_NAMES.contains(&e.name.as_str()) || seen.contains(&e.name.as_str()) {
+        if BUILT_IN_NAMES.contains(&e.name.as_str()) || !seen.insert(&e.name) {
+            let at = e.key();
             return Err(ConfigError::key(
                 &format!("{at}.name"),
                 format!(
@@ -67,10 +96,10 @@ fn check_extra_outputs(config: &Config) -> Result<(), ConfigError> {
                 ),
             ));
         }
-        seen.push(&e.name);
         if !e.enabled() {
             continue;
         }
+        let at = e.key();
         let required = match &e.kind {
             ExtraKind::File(c) if c.filename.is_empty() => Some("filename"),
             ExtraKind::Program(c) if c.program.trim().is_empty() => Some("program"),

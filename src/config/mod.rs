@@ -84,6 +84,7 @@ pub(crate) mod yaml;
 mod tests;
 
 pub use append::{applicable as applicable_appends, AppendRule};
+pub use checks::MAX_CHANNELS;
 pub use error::ConfigError;
 pub use extra::ExtraKind;
 pub use keys::{Config, HttpConfig, Match, OtlpConfig, RotateConfig, SyslogConfig};

@@ -290,9 +290,15 @@ pub fn open_enabled(
     open("program", gate!(cfg.program), cfg, OPEN_PROGRAM)?;
     open("http", gate!(cfg.http), cfg, OPEN_HTTP)?;
     open("otlp", gate!(cfg.otlp), cfg, OPEN_OTLP)?;
-    for e in &cfg.extra_outputs {
+    // Each entry opens on a copy of the configuration without the entries: copying them too
+    // would make init quadratic in their number (16,000 took 42 s).
+    let base = Config {
+        extra_outputs: Vec::new(),
+        ..cfg.clone()
+    };
+    for e in cfg.extra_outputs.iter().filter(|e| e.enabled()) {
         let name = intern(&e.name);
-        let mut c = cfg.clone();
+        let mut c = base.clone();
         let named = |err: OpenError| {
             let at = e.key();
             match err {
@@ -335,12 +341,14 @@ pub fn open_enabled(
 /// runtime). Each distinct name is allocated once per process, so reopening handles with the
 /// same configuration does not grow memory.
 fn intern(name: &str) -> &'static str {
-    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    type Names = std::sync::Mutex<Option<std::collections::HashSet<&'static str>>>;
+    static NAMES: Names = std::sync::Mutex::new(None);
     let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = names.iter().find(|n| **n == name) {
+    let names = names.get_or_insert_with(Default::default);
+    if let Some(n) = names.get(name) {
         return n;
     }
     let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.push(leaked);
+    names.insert(leaked);
     leaked
 }
