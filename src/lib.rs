@@ -28,6 +28,7 @@ pub(crate) mod outputs;
 mod panic;
 pub(crate) mod pool;
 pub(crate) mod queue;
+pub(crate) mod redact;
 pub(crate) mod route;
 pub(crate) mod signals;
 mod sys;

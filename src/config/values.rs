@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::error::ConfigError;
 use super::read::{quote, Reader, Setting};
 use super::yaml::Node;
+use crate::redact;
 
 /// `file_output.mode` when the key is absent.
 pub const DEFAULT_FILE_MODE: u32 = 0o600;
@@ -277,7 +278,7 @@ impl HttpUrl {
     /// `scheme://host[:port]/path`: no user, password, query or fragment, which may hold
     /// secrets. What logs and errors show.
     pub fn redacted(&self) -> String {
-        redact_url(&self.0)
+        redact::url(&self.0)
     }
 }
 
@@ -312,7 +313,7 @@ impl std::str::FromStr for HttpUrl {
             return Err(format!(
                 "config key `http_output.url`: expected an http:// or https:// URL with a host, \
                  got {} (shown without credentials, query or fragment)",
-                quote(&redact_url(url))
+                quote(&redact::url(url))
             ));
         }
         Ok(HttpUrl(url.to_string()))
@@ -336,19 +337,6 @@ fn strip_quotes(s: &str) -> &str {
         &s[1..s.len() - 1]
     } else {
         s
-    }
-}
-
-fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let end = rest.find(['?', '#']).unwrap_or(rest.len());
-    let rest = &rest[..end];
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if scheme.is_empty() {
-        format!("{host}{path}")
-    } else {
-        format!("{scheme}://{host}{path}")
     }
 }
 

@@ -25,6 +25,7 @@ use super::spawn::{self, Reaped, Spawned};
 use super::{Batch, Channel, ChannelCtx, OpenError};
 use crate::config::Config;
 use crate::log::Logger;
+use crate::redact;
 
 /// Longest single wait in a loop, so `is_aborting()` is noticed promptly.
 const SLICE: Duration = Duration::from_millis(100);
@@ -45,6 +46,8 @@ const READ_POLL_MAX: Duration = Duration::from_millis(500);
 
 pub struct ProgramChannel {
     program: CString,
+    /// What log lines show of `program` (it may be long and carry tokens).
+    shown: String,
     keep_alive: bool,
     kept: Option<Kept>,
     /// Kept alive: lines waiting to be written, front first; `out_lens` holds each line's length.
@@ -89,6 +92,7 @@ impl ProgramChannel {
         let program = CString::new(p.program.as_bytes())
             .map_err(|_| OpenError::Config("program_output.program contains a NUL byte".into()))?;
         Ok(ProgramChannel {
+            shown: redact::command(&p.program),
             program,
             keep_alive: p.keep_alive,
             kept: None,
@@ -110,8 +114,9 @@ impl ProgramChannel {
         self.kept.as_ref().map(|k| k.pid)
     }
 
-    fn program_text(&self) -> String {
-        self.program.to_string_lossy().into_owned()
+    /// The program as log lines show it: shortened, credentials hidden.
+    fn program_text(&self) -> &str {
+        &self.shown
     }
 
     // ---- per-alert mode ----
@@ -344,7 +349,7 @@ impl ProgramChannel {
             ctx.write_error();
             ctx.warning(&format!(
                 "program '{}' has not read its input for {} ms; alerts wait for it",
-                self.program.to_string_lossy(),
+                self.program_text(),
                 ctx.output_timeout.as_millis()
             ));
         }

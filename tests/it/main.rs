@@ -31,6 +31,7 @@ mod program_channel;
 mod program_e2e;
 mod program_faults;
 mod program_fds;
+mod program_redaction;
 mod program_signals;
 mod routing;
 mod runtime;
