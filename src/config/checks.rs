@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use super::error::ConfigError;
 use super::extra::ExtraKind;
-use super::keys::{Config, Match, RotateConfig};
+use super::keys::{Config, Match, RotateConfig, SyslogConfig, SyslogTlsConfig};
+use super::values_tls::TlsAuthMode;
 
 /// Falco's `no outputs configured` error (`app/actions/init_outputs.cpp`).
 pub const NO_OUTPUT_ERROR: &str =
@@ -33,6 +34,12 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
     check_extra_outputs(config)?;
     check_bands(config)?;
     check_rotation(config)?;
+    check_syslog_tls("syslog_output", &config.syslog)?;
+    for e in &config.extra_outputs {
+        if let ExtraKind::Syslog(c) = &e.kind {
+            check_syslog_tls(&e.key(), c)?;
+        }
+    }
     let any = config.extra_outputs.iter().any(|e| e.enabled())
         || config.stdout.enabled
         || config.file.enabled
@@ -176,4 +183,68 @@ fn check_rotation(config: &Config) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// `syslog_output.tls` makes sense with the address: a TLS block beside a clear-text address is
+/// refused (the user believes the alerts are encrypted; nothing falls back to clear text), and
+/// the keys each `auth_mode` needs are there.
+fn check_syslog_tls(at: &str, c: &SyslogConfig) -> Result<(), ConfigError> {
+    if !c.enabled {
+        return Ok(());
+    }
+    let t = &c.tls;
+    if !c.address.is_tls() {
+        if *t != SyslogTlsConfig::default() {
+            return Err(ConfigError::key(
+                &format!("{at}.tls"),
+                format!(
+                    "is set, but `{at}.address` is {}, which sends in clear text: use tls://host:port \
+                     or relp+tls://host:port (the address says whether alerts are encrypted; \
+                     nothing ever falls back to clear text)",
+                    c.address
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    if t.client_cert.is_empty() != t.client_key.is_empty() {
+        let (missing, given) = if t.client_key.is_empty() {
+            ("client_key", "client_cert")
+        } else {
+            ("client_cert", "client_key")
+        };
+        return Err(ConfigError::key(
+            &format!("{at}.tls.{missing}"),
+            format!(
+                "is required when `{at}.tls.{given}` is set (a client certificate needs its key)"
+            ),
+        ));
+    }
+    match t.auth_mode {
+        TlsAuthMode::Fingerprint if t.permitted_peers.is_empty() => Err(ConfigError::key(
+            &format!("{at}.tls.permitted_peers"),
+            "auth_mode fingerprint needs at least one SHA256: pin of the server's certificate \
+             (`openssl x509 -noout -fingerprint -sha256 -in server.pem`)",
+        )),
+        TlsAuthMode::Name | TlsAuthMode::CertValid if !t.permitted_peers.is_empty() => {
+            Err(ConfigError::key(
+                &format!("{at}.tls.permitted_peers"),
+                format!(
+                    "is used with auth_mode fingerprint only, and auth_mode is {}",
+                    t.auth_mode.name()
+                ),
+            ))
+        }
+        TlsAuthMode::CertValid if t.ca_cert.is_empty() && t.ca_path.is_empty() => {
+            Err(ConfigError::key(
+                &format!("{at}.tls.auth_mode"),
+                format!(
+                    "certvalid checks the chain only, so it needs `{at}.tls.ca_cert` or \
+                     `{at}.tls.ca_path`: with the system trust store any publicly issued \
+                     certificate would pass"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }

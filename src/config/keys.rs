@@ -10,6 +10,7 @@ use super::values::{
     read_attributes, read_facility, read_headers, read_mode, read_user_agent, HttpMethod, HttpUrl,
     SyslogAddress, SyslogFormat, DEFAULT_FILE_MODE, DEFAULT_SYSLOG_FACILITY,
 };
+use super::values_tls::{Fingerprint, TlsAuthMode};
 use crate::alert::Priority;
 
 settings! {
@@ -132,6 +133,29 @@ settings! {
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
+        /// TLS for `tls://` and `relp+tls://` addresses (an extension; docs/syslog.md).
+        tls: SyslogTlsConfig = SyslogTlsConfig::default(),
+    }
+}
+
+settings! {
+    /// `syslog_output.tls`: how a `tls://` or `relp+tls://` channel authenticates the server
+    /// and itself. File names as `http_output`'s keys of the same names.
+    pub struct SyslogTlsConfig {
+        /// CA certificate file (PEM) that verifies the server; with `ca_path`, the only CAs
+        /// trusted. Both empty: the system trust store.
+        ca_cert: String = String::new(),
+        /// Directory of hashed CA certificates (`openssl rehash`).
+        ca_path: String = String::new(),
+        /// Client certificate (PEM, chain allowed) for mutual TLS; with `client_key`.
+        client_cert: String = String::new(),
+        client_key: String = String::new(),
+        /// The name the server's certificate must carry (`auth_mode: name`) and the SNI sent;
+        /// empty: the address's host.
+        server_name: String = String::new(),
+        auth_mode: TlsAuthMode = TlsAuthMode::Name,
+        /// `SHA256:` pins of the server's certificate (`auth_mode: fingerprint`).
+        permitted_peers: Vec<Fingerprint> = Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@
 //! | `schema.rs` | the `settings!` macro that turns a block of key lines into a struct, its `Default`, its key list and its reader |
 //! | `read.rs` | the [`read::Setting`] trait: how a scalar's text becomes a bool, an integer, a priority... |
 //! | `values.rs` | values with a shape of their own (file mode, syslog address and facility, URL, headers, user agent), checked once here |
+//! | `values_tls.rs` | the values of `syslog_output.tls` (`auth_mode`, `permitted_peers` pins) |
 //! | `checks.rs` | checks that span keys (Falco's "enabled but no filename", "no output") |
 //! | `yaml.rs` | the YAML parser (serde_yaml, archived upstream: swap it there, nothing else names it) |
 //! | `overrides.rs` | the `-o key=value` grammar |
@@ -78,6 +79,7 @@ pub(crate) mod read;
 mod schema;
 mod units;
 mod values;
+mod values_tls;
 pub(crate) mod yaml;
 
 #[cfg(test)]
@@ -87,8 +89,11 @@ pub use append::{applicable as applicable_appends, AppendRule};
 pub use checks::MAX_CHANNELS;
 pub use error::ConfigError;
 pub use extra::ExtraKind;
-pub use keys::{Config, HttpConfig, Match, OtlpConfig, RotateConfig, SyslogConfig};
+pub use keys::{
+    Config, HttpConfig, Match, OtlpConfig, RotateConfig, SyslogConfig, SyslogTlsConfig,
+};
 pub use values::{HttpMethod, HttpUrl, SyslogAddress, SyslogFormat};
+pub use values_tls::{Fingerprint, TlsAuthMode};
 
 use read::{Reader, Setting};
 use yaml::Node;

@@ -540,6 +540,9 @@ fn syslog_addresses() {
         "tcp://[fe80::1%eth0]:514",
         "relp://127.0.0.1:2514",
         "relp://[::1]:2514",
+        "tls://logs.example.com:6514",
+        "tls://[::1]:10514",
+        "relp+tls://127.0.0.1:2514",
     ] {
         if good.contains('%') {
             // A zone id is not a plain Ipv6Addr: refused, with a message.
@@ -571,6 +574,10 @@ fn syslog_addresses() {
         "relp://host",
         "relp://:2514",
         "RELP//host:1",
+        "relp+tls://host",
+        "tls://host:",
+        "tls://:6514",
+        "tls+relp://host:1",
     ] {
         let e = yaml_err(&format!("syslog_output:\n  address: \"{bad}\"\n"));
         assert_names(
@@ -582,6 +589,71 @@ fn syslog_addresses() {
             ],
         );
     }
+}
+
+#[test]
+fn syslog_tls_address_and_block() {
+    // tls:// alone takes RFC 5425's port.
+    for (text, want) in [
+        (
+            "tls://logs.example.com",
+            SyslogAddress::Tls("logs.example.com".into(), 6514),
+        ),
+        ("tls://[::1]", SyslogAddress::Tls("::1".into(), 6514)),
+        (
+            "relp+tls://h:2514",
+            SyslogAddress::RelpTls("h".into(), 2514),
+        ),
+    ] {
+        let c = yaml(&format!("syslog_output:\n  address: \"{text}\"\n"));
+        assert_eq!(c.syslog.address, want, "{text}");
+    }
+    let pin = format!("SHA256:{}", "AB:".repeat(31) + "AB");
+    let c = yaml(&format!(
+        "syslog_output:\n  enabled: true\n  address: tls://h\n  tls:\n    auth_mode: FINGERPRINT\n    \
+         permitted_peers: [\"{pin}\"]\n"
+    ));
+    assert_eq!(
+        c.syslog.tls.auth_mode,
+        crate::config::TlsAuthMode::Fingerprint
+    );
+    assert_eq!(c.syslog.tls.permitted_peers[0].to_string(), pin);
+    // Each wrong value or combination names its key.
+    let on = "syslog_output:\n  enabled: true\n  address: tls://h\n  tls:\n";
+    for (body, key) in [
+        ("    auth_mode: anon\n", "`syslog_output.tls.auth_mode`"),
+        (
+            "    auth_mode: fingerprint\n",
+            "`syslog_output.tls.permitted_peers`",
+        ),
+        (
+            "    permitted_peers: [\"SHA256:00\"]\n",
+            "`syslog_output.tls.permitted_peers[0]`",
+        ),
+        (
+            &format!("    permitted_peers: [\"{pin}\"]\n"),
+            "`syslog_output.tls.permitted_peers`",
+        ),
+        (
+            "    auth_mode: certvalid\n",
+            "`syslog_output.tls.auth_mode`",
+        ),
+        (
+            "    client_cert: /c.pem\n",
+            "`syslog_output.tls.client_key`",
+        ),
+        (
+            "    client_key: /c.key\n",
+            "`syslog_output.tls.client_cert`",
+        ),
+    ] {
+        assert_names(&yaml_err(&format!("{on}{body}")), &[key]);
+    }
+    // A TLS block beside a clear-text address: refused.
+    let e = yaml_err(
+        "syslog_output:\n  enabled: true\n  address: tcp://h:514\n  tls: {ca_cert: /ca.pem}\n",
+    );
+    assert_names(&e, &["`syslog_output.tls`", "clear text", "tls://"]);
 }
 
 #[test]

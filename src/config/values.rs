@@ -135,7 +135,14 @@ pub enum SyslogAddress {
     Tcp(String, u16),
     /// `relp://host:port`: RELP (rsyslog's acknowledged transport) over TCP.
     Relp(String, u16),
+    /// `tls://host[:port]`: RFC 5425, syslog over TLS (octet counting), port 6514 by default.
+    Tls(String, u16),
+    /// `relp+tls://host:port`: RELP inside TLS.
+    RelpTls(String, u16),
 }
+
+/// RFC 5425's port for syslog over TLS.
+pub const SYSLOG_TLS_PORT: u16 = 6514;
 
 impl Default for SyslogAddress {
     fn default() -> Self {
@@ -150,6 +157,8 @@ impl std::fmt::Display for SyslogAddress {
             SyslogAddress::Udp(h, p) => ("udp", h, p),
             SyslogAddress::Tcp(h, p) => ("tcp", h, p),
             SyslogAddress::Relp(h, p) => ("relp", h, p),
+            SyslogAddress::Tls(h, p) => ("tls", h, p),
+            SyslogAddress::RelpTls(h, p) => ("relp+tls", h, p),
         };
         if host.contains(':') {
             write!(f, "{scheme}://[{host}]:{port}")
@@ -170,8 +179,8 @@ impl Setting for SyslogAddress {
             ConfigError::key(
                 key,
                 format!(
-                    "{why} (expected unix:///absolute/path, udp://host:port, tcp://host:port or \
-                     relp://host:port), got {}",
+                    "{why} (expected unix:///absolute/path, udp://host:port, tcp://host:port, \
+                     relp://host:port, tls://host[:port] or relp+tls://host:port), got {}",
                     t.shown
                 ),
             )
@@ -180,6 +189,28 @@ impl Setting for SyslogAddress {
 }
 
 impl SyslogAddress {
+    /// `tls://` or `relp+tls://`: the channel speaks TLS, never clear text.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, SyslogAddress::Tls(..) | SyslogAddress::RelpTls(..))
+    }
+
+    /// RELP, in clear text or inside TLS.
+    pub fn is_relp(&self) -> bool {
+        matches!(self, SyslogAddress::Relp(..) | SyslogAddress::RelpTls(..))
+    }
+
+    /// The host of a network address (`None` for a unix socket).
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            SyslogAddress::Unix(_) => None,
+            SyslogAddress::Udp(h, _)
+            | SyslogAddress::Tcp(h, _)
+            | SyslogAddress::Relp(h, _)
+            | SyslogAddress::Tls(h, _)
+            | SyslogAddress::RelpTls(h, _) => Some(h),
+        }
+    }
+
     /// Parses `unix:///abs/path`, `udp://host:port`, `tcp://host:port`, `relp://host:port`
     /// (IPv6 hosts in brackets); the error says what is wrong.
     pub fn parse(a: &str) -> Result<SyslogAddress, String> {
@@ -196,8 +227,12 @@ impl SyslogAddress {
             "udp" => SyslogAddress::Udp,
             "tcp" => SyslogAddress::Tcp,
             "relp" => SyslogAddress::Relp,
+            "tls" => SyslogAddress::Tls,
+            "relp+tls" => SyslogAddress::RelpTls,
             _ => return Err("unsupported scheme".to_string()),
         };
+        // tls:// alone may leave the port out: RFC 5425's 6514.
+        let default_port = (scheme == "tls").then_some(SYSLOG_TLS_PORT);
         let (host, port) = if let Some(v6) = hp.strip_prefix('[') {
             let (host, rest) = v6
                 .split_once(']')
@@ -205,14 +240,18 @@ impl SyslogAddress {
             if host.parse::<std::net::Ipv6Addr>().is_err() {
                 return Err(format!("`{host}` is not an IPv6 address"));
             }
-            let port = rest
-                .strip_prefix(':')
-                .ok_or_else(|| "missing `:port`".to_string())?;
+            let port = match (rest.strip_prefix(':'), default_port) {
+                (Some(p), _) => Some(p),
+                (None, Some(_)) if rest.is_empty() => None,
+                (None, _) => return Err("missing `:port`".to_string()),
+            };
             (host, port)
         } else {
-            let (host, port) = hp
-                .rsplit_once(':')
-                .ok_or_else(|| "missing `:port`".to_string())?;
+            let (host, port) = match (hp.rsplit_once(':'), default_port) {
+                (Some((h, p)), _) => (h, Some(p)),
+                (None, Some(_)) => (hp, None),
+                (None, None) => return Err("missing `:port`".to_string()),
+            };
             if host.contains(':') {
                 return Err(
                     "an IPv6 address must be written in brackets, e.g. [::1]:514".to_string(),
@@ -229,6 +268,12 @@ impl SyslogAddress {
         {
             return Err(format!("`{host}` is not a valid host name"));
         }
+        let Some(port) = port else {
+            return Ok(make(
+                host.to_string(),
+                default_port.unwrap_or(SYSLOG_TLS_PORT),
+            ));
+        };
         match port.parse::<u16>() {
             Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => {
                 Ok(make(host.to_string(), p))

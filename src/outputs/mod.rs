@@ -26,6 +26,7 @@ pub mod stdout;
 pub mod syslog;
 mod syslog_ledger;
 mod syslog_relp;
+mod syslog_tls;
 mod syslog_transport;
 mod syslog_wire;
 
@@ -301,9 +302,11 @@ pub fn open_enabled(
         let mut c = base.clone();
         let named = |err: OpenError| {
             let at = e.key();
+            // A channel names its keys as in its Falco block; here they are the entry's.
+            let own = |m: String| m.replace("`syslog_output.tls.", &format!("`{at}.tls."));
             match err {
-                OpenError::Config(m) => OpenError::Config(format!("{at}: {m}")),
-                OpenError::Io(m) => OpenError::Io(format!("{at}: {m}")),
+                OpenError::Config(m) => OpenError::Config(format!("{at}: {}", own(m))),
+                OpenError::Io(m) => OpenError::Io(format!("{at}: {}", own(m))),
             }
         };
         let r = match &e.kind {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::log_limit::LogLimit;
 use super::syslog_ledger::Ledger;
 use super::syslog_relp::{self as relp, Reply};
+use super::syslog_tls::TlsClient;
 use super::syslog_transport::{poll_once, Conn, Kind, Peer};
 use super::syslog_wire::{encode, frame, Framing, Header};
 use super::{Batch, Channel, ChannelCtx, OpenError};
@@ -68,6 +69,9 @@ struct RelpSession {
 
 pub struct SyslogChannel {
     address: Address,
+    /// `tls://`, `relp+tls://`: the TLS client (verification, certificates); reloaded by
+    /// `reopen`.
+    tls: Option<TlsClient>,
     header: Header,
     conn: Option<Conn>,
     relp: Option<RelpSession>,
@@ -157,8 +161,13 @@ impl SyslogChannel {
             }
         }
         let backoff = backoff_min(&address);
+        let tls = match (address.is_tls(), address.host()) {
+            (true, Some(host)) => Some(TlsClient::new(&c.tls, host, log)?),
+            _ => None,
+        };
         Ok(SyslogChannel {
             address,
+            tls,
             header: Header {
                 format: c.format.clone(),
                 facility: c.facility,
@@ -184,12 +193,12 @@ impl SyslogChannel {
     }
 
     fn is_relp(&self) -> bool {
-        matches!(self.address, Address::Relp(..))
+        self.address.is_relp()
     }
 
     /// Alerts go through the ledger: TCP, RELP, or a unix socket that turned out to be a stream.
     fn is_stream(&self) -> bool {
-        matches!(self.address, Address::Tcp(..) | Address::Relp(..))
+        !matches!(self.address, Address::Unix(..) | Address::Udp(..))
             || self.conn.as_ref().is_some_and(Conn::is_stream)
     }
 
@@ -204,12 +213,14 @@ impl SyslogChannel {
         }
         let deadline = now + ctx.output_timeout.min(MAX_CONNECT_WAIT);
         let abort = || ctx.is_aborting();
-        let result = Conn::connect(&self.address, deadline, &abort).and_then(|mut conn| {
-            if self.is_relp() {
-                self.relp = Some(relp_open(&mut conn, deadline, &abort)?);
-            }
-            Ok(conn)
-        });
+        let result = Conn::connect(&self.address, self.tls.as_ref(), deadline, &abort).and_then(
+            |mut conn| {
+                if self.is_relp() {
+                    self.relp = Some(relp_open(&mut conn, deadline, &abort)?);
+                }
+                Ok(conn)
+            },
+        );
         match result {
             Ok(conn) => {
                 self.conn = Some(conn);
@@ -637,8 +648,12 @@ impl SyslogChannel {
         let conn = self.conn.take();
         // A clean close (end of file, no reset): the peer read everything it acknowledged, since
         // a TCP that closes with unread data sends a reset instead (RFC 1122 4.2.2.13; Linux,
-        // the BSDs and Windows do). Only what it had not acknowledged is sent again.
-        if let (Some(conn), None, io::ErrorKind::UnexpectedEof) = (&conn, &self.relp, e.kind()) {
+        // the BSDs and Windows do). Only what it had not acknowledged is sent again. Not under
+        // TLS: a TLS server reads records into its own buffer before it decrypts them, and one
+        // that refused them (a fatal alert) closes cleanly all the same.
+        if let (Some(conn), None, io::ErrorKind::UnexpectedEof, false) =
+            (&conn, &self.relp, e.kind(), self.tls.is_some())
+        {
             // Still no reset after the count was taken (a reset empties the queue it counts).
             let acked = conn.acknowledged();
             let still_clean =
@@ -737,7 +752,7 @@ fn nothing_confirmed(ctx: &ChannelCtx) -> io::Error {
 }
 
 fn backoff_min(address: &Address) -> Duration {
-    if matches!(address, Address::Relp(..)) {
+    if address.is_relp() {
         RELP_RETRY_MIN
     } else {
         BACKOFF_MIN
@@ -864,7 +879,20 @@ impl Channel for SyslogChannel {
 
     /// Drops the connection; the next alert connects afresh (e.g. after the daemon restarted).
     /// What the old connection had not confirmed is written again on the new one.
-    fn reopen(&mut self, _ctx: &ChannelCtx) {
+    fn reopen(&mut self, ctx: &ChannelCtx) {
+        // Certificate rotation: the files are read again. A bad new file keeps the client in use
+        // (still TLS, still verifying) and says which key to fix.
+        if let Some(tls) = self.tls.as_mut() {
+            match tls.reload(&ctx.log) {
+                Ok(()) => ctx.log.notice(&format!(
+                    "{} output: TLS certificates and keys reloaded for {}",
+                    ctx.name, self.address
+                )),
+                Err(OpenError::Config(m) | OpenError::Io(m)) => ctx.error(&format!(
+                    "reopen: the TLS files could not be reloaded, the ones loaded before stay in                      use: {m}"
+                )),
+            }
+        }
         self.conn = None;
         self.relp = None;
         self.ledger.connection_lost(u32::MAX);
@@ -894,6 +922,9 @@ impl Channel for SyslogChannel {
                 "{} alert(s) not delivered to {} since the last message",
                 self.outage.unlogged, self.address
             ));
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            conn.shutdown_tls();
         }
         self.conn = None;
         self.relp = None;

@@ -2,13 +2,14 @@
 //! deadline, and what the kernel knows about the peer (hang-up, reset, unacknowledged bytes). Every socket is non-blocking and every wait is a `poll` of at most 100 ms, so
 //! the worker never blocks indefinitely and notices a close deadline quickly.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
+use super::syslog_tls::{self as tls, TlsClient, TlsStream};
 use crate::config::SyslogAddress as Address;
 use crate::sys;
 
@@ -21,13 +22,50 @@ pub enum Kind {
     Tcp,
 }
 
-/// A connected, non-blocking, close-on-exec syslog socket.
+/// A connected, non-blocking, close-on-exec syslog socket, in clear text or under TLS.
 pub struct Conn {
-    sock: Socket,
+    stream: Stream,
     kind: Kind,
-    /// Bytes written on this connection so far (streams): with the kernel's count of bytes
-    /// still unacknowledged, this says which of them the peer has acknowledged.
+}
+
+enum Stream {
+    Plain(Counted),
+    /// `tls://`, `relp+tls://`: the TLS session owns the socket.
+    Tls(Box<TlsStream>),
+}
+
+/// A socket that counts the bytes it wrote: with the kernel's count of bytes still
+/// unacknowledged, this says which of them the peer has acknowledged. Under TLS these are the
+/// bytes of the TLS records, so what the peer acknowledged is known in record bytes.
+pub struct Counted {
+    sock: Socket,
+    /// Bytes written on this connection so far (streams).
     written: u64,
+}
+
+impl Counted {
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.sock).read(buf)
+    }
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // MSG_NOSIGNAL: a reset peer is an EPIPE here, never a SIGPIPE.
+        let n = self.sock.send_with_flags(buf, libc::MSG_NOSIGNAL)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// How a stream's peer stands, seen without blocking.
@@ -52,7 +90,7 @@ pub fn poll_once(
 }
 
 /// Waits until `fd` is writable, the deadline passes, or `abort` says stop.
-fn wait_writable(
+pub fn wait_writable(
     fd: BorrowedFd<'_>,
     deadline: Instant,
     abort: &dyn Fn() -> bool,
@@ -98,9 +136,12 @@ fn connect_by(
 }
 
 impl Conn {
-    /// Connects to `addr` (RELP connects like TCP), waiting at most until `deadline`.
+    /// Connects to `addr` (RELP connects like TCP), waiting at most until `deadline`; a TLS
+    /// address (with its `tls` client) completes the handshake and the server's verification
+    /// before anything else is written.
     pub fn connect(
         addr: &Address,
+        tls: Option<&TlsClient>,
         deadline: Instant,
         abort: &dyn Fn() -> bool,
     ) -> io::Result<Conn> {
@@ -125,7 +166,10 @@ impl Conn {
                 connect_by(&sock, &to.into(), deadline, abort)?;
                 (sock, Kind::Udp)
             }
-            Address::Tcp(host, port) | Address::Relp(host, port) => {
+            Address::Tcp(host, port)
+            | Address::Relp(host, port)
+            | Address::Tls(host, port)
+            | Address::RelpTls(host, port) => {
                 let to = resolve(host, *port)?;
                 let sock = new_socket(Domain::for_address(to), Type::STREAM)?;
                 connect_by(&sock, &to.into(), deadline, abort)?;
@@ -133,11 +177,26 @@ impl Conn {
                 (sock, Kind::Tcp)
             }
         };
-        Ok(Conn {
-            sock,
-            kind,
-            written: 0,
-        })
+        let counted = Counted { sock, written: 0 };
+        let stream = if addr.is_tls() {
+            // Never clear text on a TLS address: no client, no connection.
+            let tls = tls.ok_or_else(|| io::Error::other("no TLS settings for a TLS address"))?;
+            Stream::Tls(Box::new(tls.handshake(counted, deadline, abort)?))
+        } else {
+            Stream::Plain(counted)
+        };
+        Ok(Conn { stream, kind })
+    }
+
+    fn counted(&self) -> &Counted {
+        match &self.stream {
+            Stream::Plain(c) => c,
+            Stream::Tls(s) => s.get_ref(),
+        }
+    }
+
+    fn sock(&self) -> &Socket {
+        &self.counted().sock
     }
 
     pub fn kind(&self) -> Kind {
@@ -149,12 +208,19 @@ impl Conn {
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
+        self.sock().as_fd()
     }
 
-    /// Bytes written on this stream so far.
+    /// Ends a TLS session politely (close_notify, without waiting); nothing for clear text.
+    pub fn shutdown_tls(&mut self) {
+        if let Stream::Tls(s) = &mut self.stream {
+            tls::shutdown(s);
+        }
+    }
+
+    /// Bytes written on this stream so far (under TLS: record bytes).
     pub fn written(&self) -> u64 {
-        self.written
+        self.counted().written
     }
 
     /// Bytes written that the peer has not acknowledged yet: TCP counts what its peer has not
@@ -165,7 +231,7 @@ impl Conn {
 
     /// Bytes of this stream the peer has acknowledged.
     pub fn acknowledged(&self) -> io::Result<u64> {
-        Ok(self.written.saturating_sub(self.unacknowledged()?))
+        Ok(self.written().saturating_sub(self.unacknowledged()?))
     }
 
     /// Whether a stream's peer hung up or reset, without blocking and without reading: data the
@@ -182,7 +248,7 @@ impl Conn {
         if revents & (libc::POLLERR | libc::POLLHUP | libc::POLLRDHUP) == 0 {
             return Peer::Alive;
         }
-        match self.sock.take_error() {
+        match self.sock().take_error() {
             Ok(Some(e)) => Peer::Gone(e),
             Err(e) => Peer::Gone(e),
             // POLLHUP: both directions are shut, and we never shut ours: a reset whose error
@@ -198,9 +264,13 @@ impl Conn {
         }
     }
 
-    /// Reads what the peer sent, without waiting (`WouldBlock` when nothing is there).
+    /// Reads what the peer sent, without waiting (`WouldBlock` when nothing is there; `Ok(0)`
+    /// at end of file, or when a TLS peer said close_notify).
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.sock).read(buf)
+        match &mut self.stream {
+            Stream::Plain(c) => c.read(buf),
+            Stream::Tls(s) => tls::read(s, buf),
+        }
     }
 
     /// Sends one framed message, waiting for room until `deadline`. A datagram goes whole or not
@@ -213,25 +283,26 @@ impl Conn {
         abort: &dyn Fn() -> bool,
     ) -> io::Result<()> {
         let stream = self.is_stream();
+        let c = match &mut self.stream {
+            Stream::Plain(c) => c,
+            Stream::Tls(s) => return tls::send(s, frame, deadline, abort),
+        };
         let mut sent = 0;
         while sent < frame.len() {
-            // MSG_NOSIGNAL: a reset peer is an EPIPE here, never a SIGPIPE.
-            match self
-                .sock
-                .send_with_flags(&frame[sent..], libc::MSG_NOSIGNAL)
-            {
+            match c.write(&frame[sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) if !stream && n != frame.len() => {
                     return Err(io::Error::other("datagram truncated"))
                 }
                 Ok(n) => {
                     sent += n;
-                    if stream {
-                        self.written += n as u64;
+                    if !stream {
+                        // Datagrams are not counted.
+                        c.written = 0;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait_writable(self.fd(), deadline, abort)?
+                    wait_writable(c.fd(), deadline, abort)?
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

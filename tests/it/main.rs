@@ -42,5 +42,6 @@ mod syslog_failures;
 mod syslog_relp;
 mod syslog_rsyslog;
 mod syslog_tcp_resets;
+mod syslog_tls;
 mod timezone;
 mod wakeups;

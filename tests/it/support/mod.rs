@@ -10,6 +10,7 @@ pub mod http;
 pub mod program;
 pub mod relp_server;
 pub mod rsyslog;
+pub mod rsyslog_tls;
 pub mod syslog;
 pub mod tcp_collector;
 pub mod tmpfs;

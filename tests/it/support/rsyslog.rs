@@ -59,7 +59,7 @@ const READY_WAIT: Duration = Duration::from_secs(15);
 /// A port free for both TCP and UDP, below the ephemeral range (32768+ on Linux) so that no
 /// outgoing connection of a parallel test takes it between our check and rsyslogd's bind, or
 /// while rsyslogd is down for a restart.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let offset = std::process::id().wrapping_mul(97);
     for _ in 0..2_000 {
@@ -273,25 +273,7 @@ ruleset(name="relp" queue.type="Direct") {{
     pub fn records(&self) -> Vec<Record> {
         let mut text = fs::read_to_string(&self.out).unwrap_or_default();
         text.push_str(&fs::read_to_string(&self.relp_out).unwrap_or_default());
-        text.lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.splitn(9, '|').collect();
-                if f.len() != 9 {
-                    return None;
-                }
-                Some(Record {
-                    input: f[0].into(),
-                    facility: f[1].parse().ok()?,
-                    severity: f[2].parse().ok()?,
-                    tag: f[3].into(),
-                    app_name: f[4].into(),
-                    procid: f[5].into(),
-                    hostname: f[6].into(),
-                    time_reported: f[7].into(),
-                    msg: f[8].into(),
-                })
-            })
-            .collect()
+        parse_records(&text)
     }
 
     /// Waits (at most `timeout`) until `n` stored records satisfy `pred`; returns them.
@@ -310,6 +292,29 @@ ruleset(name="relp" queue.type="Direct") {{
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Records in the `input|facility|...|msg` lines of the test template.
+pub fn parse_records(text: &str) -> Vec<Record> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.splitn(9, '|').collect();
+            if f.len() != 9 {
+                return None;
+            }
+            Some(Record {
+                input: f[0].into(),
+                facility: f[1].parse().ok()?,
+                severity: f[2].parse().ok()?,
+                tag: f[3].into(),
+                app_name: f[4].into(),
+                procid: f[5].into(),
+                hostname: f[6].into(),
+                time_reported: f[7].into(),
+                msg: f[8].into(),
+            })
+        })
+        .collect()
 }
 
 impl Drop for Rsyslog {
