@@ -2,12 +2,13 @@
 # CMake target (here, for the source tree and the installed package) and by the pkg-config
 # file's Libs.private (CMakeLists.txt). It is what
 #   cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs
-# prints on Linux/glibc, in its order: the system's libcurl through the curl crate (which brings
-# OpenSSL itself, as a dependency of the shared libcurl), then what std needs.
+# prints on Linux/glibc, in its order: the system's OpenSSL through the openssl crate (the syslog
+# channel's TLS; the same libssl/libcrypto the shared libcurl links), the system's libcurl
+# through the curl crate, then what std needs.
 # scripts/check-cinstall compares it with the Libs.private cargo-c derives from that output, and
 # scripts/check-consumers links a program with it; update it when a dependency brings a native
 # library.
-set(FALCO_OUTPUTS_NATIVE_STATIC_LIBS curl gcc_s util rt pthread m dl c)
+set(FALCO_OUTPUTS_NATIVE_STATIC_LIBS ssl crypto curl gcc_s util rt pthread m dl c)
 
 # falco_outputs_find_deps([QUIET|REQUIRED]) finds the libraries that have a CMake package and
 # sets _FALCO_OUTPUTS_LINK_DEPS to FALCO_OUTPUTS_NATIVE_STATIC_LIBS with those names replaced
