@@ -5,6 +5,7 @@
 
 pub use crate::config::{
     Config, HttpConfig, HttpMethod, HttpUrl, SyslogAddress, SyslogConfig, SyslogFormat,
+    SyslogTlsConfig,
 };
 pub use crate::date::LocalZone;
 pub use crate::format::{FormatOptions, Formatter};

@@ -469,3 +469,79 @@ fn relp_over_tls_kill_9_mid_stream_loses_nothing() {
         logs.lines()
     );
 }
+
+/// 5. kill -9 of rsyslogd mid-stream on `tls://`, alerts emitted while it is down, restart: as
+///    on `tcp://`, alerts it had not confirmed are written again on a new connection when there
+///    is one and fail when there is none; no alert is lost uncounted (every alert rsyslogd does
+///    not have is counted failed), none counted delivered that it does not have, and every
+///    alert emitted after the restart is stored.
+#[test]
+fn tls_kill_9_and_restart_counts_match_what_rsyslogd_stored() {
+    let Some(certs) = Certs::make() else { return };
+    let mut rs = RsyslogTls::start(&certs);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.json");
+    let address = format!("tls://127.0.0.1:{}", rs.port("tls"));
+    let (out, logs) = open(&yaml(&file, &address, &certs.client_tls(""), ""));
+    const N: u64 = 3000;
+    let mut emitted = 0;
+    let mut emit = |n: u64| {
+        for _ in 0..n {
+            out.emit(seed_alert(emitted)).unwrap();
+            emitted += 1;
+        }
+    };
+    emit(N / 3);
+    let streaming = Instant::now() + Duration::from_secs(10);
+    while rs.records("tls").is_empty() && Instant::now() < streaming {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    rs.freeze(true);
+    let k_stored = rs.records("tls").len();
+    rs.kill();
+    emit(N / 3);
+    std::thread::sleep(Duration::from_millis(300));
+    rs.restart();
+    let after_restart = N - 2 * (N / 3);
+    emit(after_restart);
+    out.flush(Duration::from_secs(60)).unwrap();
+    let c = settled(&out);
+    let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
+    for r in rs.records("tls") {
+        *copies.entry(num(&r.msg)).or_insert(0) += 1;
+    }
+    let stored: usize = copies.values().sum();
+    println!(
+        "tls kill -9: killed after {} emitted / {k_stored} stored; emitted {N}, stored {} \
+         distinct ({stored} with {} duplicates); counted {c}",
+        N / 3,
+        copies.len(),
+        stored - copies.len()
+    );
+    assert_eq!(c.enqueued, N);
+    assert!(
+        c.delivered as usize <= copies.len(),
+        "delivered beyond stored: {c}"
+    );
+    let lost = N - copies.len() as u64;
+    assert!(
+        lost <= c.failed,
+        "{lost} lost but only {} counted failed",
+        c.failed
+    );
+    let late: Vec<u64> = (N - after_restart..N)
+        .filter(|n| !copies.contains_key(n))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "emitted after the restart, not stored: {late:?}"
+    );
+    out.close(Some(Duration::from_secs(5))).unwrap();
+    assert!(
+        logs.lines()
+            .iter()
+            .any(|l| l.contains("connection to tls://127.0.0.1") && l.contains("lost")),
+        "{:?}",
+        logs.lines()
+    );
+}

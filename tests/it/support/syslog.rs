@@ -8,6 +8,7 @@ use falco_outputs::alert::Priority;
 use falco_outputs::stats::StatsSnapshot;
 use falco_outputs::testing::{
     Channel, Config, OpenError, SyslogAddress, SyslogChannel, SyslogConfig, SyslogFormat,
+    SyslogTlsConfig,
 };
 
 use super::{batch_at_priorities, Harness};
@@ -37,6 +38,16 @@ impl SyslogHarness {
     pub fn open(address: &str, format: SyslogFormat, facility: u8) -> SyslogHarness {
         Self::try_open(address, format, facility, Duration::from_millis(2000))
             .unwrap_or_else(|e| panic!("open {address}: {e:?}"))
+    }
+
+    /// A `tls://` channel with the given `syslog_output.tls` settings.
+    pub fn open_tls(address: &str, tls: SyslogTlsConfig) -> SyslogHarness {
+        let harness = Harness::new("syslog", false, Duration::from_millis(2000));
+        let mut cfg = config(address, SyslogFormat::Rfc3164, 1);
+        cfg.syslog.tls = tls;
+        let channel = SyslogChannel::open(&cfg, &harness.logger())
+            .unwrap_or_else(|e| panic!("open {address}: {e:?}"));
+        SyslogHarness { channel, harness }
     }
 
     pub fn try_open(

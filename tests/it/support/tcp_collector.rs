@@ -1,11 +1,16 @@
 //! A misbehaving TCP syslog collector on 127.0.0.1: per connection it reads a given number of
 //! bytes and then resets the connection (SO_LINGER 0: an RST, its unread receive buffer thrown
 //! away), or reads until the peer closes. It keeps what it read, per connection, and parses the
-//! RFC 6587 octet-counted frames out of it.
+//! RFC 6587 octet-counted frames out of it. [`Collector::start_tls`] does the same inside TLS
+//! (OpenSSL's server side, the test's certificates): the budgets count decrypted bytes, and a
+//! reset is the same RST under the TLS session.
 
 #![allow(dead_code)]
 
 use std::io::Read;
+use std::path::Path;
+
+use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,8 +43,7 @@ fn reset(s: TcpStream) {
 }
 
 /// Reads at most `budget` bytes (all of them if `None`), giving up 10 s after the last byte.
-fn read_some(s: &mut TcpStream, budget: Option<usize>, into: &Mutex<Vec<Vec<u8>>>, slot: usize) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+fn read_some(s: &mut impl Read, budget: Option<usize>, into: &Mutex<Vec<Vec<u8>>>, slot: usize) {
     let mut buf = [0u8; 4096];
     let mut got = 0;
     loop {
@@ -59,6 +63,20 @@ fn read_some(s: &mut TcpStream, budget: Option<usize>, into: &Mutex<Vec<Vec<u8>>
 
 impl Collector {
     pub fn start(policy: Policy) -> Collector {
+        Self::start_with(policy, None)
+    }
+
+    /// The same collector behind TLS, presenting `<certs>/server.pem` (localhost, 127.0.0.1).
+    pub fn start_tls(policy: Policy, certs: &Path) -> Collector {
+        let mut a = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+        a.set_certificate_chain_file(certs.join("server.pem"))
+            .unwrap();
+        a.set_private_key_file(certs.join("server.key"), SslFiletype::PEM)
+            .unwrap();
+        Self::start_with(policy, Some(a.build()))
+    }
+
+    fn start_with(policy: Policy, tls: Option<SslAcceptor>) -> Collector {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -78,6 +96,7 @@ impl Collector {
                         }
                     };
                     s.set_nonblocking(false).unwrap();
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
                     let slot = {
                         let mut c = conns.lock().unwrap();
                         c.push(Vec::new());
@@ -89,10 +108,32 @@ impl Collector {
                         Policy::AlwaysResetAfter(n) => Some(*n),
                     };
                     i += 1;
+                    let Some(tls) = &tls else {
+                        match budget {
+                            Some(n) => {
+                                read_some(&mut s, Some(n), &conns, slot);
+                                reset(s);
+                            }
+                            None => {
+                                let conns = conns.clone();
+                                readers.lock().unwrap().push(std::thread::spawn(move || {
+                                    read_some(&mut s, None, &conns, slot)
+                                }));
+                            }
+                        }
+                        continue;
+                    };
+                    if budget == Some(0) {
+                        reset(s);
+                        continue;
+                    }
+                    let Ok(mut s) = tls.accept(s) else { continue };
                     match budget {
                         Some(n) => {
                             read_some(&mut s, Some(n), &conns, slot);
-                            reset(s);
+                            let _ = socket2::SockRef::from(s.get_ref())
+                                .set_linger(Some(Duration::ZERO));
+                            drop(s);
                         }
                         None => {
                             let conns = conns.clone();
