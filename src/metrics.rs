@@ -63,7 +63,7 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             );
         }
     }
-    let per_channel: [(&str, &str, &str, Value); 8] = [
+    let per_channel: [(&str, &str, &str, Value); 9] = [
         (
             "alerts_pending",
             "gauge",
@@ -105,6 +105,12 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             "counter",
             "Files the channel rotated itself (file_output.rotate); 0 on other channels.",
             |c| c.stats.rotations.to_string(),
+        ),
+        (
+            "duplicates_total",
+            "counter",
+            "Delivered alerts the peer already held (a NATS PubAck with duplicate: true); part of delivered.",
+            |c| c.stats.duplicates.to_string(),
         ),
         (
             "last_success_timestamp_seconds",
@@ -188,6 +194,7 @@ mod tests {
             last_success_ns: 1_700_000_000_000_000_001,
             spool_corrupt: 0,
             rotations: 2,
+            duplicates: 0,
         };
         let text = to_prometheus(
             "0.1.0",
@@ -215,6 +222,6 @@ mod tests {
         ] {
             assert!(text.contains(&want), "missing {want:?} in\n{text}");
         }
-        assert_eq!(text.matches("# TYPE").count(), 11);
+        assert_eq!(text.matches("# TYPE").count(), 12);
     }
 }

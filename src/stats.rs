@@ -28,6 +28,9 @@ pub struct ChannelStats {
     pub spool_corrupt: AtomicU64,
     /// Files the channel rotated itself (`file_output.rotate`); not alerts.
     pub rotations: AtomicU64,
+    /// Delivered alerts whose acknowledgement said the peer already held them (a NATS PubAck
+    /// with `duplicate: true`): a re-send it dropped. Part of `delivered`, not of the identity.
+    pub duplicates: AtomicU64,
 }
 
 /// A consistent-enough copy of one channel's counters.
@@ -45,6 +48,7 @@ pub struct StatsSnapshot {
     pub last_success_ns: u64,
     pub spool_corrupt: u64,
     pub rotations: u64,
+    pub duplicates: u64,
 }
 
 impl StatsSnapshot {
@@ -75,6 +79,7 @@ impl ChannelStats {
             last_success_ns: self.last_success_ns.load(Relaxed),
             spool_corrupt: self.spool_corrupt.load(Relaxed),
             rotations: self.rotations.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
         }
     }
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -123,6 +128,7 @@ pub fn to_json(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> Str
                 "discarded": s.discarded,
                 "dropped": s.dropped(),
                 "dropped_queue_full": s.dropped_queue_full,
+                "duplicates": s.duplicates,
                 "enqueued": s.enqueued,
                 "failed": s.failed,
                 "filtered": s.filtered,

@@ -31,6 +31,9 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
     if config.otlp.enabled && config.otlp.url.is_empty() {
         return Err(missing("otlp", "url"));
     }
+    if config.nats.enabled && config.nats.servers.is_empty() {
+        return Err(missing("nats", "servers"));
+    }
     check_extra_outputs(config)?;
     check_bands(config)?;
     check_rotation(config)?;
@@ -46,11 +49,12 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
         || config.syslog.enabled
         || config.program.enabled
         || config.http.enabled
-        || config.otlp.enabled;
+        || config.otlp.enabled
+        || config.nats.enabled;
     if !any {
         return Err(ConfigError::invalid(format!(
             "{NO_OUTPUT_ERROR} (none of stdout_output, syslog_output, file_output, \
-             program_output, http_output, otlp_output has `enabled: true`, and no \
+             program_output, http_output, otlp_output, nats_output has `enabled: true`, and no \
              extra_outputs entry)"
         )));
     }
@@ -85,7 +89,9 @@ fn check_channel_count(config: &Config) -> Result<(), ConfigError> {
 }
 
 /// The names Falco's blocks' channels have: an `extra_outputs` entry may not take one.
-const BUILT_IN_NAMES: [&str; 6] = ["stdout", "file", "syslog", "program", "http", "otlp"];
+const BUILT_IN_NAMES: [&str; 7] = [
+    "stdout", "file", "syslog", "program", "http", "otlp", "nats",
+];
 
 /// Unique names; each enabled entry has what its type requires (named in the error).
 fn check_extra_outputs(config: &Config) -> Result<(), ConfigError> {
@@ -112,6 +118,7 @@ fn check_extra_outputs(config: &Config) -> Result<(), ConfigError> {
             ExtraKind::Program(c) if c.program.trim().is_empty() => Some("program"),
             ExtraKind::Http(c) if c.url.is_empty() => Some("url"),
             ExtraKind::Otlp(c) if c.url.is_empty() => Some("url"),
+            ExtraKind::Nats(c) if c.servers.is_empty() => Some("servers"),
             _ => None,
         };
         if let Some(key) = required {
@@ -133,6 +140,7 @@ fn check_bands(config: &Config) -> Result<(), ConfigError> {
         ("program_output".into(), &config.program.route),
         ("http_output".into(), &config.http.route),
         ("otlp_output".into(), &config.otlp.route),
+        ("nats_output".into(), &config.nats.route),
     ];
     for e in &config.extra_outputs {
         let route = match &e.kind {
@@ -142,6 +150,7 @@ fn check_bands(config: &Config) -> Result<(), ConfigError> {
             ExtraKind::Program(c) => &c.route,
             ExtraKind::Http(c) => &c.route,
             ExtraKind::Otlp(c) => &c.route,
+            ExtraKind::Nats(c) => &c.route,
         };
         blocks.push((e.key(), route));
     }

@@ -5,6 +5,7 @@
 
 use super::error::ConfigError;
 use super::keys::{FileConfig, HttpConfig, OtlpConfig, ProgramConfig, StdoutConfig, SyslogConfig};
+use super::nats::NatsConfig;
 use super::read::{quote, Reader, Setting};
 use super::yaml::Node;
 
@@ -17,6 +18,7 @@ pub enum ExtraKind {
     Program(ProgramConfig),
     Http(HttpConfig),
     Otlp(OtlpConfig),
+    Nats(NatsConfig),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +28,7 @@ pub struct ExtraOutput {
     pub kind: ExtraKind,
 }
 
-const TYPES: &str = "stdout, file, syslog, program, http, otlp";
+const TYPES: &str = "stdout, file, syslog, program, http, otlp, nats";
 
 impl ExtraOutput {
     pub fn enabled(&self) -> bool {
@@ -37,6 +39,7 @@ impl ExtraOutput {
             ExtraKind::Program(c) => c.enabled,
             ExtraKind::Http(c) => c.enabled,
             ExtraKind::Otlp(c) => c.enabled,
+            ExtraKind::Nats(c) => c.enabled,
         }
     }
 
@@ -58,7 +61,7 @@ impl Setting for ExtraOutput {
         let Node::Map(entries) = node else {
             return Err(ConfigError::key(
                 key,
-                "expected a mapping {name: ..., type: file|syslog|program|http|otlp|stdout, ...}",
+                "expected a mapping {name: ..., type: file|syslog|program|http|otlp|nats|stdout, ...}",
             ));
         };
         let name = scalar(entries, "name").map(str::trim).unwrap_or("");
@@ -106,6 +109,7 @@ impl Setting for ExtraOutput {
             "program" => ExtraKind::Program(block(r, &at, &rest)?),
             "http" => ExtraKind::Http(block(r, &at, &rest)?),
             "otlp" => ExtraKind::Otlp(block(r, &at, &rest)?),
+            "nats" => ExtraKind::Nats(block(r, &at, &rest)?),
             "" => return Err(ConfigError::key(&at, format!("needs a `type` ({TYPES})"))),
             other => {
                 return Err(ConfigError::key(

@@ -3,6 +3,7 @@
 
 use super::append::{read_static_fields, AppendOutput};
 use super::extra::ExtraOutput;
+use super::nats::NatsConfig;
 use super::read::positive;
 use super::schema::settings;
 use super::units::{read_duration_ms, read_size};
@@ -42,6 +43,8 @@ settings! {
         http as "http_output": HttpConfig = HttpConfig::default(),
         /// OpenTelemetry logs over OTLP/HTTP (an extension; docs/otlp.md).
         otlp as "otlp_output": OtlpConfig = OtlpConfig::default(),
+        /// NATS / JetStream (an extension; docs/nats.md).
+        nats as "nats_output": NatsConfig = NatsConfig::default(),
         /// Named channels beyond one per kind (an extension; docs/routing.md).
         extra_outputs: Vec<ExtraOutput> = Vec::new(),
     }

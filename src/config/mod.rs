@@ -21,6 +21,7 @@
 //! | `error.rs` | [`ConfigError`], the one error type |
 //! | `extra.rs` | `extra_outputs`: named entries that reuse a channel type's block |
 //! | `units.rs` | sizes (`10M`) and durations (`1h`) of the extensions' keys |
+//! | `nats.rs` | `nats_output`'s keys and the values only it has (server URLs, subject template, secrets) |
 //! | `append.rs` | Falco's `append_output` (what of it an output library applies) and the static fields and tags extension |
 //!
 //! # Adding a key
@@ -74,6 +75,7 @@ mod env;
 mod error;
 mod extra;
 mod keys;
+mod nats;
 mod overrides;
 pub(crate) mod read;
 mod schema;
@@ -92,6 +94,9 @@ pub use extra::ExtraKind;
 pub use keys::{
     Config, HttpConfig, Match, OtlpConfig, RotateConfig, SyslogConfig, SyslogTlsConfig,
 };
+#[cfg(test)]
+pub use nats::SubjectTemplate;
+pub use nats::{BodyFormat, NatsConfig, SubjectPart};
 pub use values::{HttpMethod, HttpUrl, SyslogAddress, SyslogFormat};
 pub use values_tls::{Fingerprint, TlsAuthMode};
 

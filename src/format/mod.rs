@@ -119,6 +119,14 @@ impl Formatter {
         }
     }
 
+    /// A formatter with the same options, except JSON or text as `json` says (a channel whose
+    /// block has its own `format`).
+    pub fn with_json(&self, json: bool) -> Formatter {
+        let mut opts = self.opts.clone();
+        opts.json = json;
+        Formatter::new(opts, self.zone.clone())
+    }
+
     pub fn options(&self) -> &FormatOptions {
         &self.opts
     }

@@ -10,8 +10,8 @@ mod batch;
 mod client;
 pub(crate) mod payload;
 pub(crate) mod retry;
-mod spool;
-mod store;
+pub(crate) mod spool;
+pub(crate) mod store;
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};

@@ -19,6 +19,7 @@ mod file_compress;
 mod file_rotate;
 pub mod http;
 pub(crate) mod log_limit;
+pub(crate) mod nats;
 pub(crate) mod otlp;
 pub mod program;
 pub(crate) mod spawn;
@@ -141,6 +142,10 @@ impl ChannelCtx {
     pub fn spool_corrupt(&self, n: u64) {
         ChannelStats::add(&self.stats.spool_corrupt, n)
     }
+    /// A PubAck saying the stream already held the message's id (delivered too).
+    pub fn duplicate(&self) {
+        ChannelStats::add(&self.stats.duplicates, 1)
+    }
     pub fn write_error(&self) {
         ChannelStats::add(&self.stats.errors, 1)
     }
@@ -250,6 +255,14 @@ const OPEN_SYSLOG: Open = |c, l, h| Ok(Box::new(syslog::SyslogChannel::open_for_
 const OPEN_PROGRAM: Open = |c, l, _| Ok(Box::new(program::ProgramChannel::open(c, l)?));
 const OPEN_HTTP: Open = |c, l, _| Ok(Box::new(http::HttpChannel::open(c, l)?));
 const OPEN_OTLP: Open = |c, l, h| Ok(Box::new(otlp::open(&c.otlp, l, h)?));
+const OPEN_NATS: Open = |c, l, h| {
+    Ok(Box::new(nats::NatsChannel::open(
+        &c.nats,
+        "nats_output",
+        l,
+        h,
+    )?))
+};
 
 /// Whether an output block is on, and which alerts it takes.
 type Gate<'a> = (bool, Priority, &'a Match);
@@ -291,6 +304,7 @@ pub fn open_enabled(
     open("program", gate!(cfg.program), cfg, OPEN_PROGRAM)?;
     open("http", gate!(cfg.http), cfg, OPEN_HTTP)?;
     open("otlp", gate!(cfg.otlp), cfg, OPEN_OTLP)?;
+    open("nats", gate!(cfg.nats), cfg, OPEN_NATS)?;
     // Each entry opens on a copy of the configuration without the entries: copying them too
     // would make init quadratic in their number (16,000 took 42 s).
     let base = Config {
@@ -333,6 +347,10 @@ pub fn open_enabled(
             ExtraKind::Otlp(b) => {
                 c.otlp = b.clone();
                 open(name, gate!(b), &c, OPEN_OTLP)
+            }
+            ExtraKind::Nats(b) => {
+                c.nats = b.clone();
+                open(name, gate!(b), &c, OPEN_NATS)
             }
         };
         r.map_err(named)?;

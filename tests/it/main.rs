@@ -26,6 +26,7 @@ mod http_spool;
 mod http_spool_crash;
 mod http_spool_damage;
 mod init_limits;
+mod nats;
 mod otlp;
 mod program_channel;
 mod program_e2e;

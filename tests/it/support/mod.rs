@@ -7,6 +7,7 @@ pub mod capi;
 pub mod channel;
 pub mod handle;
 pub mod http;
+pub mod nats;
 pub mod program;
 pub mod relp_server;
 pub mod rsyslog;

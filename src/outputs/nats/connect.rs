@@ -1,0 +1,207 @@
+//! The connection: `async-nats` options from the block (servers, auth, TLS, reconnect
+//! backoff), files checked at init with errors naming the key, and the client's events kept for
+//! the channel to log from its worker.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::{ConnectOptions, Event, ServerAddr};
+
+use crate::config::NatsConfig;
+use crate::outputs::OpenError;
+
+/// The longest wait between two connection attempts to the servers.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// Client events waiting for the worker to log them; beyond this the oldest go.
+const EVENTS_KEPT: usize = 64;
+
+/// What the client reported, for the worker to log (never a secret: the client's event texts
+/// name a kind of failure, not the options).
+#[derive(Clone, Default)]
+pub struct Events(Arc<Mutex<VecDeque<String>>>);
+
+impl Events {
+    fn push(&self, e: String) {
+        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= EVENTS_KEPT {
+            q.pop_front();
+        }
+        q.push_back(e);
+    }
+    pub fn take(&self) -> Vec<String> {
+        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        q.drain(..).collect()
+    }
+}
+
+/// The reconnect delay after `attempts` failed attempts: 0, then 100 ms doubling to
+/// [`RECONNECT_MAX`].
+pub fn reconnect_delay(attempts: usize) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let shift = (attempts - 2).min(10) as u32;
+    (Duration::from_millis(100) * 2u32.pow(shift)).min(RECONNECT_MAX)
+}
+
+fn readable(block: &str, key: &str, path: &str) -> Result<PathBuf, OpenError> {
+    std::fs::File::open(path)
+        .map(|_| PathBuf::from(path))
+        .map_err(|e| OpenError::Config(format!("{block}.{key}: cannot read {path}: {e}")))
+}
+
+/// The servers, parsed by the client (the configuration checked their shape).
+pub fn servers(cfg: &NatsConfig, block: &str) -> Result<Vec<ServerAddr>, OpenError> {
+    cfg.servers
+        .urls()
+        .iter()
+        .map(|u| {
+            u.parse::<ServerAddr>().map_err(|e| {
+                OpenError::Config(format!(
+                    "{block}.servers: {} is not a server address the client takes: {e}",
+                    cfg.servers.redacted()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// TLS is required: `tls: true`, a `tls://` server, a CA or a client certificate.
+pub fn tls_required(cfg: &NatsConfig) -> bool {
+    let tls_url = cfg
+        .servers
+        .urls()
+        .iter()
+        .any(|u| u.to_ascii_lowercase().starts_with("tls://"));
+    cfg.tls || tls_url || !cfg.ca_cert.is_empty() || !cfg.client_cert.is_empty()
+}
+
+/// Connect options; reading the nkey seed and the credentials file needs the runtime.
+pub async fn options(
+    cfg: &NatsConfig,
+    block: &str,
+    hostname: &str,
+    events: Events,
+) -> Result<ConnectOptions, OpenError> {
+    let mut o = ConnectOptions::new()
+        .name(format!("falco-outputs {hostname}"))
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(reconnect_delay)
+        .connection_timeout(Duration::from_millis(cfg.timeout_ms))
+        .request_timeout(Some(Duration::from_millis(cfg.timeout_ms)))
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move {
+                let text = match &event {
+                    Event::Connected => "connected".to_string(),
+                    Event::Disconnected => "disconnected".to_string(),
+                    Event::LameDuckMode => "the server entered lame duck mode".to_string(),
+                    Event::ServerError(e) => format!("server error: {e}"),
+                    Event::ClientError(e) => format!("connection failed: {e}"),
+                    other => other.to_string(),
+                };
+                events.push(text);
+            }
+        });
+    let auths = [
+        !cfg.token.is_empty(),
+        !cfg.user.is_empty(),
+        !cfg.nkey_seed_file.is_empty(),
+        !cfg.credentials_file.is_empty(),
+    ];
+    if auths.iter().filter(|a| **a).count() > 1 {
+        return Err(OpenError::Config(format!(
+            "{block}: set one of token, user (with password), nkey_seed_file, credentials_file"
+        )));
+    }
+    if !cfg.token.is_empty() {
+        o = o.token(cfg.token.expose().to_string());
+    }
+    if !cfg.user.is_empty() {
+        o = o.user_and_password(cfg.user.clone(), cfg.password.expose().to_string());
+    } else if !cfg.password.is_empty() {
+        return Err(OpenError::Config(format!(
+            "{block}.password: set without user"
+        )));
+    }
+    if !cfg.nkey_seed_file.is_empty() {
+        let path = readable(block, "nkey_seed_file", &cfg.nkey_seed_file)?;
+        let seed = std::fs::read_to_string(&path).map_err(|e| {
+            OpenError::Config(format!(
+                "{block}.nkey_seed_file: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        let seed = seed
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("SU"))
+            .ok_or_else(|| {
+                OpenError::Config(format!(
+                    "{block}.nkey_seed_file: {} holds no user seed (a line starting with SU)",
+                    path.display()
+                ))
+            })?
+            .to_string();
+        o = o.nkey(seed);
+    }
+    if !cfg.credentials_file.is_empty() {
+        let path = readable(block, "credentials_file", &cfg.credentials_file)?;
+        // Read here, not by the client's tokio file I/O (a thread of its own, spawned from
+        // the host's thread at init).
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            OpenError::Config(format!(
+                "{block}.credentials_file: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        o = o.credentials(&text).map_err(|_| {
+            OpenError::Config(format!(
+                "{block}.credentials_file: {} is not a NATS credentials file (a JWT and a seed)",
+                path.display()
+            ))
+        })?;
+    }
+    if !cfg.ca_cert.is_empty() {
+        o = o.add_root_certificates(readable(block, "ca_cert", &cfg.ca_cert)?);
+    }
+    match (cfg.client_cert.is_empty(), cfg.client_key.is_empty()) {
+        (true, true) => {}
+        (false, false) => {
+            o = o.add_client_certificate(
+                readable(block, "client_cert", &cfg.client_cert)?,
+                readable(block, "client_key", &cfg.client_key)?,
+            )
+        }
+        (false, true) => {
+            return Err(OpenError::Config(format!(
+                "{block}.client_key: required with client_cert"
+            )))
+        }
+        (true, false) => {
+            return Err(OpenError::Config(format!(
+                "{block}.client_cert: required with client_key"
+            )))
+        }
+    }
+    if tls_required(cfg) {
+        o = o.require_tls(true);
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_backoff_grows_to_its_cap() {
+        assert_eq!(reconnect_delay(1), Duration::ZERO);
+        assert_eq!(reconnect_delay(2), Duration::from_millis(100));
+        assert_eq!(reconnect_delay(3), Duration::from_millis(200));
+        assert_eq!(reconnect_delay(40), RECONNECT_MAX);
+    }
+}

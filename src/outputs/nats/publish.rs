@@ -1,0 +1,192 @@
+//! One pass of publishing: records out in order with at most `window` awaiting their PubAck,
+//! each answer classified. Runs inside the channel's current-thread runtime; each ack is awaited
+//! by its own task, so that every ack's timeout runs from its publish, not from its turn.
+
+use std::collections::VecDeque;
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use async_nats::jetstream::context::{Context, PublishErrorKind};
+use async_nats::jetstream::publish::PublishAck;
+use async_nats::{Client, HeaderMap};
+
+use super::record::{self, Record};
+
+/// How often a wait for an ack looks at the close deadline.
+const ABORT_POLL: Duration = Duration::from_millis(100);
+/// JetStream's error codes for refusals a re-send cannot change.
+const STREAM_STORE_FAILED: u64 = 10077; // maximum messages / bytes exceeded (discard: new)
+const STREAM_MESSAGE_EXCEEDS_MAXIMUM: u64 = 10054; // message size exceeds maximum
+
+/// What became of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server took it: a PubAck (`duplicate`: the stream already held that id), or for a
+    /// core publish the flush that followed it.
+    Delivered { duplicate: bool },
+    /// Refused for good (a stream limit, the message size, a damaged record).
+    Refused(String),
+    /// Not taken now; sent again later.
+    Retry(Reason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// `503 no responders`: no stream takes the subject (yet).
+    NoStream,
+    Timeout,
+    Other(String),
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::NoStream => f.write_str("no stream takes the subject (503 no responders)"),
+            Reason::Timeout => f.write_str("no acknowledgement within timeout_ms"),
+            Reason::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The message's headers.
+pub fn headers(r: &Record<'_>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("Nats-Msg-Id", r.msg_id);
+    h.insert("Falco-Priority", r.priority);
+    h.insert("Falco-Rule", r.rule);
+    h.insert("Falco-Source", r.source);
+    h.insert("Falco-Hostname", r.hostname);
+    h
+}
+
+fn classify(e: &async_nats::jetstream::context::PublishError) -> Outcome {
+    match e.kind() {
+        PublishErrorKind::StreamNotFound => Outcome::Retry(Reason::NoStream),
+        PublishErrorKind::TimedOut => Outcome::Retry(Reason::Timeout),
+        PublishErrorKind::MaxPayloadExceeded => {
+            Outcome::Refused("the message is larger than the server's max_payload".into())
+        }
+        _ => {
+            let api = std::error::Error::source(e)
+                .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>());
+            match api {
+                Some(a)
+                    if [STREAM_STORE_FAILED, STREAM_MESSAGE_EXCEEDS_MAXIMUM]
+                        .contains(&a.error_code().0) =>
+                {
+                    Outcome::Refused(format!("the stream refused it: {a}"))
+                }
+                Some(a) => Outcome::Retry(Reason::Other(format!("JetStream error: {a}"))),
+                None => Outcome::Retry(Reason::Other(e.to_string())),
+            }
+        }
+    }
+}
+
+type AckTask =
+    tokio::task::JoinHandle<Result<PublishAck, async_nats::jetstream::context::PublishError>>;
+
+/// Publishes `records` in order through JetStream, at most `window` awaiting an ack; stops
+/// sending at the first record that must be retried (those before it were sent already).
+/// Returns one entry per record: `None` for those not sent or not answered (aborted).
+pub async fn jetstream(
+    js: &Context,
+    records: &[&[u8]],
+    window: usize,
+    aborting: &dyn Fn() -> bool,
+) -> Vec<Option<Outcome>> {
+    let mut out: Vec<Option<Outcome>> = vec![None; records.len()];
+    let mut pending: VecDeque<(usize, AckTask)> = VecDeque::new();
+    let mut next = 0;
+    let mut stop = false;
+    loop {
+        while !stop && next < records.len() && pending.len() < window {
+            let i = next;
+            next += 1;
+            let Some(r) = record::parse(records[i]) else {
+                out[i] = Some(Outcome::Refused("a damaged record in the spool".into()));
+                continue;
+            };
+            let sent = js
+                .publish_with_headers(r.subject.to_string(), headers(&r), r.body.to_vec().into())
+                .await;
+            match sent {
+                Ok(ack) => pending.push_back((i, tokio::spawn(ack.into_future()))),
+                Err(e) => {
+                    let o = classify(&e);
+                    stop = matches!(o, Outcome::Retry(_));
+                    out[i] = Some(o);
+                }
+            }
+        }
+        let Some((i, mut task)) = pending.pop_front() else {
+            break;
+        };
+        let res = loop {
+            match tokio::time::timeout(ABORT_POLL, &mut task).await {
+                Ok(r) => break Some(r),
+                Err(_) if aborting() => break None,
+                Err(_) => {}
+            }
+        };
+        let Some(res) = res else {
+            task.abort();
+            for (_, t) in pending.drain(..) {
+                t.abort();
+            }
+            return out;
+        };
+        let o = match res {
+            Ok(Ok(ack)) => Outcome::Delivered {
+                duplicate: ack.duplicate,
+            },
+            Ok(Err(e)) => classify(&e),
+            Err(join) => Outcome::Retry(Reason::Other(format!("ack task failed: {join}"))),
+        };
+        if matches!(o, Outcome::Retry(_)) {
+            stop = true;
+        }
+        out[i] = Some(o);
+    }
+    out
+}
+
+/// Core publish: every record handed to the client, then one flush; the server took them all
+/// when the flush returns (at most once: nothing acknowledges that they were stored).
+pub async fn core(client: &Client, records: &[&[u8]], timeout: Duration) -> Vec<Option<Outcome>> {
+    let mut out: Vec<Option<Outcome>> = vec![None; records.len()];
+    let mut sent = Vec::with_capacity(records.len());
+    for (i, bytes) in records.iter().enumerate() {
+        let Some(r) = record::parse(bytes) else {
+            out[i] = Some(Outcome::Refused("a damaged record in the spool".into()));
+            continue;
+        };
+        let res = tokio::time::timeout(
+            timeout,
+            client.publish_with_headers(r.subject.to_string(), headers(&r), r.body.to_vec().into()),
+        )
+        .await;
+        match res {
+            Ok(Ok(())) => sent.push(i),
+            Ok(Err(e)) => {
+                out[i] = Some(Outcome::Retry(Reason::Other(format!(
+                    "publish failed: {e}"
+                ))));
+                break;
+            }
+            Err(_) => {
+                out[i] = Some(Outcome::Retry(Reason::Timeout));
+                break;
+            }
+        }
+    }
+    let flushed = match tokio::time::timeout(timeout, client.flush()).await {
+        Ok(Ok(())) => Outcome::Delivered { duplicate: false },
+        Ok(Err(e)) => Outcome::Retry(Reason::Other(format!("flush failed: {e}"))),
+        Err(_) => Outcome::Retry(Reason::Timeout),
+    };
+    for i in sent {
+        out[i] = Some(flushed.clone());
+    }
+    out
+}
