@@ -27,6 +27,7 @@ mod http_spool_crash;
 mod http_spool_damage;
 mod init_limits;
 mod nats;
+mod nats_cluster;
 mod otlp;
 mod program_channel;
 mod program_e2e;
