@@ -3,8 +3,6 @@
 //! no init error, no log line and nothing on stderr, even when the value is refused; and a
 //! user agent with a line break is refused like a header value (no header injection).
 
-use std::process::{Command, Stdio};
-
 use falco_outputs::{InitError, Options, Outputs};
 
 use crate::support::*;
@@ -102,42 +100,31 @@ fn a_good_user_agent_and_headers_are_accepted() {
     assert_no_secret("the log", &logs.lines().join("\n"));
 }
 
-const CHILD_ENV: &str = "FALCO_OUTPUTS_TEST_SECRETS_CHILD";
-
 /// The same refusals with the library's default log (stderr), as a host without a log callback
 /// runs it; the child prints each init error to stderr as such a host would. The parent reads
 /// everything the child wrote.
 #[test]
 fn nothing_on_stderr_either() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "config_secrets::stderr_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .env(TOKEN_VAR, "Bearer s3cr3t-hdr\n")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{stderr}"
-    );
-    let n = refused_cases().len();
-    assert_eq!(stderr.matches("init error: ").count(), n, "{stderr}");
-    assert_no_secret("stderr", &stderr);
-    assert_no_secret("stdout", &stdout);
+    in_child_process(stderr_child, |child| {
+        let out = child
+            .command()
+            .env(TOKEN_VAR, "Bearer s3cr3t-hdr\n")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{stderr}"
+        );
+        let n = refused_cases().len();
+        assert_eq!(stderr.matches("init error: ").count(), n, "{stderr}");
+        assert_no_secret("stderr", &stderr);
+        assert_no_secret("stdout", &stdout);
+    });
 }
 
-#[test]
 fn stderr_child() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        return; // run by nothing_on_stderr_either
-    }
     for (_, yaml) in refused_cases() {
         match Outputs::open(Options {
             config_yaml: Some(yaml),

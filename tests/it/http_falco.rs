@@ -250,51 +250,47 @@ fn bad_settings_name_the_key() {
 }
 
 /// `echo` writes the server's answers to the process's stdout: checked in a child process (this
-/// test binary re-run on one test) so that fd 1 is a pipe the parent reads.
+/// test binary re-run on the test) so that fd 1 is a pipe the parent reads.
 #[test]
-fn echo_on_writes_answers_to_stdout_off_does_not() {
-    if !require("python3") {
-        return;
-    }
-    for echo in [true, false] {
-        let srv = Server::start(ServerOpts {
-            reply: Some("ECHO-MARKER-7f3a".into()),
-            ..Default::default()
-        });
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "http_falco::echo_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("HTTP_ECHO_CHILD_URL", srv.url("/echo"))
-            .env("HTTP_ECHO_CHILD_ECHO", if echo { "1" } else { "0" })
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            stdout.contains("child delivered 1"),
-            "the child ran: {stdout}"
-        );
-        assert_eq!(
-            stdout.contains("ECHO-MARKER-7f3a"),
-            echo,
-            "echo={echo}: {stdout}"
-        );
-    }
+fn echo_on_writes_answers_to_stdout() {
+    in_child_process(echo_child, |child| echo_parent(child, true));
 }
 
 #[test]
-fn echo_child() {
-    let Ok(url) = std::env::var("HTTP_ECHO_CHILD_URL") else {
+fn echo_off_writes_nothing_to_stdout() {
+    in_child_process(echo_child, |child| echo_parent(child, false));
+}
+
+fn echo_parent(child: &TestChild, echo: bool) {
+    if !require("python3") {
         return;
-    };
+    }
+    let srv = Server::start(ServerOpts {
+        reply: Some("ECHO-MARKER-7f3a".into()),
+        ..Default::default()
+    });
+    let out = child
+        .command()
+        .env("HTTP_ECHO_CHILD_URL", srv.url("/echo"))
+        .env("HTTP_ECHO_CHILD_ECHO", if echo { "1" } else { "0" })
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("child delivered 1"),
+        "the child ran: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.contains("ECHO-MARKER-7f3a"),
+        echo,
+        "echo={echo}: {stdout}"
+    );
+}
+
+/// Delivers one alert with `echo` as the parent says.
+fn echo_child() {
+    let url = std::env::var("HTTP_ECHO_CHILD_URL").expect("set by the parent");
     let mut cfg = http_config(&url);
     cfg.echo = std::env::var("HTTP_ECHO_CHILD_ECHO").as_deref() == Ok("1");
     let (ctx, r) = send(&cfg, true, &alert_lines("echo", 1));

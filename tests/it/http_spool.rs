@@ -2,6 +2,7 @@
 //! killed process), come out first and in order, and the bound drops the oldest, counted.
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use crate::support::http::*;
@@ -172,26 +173,36 @@ fn spool_over_its_bound_drops_the_oldest_and_counts_them() {
 /// A host killed while the endpoint is down: the next process delivers what the dead one held.
 #[test]
 fn spool_survives_a_killed_process() {
+    in_child_process(crash_child, spool_survives_a_killed_process_parent);
+}
+
+fn spool_survives_a_killed_process_parent(child: &TestChild) {
     if !require("python3") {
         return;
     }
     let spool = tempfile::tempdir().unwrap();
     let port = free_port();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "http_spool::crash_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let out = child
+        .command()
         .env(
             "HTTP_CRASH_CHILD",
             format!("{port} {}", spool.path().display()),
         )
         .output()
         .unwrap();
-    assert!(!out.status.success(), "the child was meant to die");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("child stored 40"));
+    // Aborted, as meant: a child that failed (panicked) exits instead.
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "the child was meant to die: {:?}",
+        out.status
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("child stored 40"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A write torn by a crash (the first bytes of a record) is skipped, counted and logged,
     // never sent.
@@ -227,11 +238,9 @@ fn spool_survives_a_killed_process() {
     );
 }
 
-#[test]
+/// Stores 40 alerts while the endpoint is down, then dies.
 fn crash_child() {
-    let Ok(arg) = std::env::var("HTTP_CRASH_CHILD") else {
-        return;
-    };
+    let arg = std::env::var("HTTP_CRASH_CHILD").expect("set by the parent");
     let (port, dir) = arg.split_once(' ').unwrap();
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
     cfg.spool_dir = dir.into();

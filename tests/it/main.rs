@@ -5,7 +5,8 @@
 //!
 //! All tests share one process and run in parallel; a test that changes what is process-wide
 //! (fd 1 or 2, the environment, signal dispositions, the set of open fds) runs its body through
-//! [`support::in_own_process`].
+//! [`support::in_own_process`]; a test that drives a child process of its own (its settings, its
+//! output, signals) does so through [`support::in_child_process`].
 
 mod support;
 
@@ -27,8 +28,6 @@ mod http_spool_crash;
 mod http_spool_damage;
 mod init_limits;
 mod nats;
-mod nats_cluster;
-mod nats_crash;
 mod otlp;
 mod program_channel;
 mod program_e2e;

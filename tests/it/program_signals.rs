@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::program::*;
@@ -49,16 +49,10 @@ fn child_has_default_mask_and_dispositions_and_the_hosts_process_group() {
     });
 }
 
-const HOST_ENV: &str = "FALCO_OUTPUTS_TEST_SIGNAL_HOST";
-
 /// The "host" half, run in its own process group by the test below: a kept-alive child whose
 /// pid it prints, a SIGTERM handler of its own (a host that survives the signal), then it waits
 /// for the channel to see the child killed by SIGTERM.
-#[test]
 fn signal_host_process() {
-    if std::env::var_os(HOST_ENV).is_none() {
-        return;
-    }
     extern "C" fn on_term(_: libc::c_int) {}
     unsafe { libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t) };
     on_worker(|| {
@@ -83,15 +77,12 @@ fn signal_host_process() {
 
 #[test]
 fn signal_to_the_host_group_reaches_the_child() {
-    let exe = std::env::current_exe().unwrap();
-    let mut host = Command::new(exe)
-        .args([
-            "--exact",
-            "program_signals::signal_host_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(HOST_ENV, "1")
+    in_child_process(signal_host_process, signal_the_host_group);
+}
+
+fn signal_the_host_group(host: &TestChild) {
+    let mut host = host
+        .command()
         .process_group(0)
         .stdout(Stdio::piped())
         .spawn()
@@ -101,7 +92,7 @@ fn signal_to_the_host_group_reaches_the_child() {
     let mut ready = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
-        // libtest prints "test signal_host_process ... " on the same line.
+        // libtest prints "test program_signals::... ... " on the same line.
         if let Some(pid) = line.split("ready ").nth(1) {
             ready = Some(pid.trim().parse::<i32>().unwrap());
             break;

@@ -70,28 +70,61 @@ const OWN_PROCESS_ENV: &str = "FALCO_OUTPUTS_TEST_OWN_PROCESS";
 /// other tests share this process and run in parallel. Call it as the whole body of a `#[test]`;
 /// the test's name (libtest names its thread after it) selects the same test in the child.
 pub fn in_own_process(body: impl FnOnce()) {
+    with_child(body, false, |child| {
+        let out = child.command().output().expect("re-run the test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // The child's figures, shown with --nocapture like the test's own.
+        print!("{stdout}");
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{} in its own process: {:?}\n{stdout}\n{stderr}",
+            child.name,
+            out.status
+        );
+    });
+}
+
+/// For a test whose parent drives child processes (passes them settings through the
+/// environment, reads their output as they run, signals or kills them): in a child (this test
+/// binary re-run on this same test) runs `child`; in the parent runs `parent`, which starts
+/// children with [`TestChild::command`]. The parent must check each child's exit status or what it
+/// printed last, so that a failing child fails the test. Call it as the whole body of a
+/// `#[test]`: no separate child test exists that would pass by doing nothing when run alone.
+pub fn in_child_process(child: impl FnOnce(), parent: impl FnOnce(&TestChild)) {
+    with_child(child, true, parent)
+}
+
+/// Starts the child half of the test that is running.
+pub struct TestChild {
+    name: String,
+    nocapture: bool,
+}
+
+impl TestChild {
+    /// This test binary re-run on this test alone, stdin from /dev/null; with
+    /// [`in_child_process`], `--nocapture` so that what the child prints reaches its stdout.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([self.name.as_str(), "--exact", "--test-threads=1"])
+            .env(OWN_PROCESS_ENV, &self.name)
+            .stdin(Stdio::null());
+        if self.nocapture {
+            cmd.arg("--nocapture");
+        }
+        cmd
+    }
+}
+
+fn with_child(child: impl FnOnce(), nocapture: bool, parent: impl FnOnce(&TestChild)) {
     let name = std::thread::current()
         .name()
         .expect("libtest names each test's thread")
         .to_string();
     if let Some(selected) = std::env::var_os(OWN_PROCESS_ENV) {
         assert_eq!(selected, name.as_str(), "the re-run selected another test");
-        body();
+        child();
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name.as_str(), "--exact", "--test-threads=1"])
-        .env(OWN_PROCESS_ENV, &name)
-        .stdin(Stdio::null())
-        .output()
-        .expect("re-run the test binary");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // The child's figures, shown with --nocapture like the test's own.
-    print!("{stdout}");
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{name} in its own process: {:?}\n{stdout}\n{stderr}",
-        out.status
-    );
+    parent(&TestChild { name, nocapture })
 }
