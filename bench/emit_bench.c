@@ -8,11 +8,17 @@
  *   emit_bench --format json|text [--buffered] [--out PATH | --http-batch B] [--n N]
  *              [--threads T] [--capacity C] [--latency] [--fdatasync]
  *              [--rate R [--five] [--delay] [--max-delay MS]]
+ *   emit_bench --format json --syslog ADDRESS [--syslog-tls BLOCK] [--n N] [--rate R]
  *
  * --out writes with file_output (keep_alive: true) to PATH (a file, or /dev/null);
  * --http-batch sends with http_output (keep_alive: true, batch_max_alerts B) to a loopback
  * server in this process; exits 3 ("http_output not available") when the library has no HTTP
  * channel.
+ *
+ * --syslog sends with syslog_output alone (RFC 5424) to ADDRESS (e.g. tcp://127.0.0.1:P or
+ * tls://127.0.0.1:P), with the flow-style BLOCK as syslog_output.tls (bench/run's syslog TLS
+ * row: the price of TLS against the same rsyslogd); flush returns once every alert is
+ * confirmed (TCP and TLS: acknowledged and settled).
  *
  * --fdatasync: the time includes an fdatasync(2) of the output file after flush (on disk).
  * --rate R paces the (single) producer at R alerts/s (issue 10's paced rows); --five adds the
@@ -138,7 +144,7 @@ static void log_fn(void *ud, int32_t level, const char *msg) {
 }
 
 int main(int argc, char **argv) {
-  const char *format = "json", *out_path = NULL;
+  const char *format = "json", *out_path = NULL, *syslog_addr = NULL, *syslog_tls = NULL;
   int buffered = 0, threads = 1, latency = 0, http_batch = 0, five = 0, delay = 0, sync = 0;
   int max_delay = -1, rss_after = -1;
   double rate = 0;
@@ -160,13 +166,16 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--fdatasync")) sync = 1;
     else if (!strcmp(a, "--max-delay") && v) max_delay = atoi(argv[++i]);
     else if (!strcmp(a, "--rss-after") && v) rss_after = atoi(argv[++i]);
+    else if (!strcmp(a, "--syslog") && v) syslog_addr = argv[++i];
+    else if (!strcmp(a, "--syslog-tls") && v) syslog_tls = argv[++i];
     else {
       fprintf(stderr, "emit_bench: unknown argument %s\n", a);
       return 2;
     }
   }
   if (strcmp(format, "json") && strcmp(format, "text")) die("--format is json or text");
-  if (!out_path == !http_batch) die("give one of --out PATH or --http-batch B");
+  if ((out_path != NULL) + (http_batch != 0) + (syslog_addr != NULL) != 1)
+    die("give one of --out PATH, --http-batch B or --syslog ADDRESS");
   if (threads < 1 || n < (uint64_t)threads) die("need 1 <= threads <= n");
   if ((five || delay) && (!out_path || rate <= 0)) die("--five and --delay need --out and --rate");
   if (rate > 0 && threads != 1) die("--rate needs one producer thread");
@@ -203,7 +212,13 @@ int main(int argc, char **argv) {
 
   char yaml[2048];
   int port = 0;
-  if (out_path) {
+  if (syslog_addr) {
+    snprintf(yaml, sizeof yaml,
+             "json_output: %s\nbuffered_outputs: %s\n%s"
+             "syslog_output: {enabled: true, address: \"%s\", format: rfc5424%s%s}\n",
+             strcmp(format, "json") ? "false" : "true", buffered ? "true" : "false", extra,
+             syslog_addr, syslog_tls ? ", tls: " : "", syslog_tls ? syslog_tls : "");
+  } else if (out_path) {
     snprintf(yaml, sizeof yaml,
              "json_output: %s\nbuffered_outputs: %s\n%s"
              "file_output: {enabled: true, keep_alive: true, filename: \"%s\"}\n",

@@ -28,6 +28,8 @@ mod http_spool_crash;
 mod http_spool_damage;
 mod init_limits;
 mod nats;
+mod nats_cluster;
+mod nats_crash;
 mod otlp;
 mod program_channel;
 mod program_e2e;

@@ -144,6 +144,19 @@ impl Nats {
         Nats::configure(1, &opts)
     }
 
+    /// Three servers with cluster routes on loopback.
+    pub fn cluster3() -> Nats {
+        let mut n = Nats::configure(3, &ServerOpts::default());
+        for node in &mut n.nodes {
+            node.start();
+        }
+        n
+    }
+
+    pub fn node(&mut self, name: &str) -> &mut Node {
+        self.nodes.iter_mut().find(|n| n.name == name).unwrap()
+    }
+
     fn configure(count: usize, opts: &ServerOpts) -> Nats {
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
@@ -230,7 +243,13 @@ impl Js {
             .build()
             .unwrap();
         let client = rt
-            .block_on(opts.retry_on_initial_connect().connect(urls.join(",")))
+            .block_on(
+                opts.retry_on_initial_connect().connect(
+                    urls.iter()
+                        .map(|u| u.parse::<async_nats::ServerAddr>().unwrap())
+                        .collect::<Vec<_>>(),
+                ),
+            )
             .unwrap();
         let _in_rt = rt.enter();
         let mut js = jetstream::new(client);
@@ -272,6 +291,17 @@ impl Js {
         panic!("no info for stream {name}");
     }
 
+    /// The stream's leader's server name (bounded retries while it is being elected).
+    pub fn leader(&self, name: &str) -> String {
+        for _ in 0..150 {
+            if let Some(l) = self.info(name).and_then(|i| i.cluster?.leader) {
+                return l;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("stream {name} has no leader");
+    }
+
     /// Every message of the stream, in stream order.
     pub fn messages(&self, name: &str) -> Vec<Stored> {
         let info = self.info(name).expect("stream exists");
@@ -290,7 +320,7 @@ impl Js {
                         Err(e) if e.to_string().contains("not found") => break None,
                         Err(e) => {
                             tries += 1;
-                            assert!(tries < 50, "get seq {seq}: {e}");
+                            assert!(tries < 600, "get seq {seq}: {e}");
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                     }
