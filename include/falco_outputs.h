@@ -178,8 +178,9 @@ typedef enum falco_outputs_result {
 typedef struct falco_outputs falco_outputs;
 
 /**
- * Receives the library's own log lines (errors and warnings; level is a syslog severity,
- * 3 error to 6 informational). `message` is a NUL-terminated line without a newline, valid
+ * Receives the library's own log lines (level is a syslog severity: 2 critical, a channel
+ * blocked past output_timeout; 3 error; 4 warning; 5 notice, such as a peer reached again; 6
+ * informational). `message` is a NUL-terminated line without a newline, valid
  * only during the call; `userdata` is falco_outputs_options.log_userdata.
  *
  * Called from the library's threads, and from the thread calling falco_outputs_init() or

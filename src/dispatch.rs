@@ -1,5 +1,6 @@
-//! The handle: opens the channels, fans each alert out to the channels' queues, and carries
-//! reopen / flush / stats / close to the workers.
+//! The handle's lifecycle: opens the channels and starts the fan-out thread (`fanout.rs`) and
+//! the workers; `emit` counts each alert for the channels that take it and appends it to the
+//! one intake; flush and close go through the fan-out thread, reopen straight to the workers.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -184,8 +184,10 @@ impl Fanout {
         intake.sleep_state.store(AWAKE, Ordering::SeqCst);
     }
 
-    /// Formats every entry once into batches and queues each batch for the channels that take
-    /// its lines. Returns the bytes formatted. Leaves `entries` empty unless close gave up
+    /// Formats every entry once into batches, queues each batch for the channels that take its
+    /// lines and the alerts themselves for the channels with a format of their own, gives the
+    /// alerts back to the pool, then writes the local channels or wakes their workers. Returns
+    /// the bytes formatted. Leaves `entries` empty unless close gave up
     /// meanwhile (then the rest is left for [`Fanout::discard`]).
     fn route(&mut self, entries: &mut Vec<Entry>) -> u64 {
         let mut formatted = 0u64;

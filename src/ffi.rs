@@ -1,8 +1,9 @@
 //! The C ABI. `include/falco_outputs.h` is generated from this file by cbindgen (settings and
 //! the header's opening summary in `cbindgen.toml`): the doc comments here are the C API's
 //! reference, written for C readers (NULL, not `None`; who owns each pointer; which thread may
-//! call). The only file with `extern "C"`: pointer checks, UTF-8 repair, the panic boundary and
-//! result codes live here; everything else is safe Rust.
+//! call). The only file that exports `extern "C"` functions (`outputs/spawn.rs` only declares
+//! libc's `environ`): pointer checks, UTF-8 repair, the panic boundary and result codes live
+//! here.
 #![allow(non_camel_case_types)]
 // The exported functions state their pointer rules in C terms ("Pointers:") rather than under a
 // Rust `# Safety` heading, which would read oddly in the C header they become.
@@ -120,8 +121,9 @@ pub struct falco_alert {
     pub tags_len: usize,
 }
 
-/// Receives the library's own log lines (errors and warnings; level is a syslog severity,
-/// 3 error to 6 informational). `message` is a NUL-terminated line without a newline, valid
+/// Receives the library's own log lines (level is a syslog severity: 2 critical, a channel
+/// blocked past output_timeout; 3 error; 4 warning; 5 notice, such as a peer reached again; 6
+/// informational). `message` is a NUL-terminated line without a newline, valid
 /// only during the call; `userdata` is falco_outputs_options.log_userdata.
 ///
 /// Called from the library's threads, and from the thread calling falco_outputs_init() or

@@ -1,6 +1,7 @@
 //! falco-outputs: Falco's alert channels (stdout, file, syslog, program, HTTP, HTTPS) as a library
 //! with a C ABI. The engine hands over alerts; this crate formats them exactly as Falco prints
-//! them and delivers them from its own threads, one worker per channel.
+//! them and delivers them from its own threads: one fan-out thread formats each alert once, and
+//! each channel's worker writes it (file and stdout also by the fan-out thread when idle).
 //!
 //! The Rust API: [`Outputs`] opened with [`Options`], alerts built with [`alert`], the log
 //! callback in [`log`], counters in [`stats`]; the C ABI is [`ffi`]. Everything else is

@@ -10,7 +10,7 @@ use crate::stats::StatsSnapshot;
 pub struct ChannelMetrics<'a> {
     pub name: &'a str,
     pub stats: StatsSnapshot,
-    /// Alerts on the channel's queue, not yet taken by its worker.
+    /// Alerts waiting for the channel: in the intake (not yet formatted) or on its own queue.
     pub queue_depth: u64,
 }
 
@@ -73,7 +73,7 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
         (
             "queue_depth",
             "gauge",
-            "Alerts on the channel's queue, not yet taken by its worker.",
+            "Alerts waiting for the channel: in the intake, not yet formatted (counted for every channel), or on the channel's own queue.",
             |c| c.queue_depth.to_string(),
         ),
         (

@@ -1,4 +1,4 @@
-//! Byte-stream plumbing shared by the stdout, file and program channels: a write that reports
+//! Byte-stream plumbing shared by the stdout and file channels: a write that reports
 //! how far it got, and the user-space buffer of `buffered_outputs: true` with its line count.
 
 use std::io;

@@ -1,6 +1,6 @@
-//! The channels. Each one receives batches of already formatted lines from its own worker
-//! thread (see `dispatch.rs`) and accounts for every line it is handed: delivered, failed or
-//! discarded, through [`ChannelCtx`].
+//! The channels. Each one receives batches of formatted lines from its worker thread (file and
+//! stdout also from the fan-out thread, see `fanout.rs`) and accounts for every line it is
+//! handed: delivered, failed or discarded, through [`ChannelCtx`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,7 +42,8 @@ pub struct Line {
     pub time_ns: u64,
 }
 
-/// Lines formatted by a worker, each followed by `\n`, in emit order.
+/// Formatted lines, each followed by `\n`, in emit order: Falco's lines from the fan-out thread,
+/// or a channel's own format (OTLP) from its worker.
 #[derive(Default, Debug)]
 pub struct Batch {
     pub bytes: Vec<u8>,
@@ -174,7 +175,8 @@ impl ChannelCtx {
     }
 }
 
-/// One output channel, driven by its own worker thread.
+/// One output channel, driven by its worker thread, or for a channel that
+/// [`Channel::writes_locally`] by the fan-out thread; never by both at once.
 ///
 /// Every line handed to [`Channel::deliver`] must end up counted exactly once through the ctx
 /// (`delivered`, `failed` or `discarded`), possibly later (a retrying channel keeps lines).

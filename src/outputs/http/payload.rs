@@ -1,7 +1,8 @@
 //! What the requests of an HTTP-transport channel carry. One transport (libcurl client, store,
 //! spool, batching, retries), two payload formats: Falco's alert lines (`http_output`) and
-//! OTLP/HTTP JSON logs requests (`otlp_output`). Each stored line is what the worker formatted
-//! for one alert: a Falco line, or one OTLP `LogRecord` object.
+//! OTLP/HTTP JSON logs requests (`otlp_output`). Each stored line is one alert as formatted for
+//! the channel: a Falco line (by the fan-out thread), or one OTLP `LogRecord` object (by the
+//! OTLP channel's worker).
 
 use std::io::{self, Write};
 
