@@ -50,7 +50,8 @@
 //! # Falco compatibility
 //!
 //! Defaults verified against falcosecurity/falco `userspace/falco/configuration.cpp`
-//! (`falco_configuration` constructor and `load_yaml`, master as of 2026-07, commit 1307474);
+//! (`falco_configuration` constructor and `load_yaml`, master after 0.44, commit 1307474;
+//! release 0.44.1's are the same);
 //! they are the defaults in `keys.rs`. The keys each output block accepts are those of Falco's
 //! `config_json_schema.h` plus the keys this library adds. A scalar is read as yaml-cpp reads
 //! it for Falco: its text as written, then the type the key needs (`0o644`, `1.10` and `True`
