@@ -37,7 +37,9 @@
 //! 3. A new scheme for an existing value (e.g. `relp://` for `syslog_output.address`): extend
 //!    that value's reader in `values.rs`; the channel receives the parsed value.
 //! 4. A rule spanning keys goes to `checks.rs`.
-//! 5. Tests in `tests.rs`; the key in `docs/configuration.md`.
+//! 5. Tests in `tests.rs`; the key and its default in a `| key | default | meaning |` table of
+//!    its block's page (`docs/configuration.md`, `docs/http.md`...): `docs_tests.rs` fails
+//!    until every key is in one with the schema's default.
 //!
 //! # Adding a block (a channel)
 //!
@@ -45,7 +47,8 @@
 //! and add it to [`Config`] as one line, `otlp as "otlp_output": OtlpConfig =
 //! OtlpConfig::default(),`. A block is itself a `Setting`, so it can be a list entry too:
 //! `Vec<T>` reads a YAML sequence of blocks (e.g. named channels of each type). If an enabled
-//! block counts as an output, add it to the "no output" check in `checks.rs`.
+//! block counts as an output, add it to the "no output" check in `checks.rs`. A page of its
+//! own that names its keys short (`timeout_ms`) goes into `PAGE_BLOCKS` in `docs_tests.rs`.
 //!
 //! # Falco compatibility
 //!
@@ -85,6 +88,8 @@ mod values;
 mod values_tls;
 pub(crate) mod yaml;
 
+#[cfg(test)]
+mod docs_tests;
 #[cfg(test)]
 mod tests;
 

@@ -11,6 +11,30 @@ pub trait Setting: Sized {
     /// Reads a present, non-null value at `key`. `Ok(None)` means "use the default" (an empty
     /// text, as Falco treats it).
     fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError>;
+
+    /// Appends `key` and this value (`Debug`), then, for a block, each of its keys the same way
+    /// (`key.sub`): what the docs-defaults test (`docs_tests.rs`) compares with docs/*.md.
+    #[cfg(test)]
+    fn list(&self, key: &str, out: &mut Vec<Listed>)
+    where
+        Self: std::fmt::Debug,
+    {
+        out.push(Listed {
+            key: key.to_string(),
+            value: format!("{self:?}"),
+            block: false,
+        });
+    }
+}
+
+/// A key of the schema and its value, listed by [`Setting::list`].
+#[cfg(test)]
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub value: String,
+    /// A block of keys (its own keys are listed after it).
+    pub block: bool,
 }
 
 /// Reading state: where warnings go.

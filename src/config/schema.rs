@@ -61,12 +61,37 @@ macro_rules! settings {
                     )*
                 }))
             }
+
+            #[cfg(test)]
+            fn list(&self, key: &str, out: &mut Vec<$crate::config::read::Listed>) {
+                out.push($crate::config::read::Listed {
+                    key: key.to_string(),
+                    value: format!("{self:?}"),
+                    block: true,
+                });
+                $(
+                    let sub = settings!(@key $field $($key)?);
+                    let sub = if key.is_empty() { sub.to_string() } else { format!("{key}.{sub}") };
+                    settings!(@list &self.$field, &sub, out $(, $read)?);
+                )*
+            }
         }
     };
     (@key $field:ident) => { stringify!($field) };
     (@key $field:ident $key:literal) => { $key };
     (@read $ty:ty) => { <$ty as $crate::config::read::Setting>::read };
     (@read $ty:ty, $read:expr) => { $read };
+    // A key read by a reader of its own is a value, never a block.
+    (@list $value:expr, $key:expr, $out:ident) => {
+        $crate::config::read::Setting::list($value, $key, $out)
+    };
+    (@list $value:expr, $key:expr, $out:ident, $read:expr) => {
+        $out.push($crate::config::read::Listed {
+            key: $key.to_string(),
+            value: format!("{:?}", $value),
+            block: false,
+        })
+    };
 }
 
 pub(crate) use settings;
