@@ -152,6 +152,7 @@ impl Outputs {
             .map(|ch| Admission {
                 min_priority: ch.min_priority,
                 route: ch.route.clone(),
+                storm: crate::storm::Storm::new(&ch.storm, &hostname),
             })
             .collect();
         let intake = Intake::new(routes, high_water, max_delay.is_zero())
@@ -350,6 +351,8 @@ impl Outputs {
                 let mut s = ch.stats.snapshot();
                 s.enqueued = counts.enqueued[i];
                 s.filtered = counts.filtered[i];
+                s.suppressed = counts.suppressed[i];
+                s.summaries = counts.summaries[i];
                 (ch.name, s)
             })
             .collect()

@@ -97,6 +97,8 @@ impl Fanout {
             // before close began is then in `entries`.
             let flush_gen = intake.flush_requested.load(Ordering::Acquire);
             let closing = intake.closing.load(Ordering::Acquire);
+            // Storm windows that ended (all of them at close) send their summaries.
+            intake.storm_summaries(closing);
             intake.take(&mut entries);
             if !entries.is_empty() {
                 last_alert = Instant::now();

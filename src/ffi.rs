@@ -160,7 +160,11 @@ pub struct falco_outputs_options {
 /// Totals over every channel, from falco_outputs_get_stats(). Counts are of (alert, channel)
 /// pairs except `accepted`: an alert sent to three channels is delivered three times. Once
 /// everything has settled, for each channel, every accepted alert is exactly one of delivered,
-/// failed, dropped or filtered.
+/// failed, dropped or filtered, or, on a channel with storm control (an extension),
+/// suppressed: held back and told of by a summary alert the library adds (then delivered,
+/// failed or dropped itself). `suppressed` and the summaries are not fields of this struct
+/// (a field more would change its size under hosts built against an older header): they are
+/// in falco_outputs_stats_json() ("suppressed", "storm_summaries") and the metrics.
 #[repr(C)]
 #[derive(Default)]
 pub struct falco_outputs_stats {

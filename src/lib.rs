@@ -32,6 +32,7 @@ pub(crate) mod queue;
 pub(crate) mod redact;
 pub(crate) mod route;
 pub(crate) mod signals;
+pub(crate) mod storm;
 mod sys;
 mod watchdog;
 pub(crate) mod worker;

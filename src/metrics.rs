@@ -44,7 +44,8 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
         "counter",
         "Alerts per channel by final outcome: delivered, failed (refused or unwritable), \
          dropped (queue full), discarded (spool bound or close deadline), filtered (not routed \
-         to the channel). With alerts_pending they add up to alerts_accepted_total.",
+         to the channel), suppressed (held back by storm control, told of by a summary). With \
+         alerts_pending they add up to alerts_accepted_total plus storm_summaries_total.",
     );
     for ch in channels {
         let s = &ch.stats;
@@ -54,6 +55,7 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             ("dropped", s.dropped_queue_full),
             ("discarded", s.discarded),
             ("filtered", s.filtered),
+            ("suppressed", s.suppressed),
         ] {
             sample(
                 &mut out,
@@ -63,7 +65,7 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             );
         }
     }
-    let per_channel: [(&str, &str, &str, Value); 9] = [
+    let per_channel: [(&str, &str, &str, Value); 10] = [
         (
             "alerts_pending",
             "gauge",
@@ -99,6 +101,12 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             "counter",
             "Damaged places found in the channel's on-disk spool (skipped or rebuilt); not alerts.",
             |c| c.stats.spool_corrupt.to_string(),
+        ),
+        (
+            "storm_summaries_total",
+            "counter",
+            "Summary alerts storm control made and queued for the channel (counted in alerts_total like any alert).",
+            |c| c.stats.summaries.to_string(),
         ),
         (
             "file_rotations_total",
@@ -195,6 +203,8 @@ mod tests {
             spool_corrupt: 0,
             rotations: 2,
             duplicates: 0,
+            suppressed: 8,
+            summaries: 1,
         };
         let text = to_prometheus(
             "0.1.0",
@@ -219,9 +229,11 @@ mod tests {
             ),
             "# TYPE falcosecurity_falco_outputs_queue_depth gauge\n".to_string(),
             format!("falcosecurity_falco_outputs_file_rotations_total{{{ch}}} 2\n"),
+            format!("falcosecurity_falco_outputs_alerts_total{{{ch},status=\"suppressed\"}} 8\n"),
+            format!("falcosecurity_falco_outputs_storm_summaries_total{{{ch}}} 1\n"),
         ] {
             assert!(text.contains(&want), "missing {want:?} in\n{text}");
         }
-        assert_eq!(text.matches("# TYPE").count(), 12);
+        assert_eq!(text.matches("# TYPE").count(), 13);
     }
 }

@@ -13,13 +13,14 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::alert::{Alert, Priority, RawAlert};
 use crate::outputs::Batch;
 use crate::route::Route;
+use crate::storm::{Storm, Verdict};
 use crate::sys;
 
 /// What the fan-out thread hands a worker: Falco's lines, formatted once and shared by every
@@ -112,6 +113,8 @@ pub struct Admission {
     pub min_priority: Priority,
     /// The channel's `match` block.
     pub route: Route,
+    /// The channel's storm control, when on.
+    pub storm: Option<Storm>,
 }
 
 /// An [`Admission`] as emit checks it: the route only where it is not "everything" (so that
@@ -145,11 +148,33 @@ pub struct IntakeCounts {
     pub enqueued: Vec<u64>,
     /// Per channel: skipped by `min_priority`.
     pub filtered: Vec<u64>,
+    /// Per channel: held back by storm control (never queued; a summary tells of them).
+    pub suppressed: Vec<u64>,
+    /// Per channel: storm summaries the library made and queued (counted in `enqueued`).
+    pub summaries: Vec<u64>,
 }
 
 struct IntakeState {
     entries: Vec<Entry>,
     counts: IntakeCounts,
+    /// Per channel, its storm control (None: off). Under the lock: emit decides with it.
+    storms: Vec<Option<Storm>>,
+    /// Summaries made, waiting to be queued (a scratch vector).
+    summaries: Vec<Alert>,
+}
+
+impl IntakeState {
+    /// Queues channel `i`'s summaries for it alone.
+    fn queue_summaries(&mut self, i: usize) {
+        for s in self.summaries.drain(..) {
+            self.entries.push(Entry {
+                alert: Slot::Checked(Arc::new(s)),
+                takers: 1 << i,
+            });
+            self.counts.enqueued[i] += 1;
+            self.counts.summaries[i] += 1;
+        }
+    }
 }
 
 /// How the fan-out thread sleeps (what a producer must do to get it going).
@@ -174,6 +199,8 @@ pub struct Intake {
     gates: Vec<Gate>,
     /// Some channel's `match` reads rule, source or tags: emit checks the text at once.
     reads_text: bool,
+    /// Some channel has storm control.
+    any_storm: bool,
     /// `entries.len()`, readable without the lock.
     len: AtomicUsize,
     /// The fan-out thread's [`AWAKE`] / [`TICKING`] / [`IDLE`].
@@ -196,8 +223,19 @@ impl Intake {
         wake_every_alert: bool,
     ) -> io::Result<Intake> {
         let n = routes.len();
-        let reads_text = routes.iter().any(|a| a.route.reads_text());
-        let gates = routes.into_iter().map(Gate::new).collect();
+        // Storm keys read the rule, fields...: emit checks the text then too.
+        let reads_text = routes
+            .iter()
+            .any(|a| a.route.reads_text() || a.storm.is_some());
+        let mut storms = Vec::with_capacity(n);
+        let gates = routes
+            .into_iter()
+            .map(|mut a| {
+                storms.push(a.storm.take());
+                Gate::new(a)
+            })
+            .collect();
+        let any_storm = storms.iter().any(Option::is_some);
         Ok(Intake {
             state: Mutex::new(IntakeState {
                 entries: Vec::new(),
@@ -205,8 +243,13 @@ impl Intake {
                     accepted: 0,
                     enqueued: vec![0; n],
                     filtered: vec![0; n],
+                    suppressed: vec![0; n],
+                    summaries: vec![0; n],
                 },
+                storms,
+                summaries: Vec::new(),
             }),
+            any_storm,
             gates,
             reads_text,
             len: AtomicUsize::new(0),
@@ -235,12 +278,24 @@ impl Intake {
         }
         let (len, dropped) = {
             let mut st = self.state.lock();
+            let st = &mut *st;
             let (mut dropped, mut takers) = (0u64, 0u64);
             st.counts.accepted += 1;
+            let now = self.any_storm.then(Instant::now);
             for (i, gate) in self.gates.iter().enumerate() {
                 if !gate.admits(&alert) {
                     st.counts.filtered[i] += 1;
-                } else if full(i, st.counts.enqueued[i]) {
+                    continue;
+                }
+                if let (Some(storm), Some(now)) = (st.storms[i].as_mut(), now) {
+                    let verdict = storm.offer(&alert, now, &mut st.summaries);
+                    st.queue_summaries(i);
+                    if verdict == Verdict::Hold {
+                        st.counts.suppressed[i] += 1;
+                        continue;
+                    }
+                }
+                if full(i, st.counts.enqueued[i]) {
                     dropped |= 1 << i;
                 } else {
                     st.counts.enqueued[i] += 1;
@@ -251,6 +306,7 @@ impl Intake {
                 // Every channel filtered or dropped it: nothing to format, and queueing it
                 // anyway would let memory grow past `outputs_queue.capacity` when the channels
                 // are full and alerts keep coming.
+                self.len.store(st.entries.len(), Ordering::SeqCst);
                 return Pushed {
                     dropped,
                     untaken: Some(alert),
@@ -279,6 +335,24 @@ impl Intake {
             dropped,
             untaken: None,
         }
+    }
+
+    /// Queues the storm summaries of the windows that ended (every window with something held
+    /// back, with `all`: at close). Called by the fan-out thread before each take.
+    pub fn storm_summaries(&self, all: bool) {
+        if !self.any_storm {
+            return;
+        }
+        let now = Instant::now();
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        for i in 0..st.storms.len() {
+            if let Some(storm) = st.storms[i].as_mut() {
+                storm.due(now, all, &mut st.summaries);
+                st.queue_summaries(i);
+            }
+        }
+        self.len.store(st.entries.len(), Ordering::SeqCst);
     }
 
     /// Everything queued, swapped with `spare` (the fan-out thread's empty vector).
@@ -414,6 +488,7 @@ mod tests {
             .map(|&m| Admission {
                 min_priority: m,
                 route: Route::default(),
+                storm: None,
             })
             .collect();
         Intake::new(routes, high_water, false).unwrap()
@@ -483,6 +558,7 @@ mod tests {
                 rules: rules.iter().map(|r| r.to_string()).collect(),
                 ..Match::default()
             }),
+            storm: None,
         };
         for (with_route, routes) in [
             (

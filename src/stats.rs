@@ -49,6 +49,10 @@ pub struct StatsSnapshot {
     pub spool_corrupt: u64,
     pub rotations: u64,
     pub duplicates: u64,
+    /// Held back by storm control (counted by emit in the intake, like `filtered`).
+    pub suppressed: u64,
+    /// Storm summaries the library made and enqueued (part of `enqueued`).
+    pub summaries: u64,
 }
 
 impl StatsSnapshot {
@@ -81,6 +85,8 @@ impl ChannelStats {
             spool_corrupt: self.spool_corrupt.load(Relaxed),
             rotations: self.rotations.load(Relaxed),
             duplicates: self.duplicates.load(Relaxed),
+            suppressed: 0,
+            summaries: 0,
         }
     }
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -99,6 +105,7 @@ pub struct Totals {
     pub failed: u64,
     pub filtered: u64,
     pub pending: u64,
+    pub suppressed: u64,
 }
 
 pub fn totals(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> Totals {
@@ -111,6 +118,7 @@ pub fn totals(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> Tota
         t.delivered += s.delivered;
         t.failed += s.failed;
         t.filtered += s.filtered;
+        t.suppressed += s.suppressed;
         t.pending += s.pending();
     }
     t
@@ -136,6 +144,8 @@ pub fn to_json(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> Str
                 "pending": s.pending(),
                 "rotations": s.rotations,
                 "spool_corrupt": s.spool_corrupt,
+                "storm_summaries": s.summaries,
+                "suppressed": s.suppressed,
                 "write_errors": s.errors,
             }),
         );
@@ -148,6 +158,7 @@ pub fn to_json(accepted: u64, channels: &[(&'static str, StatsSnapshot)]) -> Str
         "failed": t.failed,
         "filtered": t.filtered,
         "pending": t.pending,
+        "suppressed": t.suppressed,
     })
     .to_string()
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::error::ConfigError;
 use super::extra::ExtraKind;
-use super::keys::{Config, Match, RotateConfig, SyslogConfig, SyslogTlsConfig};
+use super::keys::{Config, Match, RotateConfig, StormConfig, SyslogConfig, SyslogTlsConfig};
 use super::values_tls::TlsAuthMode;
 
 /// Falco's `no outputs configured` error (`app/actions/init_outputs.cpp`).
@@ -43,6 +43,7 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
             check_syslog_tls(&e.key(), c)?;
         }
     }
+    check_storms(config)?;
     let any = config.extra_outputs.iter().any(|e| e.enabled())
         || config.stdout.enabled
         || config.file.enabled
@@ -256,4 +257,50 @@ fn check_syslog_tls(at: &str, c: &SyslogConfig) -> Result<(), ConfigError> {
         }
         _ => Ok(()),
     }
+}
+
+/// Storm control that is on needs a window and something to tell alerts apart by.
+fn check_storms(config: &Config) -> Result<(), ConfigError> {
+    let mut blocks: Vec<(String, &StormConfig)> = vec![
+        ("stdout_output".into(), &config.stdout.storm),
+        ("file_output".into(), &config.file.storm),
+        ("syslog_output".into(), &config.syslog.storm),
+        ("program_output".into(), &config.program.storm),
+        ("http_output".into(), &config.http.storm),
+        ("otlp_output".into(), &config.otlp.storm),
+        ("nats_output".into(), &config.nats.storm),
+    ];
+    for e in &config.extra_outputs {
+        let storm = match &e.kind {
+            ExtraKind::Stdout(c) => &c.storm,
+            ExtraKind::File(c) => &c.storm,
+            ExtraKind::Syslog(c) => &c.storm,
+            ExtraKind::Program(c) => &c.storm,
+            ExtraKind::Http(c) => &c.storm,
+            ExtraKind::Otlp(c) => &c.storm,
+            ExtraKind::Nats(c) => &c.storm,
+        };
+        blocks.push((e.key(), storm));
+    }
+    for (at, s) in blocks {
+        if s.max == 0 {
+            continue;
+        }
+        if s.window_ms == 0 {
+            return Err(ConfigError::key(
+                &format!("{at}.storm.window"),
+                "must be greater than 0 when storm.max is set",
+            ));
+        }
+        if s.per.is_empty() || s.per.iter().any(|p| p.trim().is_empty()) {
+            return Err(ConfigError::key(
+                &format!("{at}.storm.per"),
+                format!(
+                    "expected a list of rule, priority, source, tags or field names, got {:?}",
+                    s.per
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

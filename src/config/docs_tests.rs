@@ -19,14 +19,15 @@ use super::read::{Listed, Setting};
 use super::{load, Config, ConfigSources};
 
 /// Pages whose tables name keys by their short name, and the blocks those names are under
-/// (`*.match`: every block's `match`). A key is first looked up as a full name.
+/// (`*.match`, `*.storm`: every block's `match`, `storm`). A key is first looked up as a full
+/// name.
 const PAGE_BLOCKS: &[(&str, &[&str])] = &[
     ("http.md", &["http_output"]),
     ("otlp.md", &["otlp_output"]),
     ("nats.md", &["nats_output"]),
     ("syslog.md", &["syslog_output"]),
     ("stdout-file.md", &["file_output"]),
-    ("routing.md", &["*.match"]),
+    ("routing.md", &["*.match", "*.storm"]),
 ];
 
 const HOW_TO_FIX: &str = "docs/*.md's key/default tables must match the schema in \

@@ -64,6 +64,20 @@ settings! {
 }
 
 settings! {
+    /// `storm` in any output block: past `max` alerts of one key within `window`, the rest of
+    /// the window's alerts of that key are held back and summarised (`src/storm.rs`).
+    pub struct StormConfig {
+        /// What makes alerts "the same": `rule`, `priority`, `source`, `tags`, or a field name
+        /// (`hostname` falls back to the handle's host name).
+        per: Vec<String> = vec!["rule".to_string()],
+        /// Alerts of one key let through per window; 0 = storm control off.
+        max: u64 = 0,
+        /// Milliseconds.
+        window_ms as "window": u64 = 60_000 => read_duration_ms,
+    }
+}
+
+settings! {
     /// `outputs_queue`.
     pub struct QueueConfig {
         /// Per-channel queue bound; 0 = unbounded (Falco's mapping of 0).
@@ -85,6 +99,8 @@ settings! {
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
+        /// Storm control (an extension, off by default; docs/routing.md).
+        storm: StormConfig = StormConfig::default(),
     }
 }
 
@@ -100,6 +116,8 @@ settings! {
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
+        /// Storm control (an extension, off by default; docs/routing.md).
+        storm: StormConfig = StormConfig::default(),
         /// Rotation by the library (an extension; docs/stdout-file.md). Off by default.
         rotate: RotateConfig = RotateConfig::default(),
     }
@@ -136,6 +154,8 @@ settings! {
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
+        /// Storm control (an extension, off by default; docs/routing.md).
+        storm: StormConfig = StormConfig::default(),
         /// TLS for `tls://` and `relp+tls://` addresses (an extension; docs/syslog.md).
         tls: SyslogTlsConfig = SyslogTlsConfig::default(),
     }
@@ -172,6 +192,8 @@ settings! {
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
+        /// Storm control (an extension, off by default; docs/routing.md).
+        storm: StormConfig = StormConfig::default(),
     }
 }
 
@@ -206,6 +228,8 @@ settings! {
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
+        /// Storm control (an extension, off by default; docs/routing.md).
+        storm: StormConfig = StormConfig::default(),
     }
 }
 
@@ -236,6 +260,8 @@ settings! {
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
+        /// Storm control (an extension, off by default; docs/routing.md).
+        storm: StormConfig = StormConfig::default(),
         /// Added to the resource after `service.name` and `host.name` (which they may replace).
         resource_attributes: Vec<(String, String)> = Vec::new() => read_attributes,
     }

@@ -98,7 +98,7 @@ pub use checks::MAX_CHANNELS;
 pub use error::ConfigError;
 pub use extra::ExtraKind;
 pub use keys::{
-    Config, HttpConfig, Match, OtlpConfig, RotateConfig, SyslogConfig, SyslogTlsConfig,
+    Config, HttpConfig, Match, OtlpConfig, RotateConfig, StormConfig, SyslogConfig, SyslogTlsConfig,
 };
 #[cfg(test)]
 pub use nats::SubjectTemplate;

@@ -5,7 +5,7 @@ use super::error::ConfigError;
 use super::read::{positive, quote, Reader, Setting};
 use super::schema::settings;
 use super::yaml::Node;
-use super::Match;
+use super::{Match, StormConfig};
 use crate::alert::Priority;
 
 settings! {
@@ -43,6 +43,8 @@ settings! {
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (docs/routing.md).
         route as "match": Match = Match::default(),
+        /// Storm control (an extension, off by default; docs/routing.md).
+        storm: StormConfig = StormConfig::default(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::alert::{Alert, Priority};
-use crate::config::{Config, ExtraKind, Match};
+use crate::config::{Config, ExtraKind, Match, StormConfig};
 use crate::format::Formatter;
 use crate::log::Logger;
 use crate::route::Route;
@@ -245,6 +245,8 @@ pub struct OpenedChannel {
     pub min_priority: Priority,
     /// Its `match` block.
     pub route: Route,
+    /// Its `storm` block.
+    pub storm: StormConfig,
     pub channel: Box<dyn Channel>,
 }
 
@@ -266,13 +268,18 @@ const OPEN_NATS: Open = |c, l, h| {
     )?))
 };
 
-/// Whether an output block is on, and which alerts it takes.
-type Gate<'a> = (bool, Priority, &'a Match);
+/// Whether an output block is on, which alerts it takes, its storm control.
+type Gate<'a> = (bool, Priority, &'a Match, &'a StormConfig);
 
-/// The [`Gate`] of an output block, whatever its type (every block has these three keys).
+/// The [`Gate`] of an output block, whatever its type (every block has these keys).
 macro_rules! gate {
     ($block:expr) => {
-        ($block.enabled, $block.min_priority, &$block.route)
+        (
+            $block.enabled,
+            $block.min_priority,
+            &$block.route,
+            &$block.storm,
+        )
     };
 }
 
@@ -286,7 +293,7 @@ pub fn open_enabled(
 ) -> Result<Vec<OpenedChannel>, OpenError> {
     let mut opened = Vec::new();
     let mut open = |name: &'static str,
-                    (enabled, min_priority, route): Gate<'_>,
+                    (enabled, min_priority, route, storm): Gate<'_>,
                     c: &Config,
                     open: Open|
      -> Result<(), OpenError> {
@@ -295,6 +302,7 @@ pub fn open_enabled(
                 name,
                 min_priority,
                 route: Route::new(route),
+                storm: storm.clone(),
                 channel: open(c, log, hostname)?,
             });
         }

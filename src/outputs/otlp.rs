@@ -61,6 +61,7 @@ fn transport(cfg: &OtlpConfig) -> HttpConfig {
         batch_max_wait_ms: cfg.batch_max_wait_ms,
         min_priority: cfg.min_priority,
         route: cfg.route.clone(),
+        storm: cfg.storm.clone(),
     }
 }
 

@@ -113,9 +113,11 @@ http_output: {{enabled: true, url: "http://127.0.0.1:1/", retry_max_backoff_ms: 
         # The accounting identity, per channel, as a scraper can check it.
         for ch in ("file", "http"):
             total = sum(v("alerts_total", channel=ch, status=st)
-                        for st in ("delivered", "failed", "dropped", "discarded", "filtered"))
-            check(total + v("alerts_pending", channel=ch) == v("alerts_accepted_total"),
-                  f"{ch}: statuses + pending != accepted")
+                        for st in ("delivered", "failed", "dropped", "discarded", "filtered",
+                                   "suppressed"))
+            check(total + v("alerts_pending", channel=ch)
+                  == v("alerts_accepted_total") + v("storm_summaries_total", channel=ch),
+                  f"{ch}: statuses + pending != accepted + storm summaries")
 
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)

@@ -41,6 +41,7 @@ mod routing;
 mod runtime;
 mod stderr_log;
 mod stdout_channel;
+mod storm;
 mod syslog_e2e;
 mod syslog_failures;
 mod syslog_relp;

@@ -3,7 +3,7 @@
 //! delivered and then again as discarded, breaks it.
 //!
 //! Per channel:
-//!   accepted = enqueued + filtered + dropped_queue_full
+//!   accepted + storm_summaries = enqueued + filtered + dropped_queue_full + suppressed
 //!   enqueued = delivered + failed + discarded + pending
 //!   dropped  = dropped_queue_full + discarded
 //! and the top-level totals are the sums over the channels.
@@ -22,6 +22,8 @@ pub struct Counts {
     pub dropped_queue_full: u64,
     pub dropped: u64,
     pub write_errors: u64,
+    pub suppressed: u64,
+    pub storm_summaries: u64,
 }
 
 impl std::fmt::Display for Counts {
@@ -29,7 +31,7 @@ impl std::fmt::Display for Counts {
         write!(
             f,
             "enqueued {} = delivered {} + failed {} + discarded {} + pending {} \
-             (filtered {}, dropped_queue_full {}, write_errors {})",
+             (filtered {}, dropped_queue_full {}, write_errors {}, suppressed {}, storm_summaries {})",
             self.enqueued,
             self.delivered,
             self.failed,
@@ -37,7 +39,9 @@ impl std::fmt::Display for Counts {
             self.pending,
             self.filtered,
             self.dropped_queue_full,
-            self.write_errors
+            self.write_errors,
+            self.suppressed,
+            self.storm_summaries
         )
     }
 }
@@ -63,6 +67,8 @@ pub fn counts(json: &str, channel: &str) -> Counts {
         dropped_queue_full: field(c, "dropped_queue_full", json),
         dropped: field(c, "dropped", json),
         write_errors: field(c, "write_errors", json),
+        suppressed: field(c, "suppressed", json),
+        storm_summaries: field(c, "storm_summaries", json),
     }
 }
 
@@ -76,7 +82,8 @@ pub fn assert_accounting(json: &str) -> Vec<(String, Counts)> {
         .as_object()
         .unwrap_or_else(|| panic!("no channels in stats {json}"));
     let mut all = Vec::new();
-    let (mut delivered, mut failed, mut pending, mut dropped, mut filtered) = (0, 0, 0, 0, 0);
+    let (mut delivered, mut failed, mut pending, mut dropped, mut filtered, mut suppressed) =
+        (0, 0, 0, 0, 0, 0);
     for name in channels.keys() {
         let c = counts(json, name);
         assert_eq!(
@@ -85,9 +92,10 @@ pub fn assert_accounting(json: &str) -> Vec<(String, Counts)> {
             "{name}: enqueued != delivered + failed + discarded + pending: {c}"
         );
         assert_eq!(
-            accepted,
-            c.enqueued + c.filtered + c.dropped_queue_full,
-            "{name}: accepted {accepted} != enqueued + filtered + dropped_queue_full: {c}"
+            accepted + c.storm_summaries,
+            c.enqueued + c.filtered + c.dropped_queue_full + c.suppressed,
+            "{name}: accepted {accepted} + storm_summaries != enqueued + filtered + \
+             dropped_queue_full + suppressed: {c}"
         );
         assert_eq!(c.dropped, c.dropped_queue_full + c.discarded, "{name}: {c}");
         delivered += c.delivered;
@@ -95,6 +103,7 @@ pub fn assert_accounting(json: &str) -> Vec<(String, Counts)> {
         pending += c.pending;
         dropped += c.dropped;
         filtered += c.filtered;
+        suppressed += c.suppressed;
         all.push((name.clone(), c));
     }
     for (key, sum) in [
@@ -103,6 +112,7 @@ pub fn assert_accounting(json: &str) -> Vec<(String, Counts)> {
         ("pending", pending),
         ("dropped", dropped),
         ("filtered", filtered),
+        ("suppressed", suppressed),
     ] {
         assert_eq!(
             field(&v, key, json),
