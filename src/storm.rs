@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::alert::{Alert, AlertBuilder, AlertKind, FieldKind, RawAlert};
 use crate::config::StormConfig;
+use crate::date::rfc3339_utc;
 
 pub const MAX_KEYS: usize = 10_000;
 
@@ -218,21 +219,10 @@ impl Storm {
     }
 }
 
-/// `2026-07-12T10:30:05.123456789Z`
-fn iso(ns: u64) -> String {
-    let mut d = [0u8; 20];
-    crate::date::write_date_time(&mut d, (ns / 1_000_000_000) as i64);
-    format!(
-        "{}.{:09}Z",
-        std::str::from_utf8(&d[..19]).unwrap_or("?"),
-        ns % 1_000_000_000
-    )
-}
-
 /// The summary of a window, when it held anything back.
 fn summary(key: &str, w: Window) -> Option<Alert> {
     let first = w.first?;
-    let (from, to) = (iso(w.first_ns), iso(w.last_ns));
+    let (from, to) = (rfc3339_utc(w.first_ns), rfc3339_utc(w.last_ns));
     let message = format!(
         "storm control: {} alerts held back from {from} to {to} ({key}); the first: {}",
         w.held,

@@ -5,7 +5,10 @@ use std::collections::HashSet;
 
 use super::error::ConfigError;
 use super::extra::ExtraKind;
-use super::keys::{Config, Match, RotateConfig, StormConfig, SyslogConfig, SyslogTlsConfig};
+use super::keys::{
+    Config, HttpConfig, Match, RotateConfig, StormConfig, SyslogConfig, SyslogTlsConfig,
+};
+use super::siem::HttpFormat;
 use super::values_tls::TlsAuthMode;
 
 /// Falco's `no outputs configured` error (`app/actions/init_outputs.cpp`).
@@ -44,6 +47,7 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
         }
     }
     check_storms(config)?;
+    check_siem(config)?;
     let any = config.extra_outputs.iter().any(|e| e.enabled())
         || config.stdout.enabled
         || config.file.enabled
@@ -300,6 +304,45 @@ fn check_storms(config: &Config) -> Result<(), ConfigError> {
                     s.per
                 ),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// A SIEM payload's required keys.
+fn check_siem(config: &Config) -> Result<(), ConfigError> {
+    let mut blocks: Vec<(String, &HttpConfig)> = vec![("http_output".into(), &config.http)];
+    for e in &config.extra_outputs {
+        if let ExtraKind::Http(c) = &e.kind {
+            if c.enabled {
+                blocks.push((e.key(), c));
+            }
+        }
+    }
+    for (at, h) in blocks {
+        if at == "http_output" && !h.enabled {
+            continue;
+        }
+        match h.format {
+            HttpFormat::SplunkHec if h.splunk_hec.token.is_empty() => {
+                return Err(ConfigError::key(
+                    &format!("{at}.splunk_hec.token"),
+                    "is required with format: splunk_hec (the HEC token)",
+                ))
+            }
+            HttpFormat::ElasticsearchBulk if h.elasticsearch_bulk.index.trim().is_empty() => {
+                return Err(ConfigError::key(
+                    &format!("{at}.elasticsearch_bulk.index"),
+                    "must not be empty with format: elasticsearch_bulk",
+                ))
+            }
+            HttpFormat::Loki if h.loki.labels.is_empty() => {
+                return Err(ConfigError::key(
+                    &format!("{at}.loki.labels"),
+                    "needs at least one label (Loki refuses a stream without labels)",
+                ))
+            }
+            _ => {}
         }
     }
     Ok(())

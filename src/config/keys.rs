@@ -6,6 +6,7 @@ use super::extra::ExtraOutput;
 use super::nats::NatsConfig;
 use super::read::positive;
 use super::schema::settings;
+use super::siem::{ElasticsearchConfig, HttpFormat, LokiConfig, SplunkHecConfig};
 use super::units::{read_duration_ms, read_size};
 use super::values::{
     read_attributes, read_facility, read_headers, read_mode, read_user_agent, HttpMethod, HttpUrl,
@@ -230,6 +231,11 @@ settings! {
         route as "match": Match = Match::default(),
         /// Storm control (an extension, off by default; docs/routing.md).
         storm: StormConfig = StormConfig::default(),
+        /// What the requests carry (an extension; docs/http.md): Falco's lines by default.
+        format: HttpFormat = HttpFormat::Falco,
+        splunk_hec: SplunkHecConfig = SplunkHecConfig::default(),
+        elasticsearch_bulk: ElasticsearchConfig = ElasticsearchConfig::default(),
+        loki: LokiConfig = LokiConfig::default(),
     }
 }
 

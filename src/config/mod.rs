@@ -20,6 +20,7 @@
 //! | `env.rs` | `${VAR}` expansion |
 //! | `error.rs` | [`ConfigError`], the one error type |
 //! | `extra.rs` | `extra_outputs`: named entries that reuse a channel type's block |
+//! | `siem.rs` | `http_output.format` and the SIEM payloads' blocks (Splunk HEC, Elasticsearch bulk, Loki) |
 //! | `units.rs` | sizes (`10M`) and durations (`1h`) of the extensions' keys |
 //! | `nats.rs` | `nats_output`'s keys and the values only it has (server URLs, subject template, secrets) |
 //! | `append.rs` | Falco's `append_output` (what of it an output library applies) and the static fields and tags extension |
@@ -83,6 +84,7 @@ mod nats;
 mod overrides;
 pub(crate) mod read;
 mod schema;
+mod siem;
 mod units;
 mod values;
 mod values_tls;
@@ -103,6 +105,7 @@ pub use keys::{
 #[cfg(test)]
 pub use nats::SubjectTemplate;
 pub use nats::{BodyFormat, NatsConfig, SubjectPart};
+pub use siem::{ElasticsearchConfig, HttpFormat, LokiConfig, SplunkHecConfig};
 pub use values::{HttpMethod, HttpUrl, SyslogAddress, SyslogFormat};
 pub use values_tls::{Fingerprint, TlsAuthMode};
 

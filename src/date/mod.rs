@@ -74,6 +74,15 @@ pub fn write_date_time(dst: &mut [u8; 20], secs: i64) {
     write_time_of_day(&mut dst[11..19], secs);
 }
 
+/// `2026-07-12T10:30:05.123456789Z`: `ns` since the epoch, UTC, RFC 3339 with nanoseconds.
+pub fn rfc3339_utc(ns: u64) -> String {
+    let mut d = [0u8; 20];
+    write_date_time(&mut d, (ns / NS_PER_SEC) as i64);
+    let mut s = String::from_utf8_lossy(&d[..19]).into_owned();
+    s.push_str(&format!(".{:09}Z", ns % NS_PER_SEC));
+    s
+}
+
 /// `HH:MM:SS` of `secs` since the epoch (strftime `%T`) into the first 8 bytes of `dst`.
 pub fn write_time_of_day(dst: &mut [u8], secs: i64) {
     let sod = secs.rem_euclid(86_400) as u32;

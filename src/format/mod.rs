@@ -151,6 +151,15 @@ impl Formatter {
         }
     }
 
+    /// Appends the alert's JSON line (as [`Formatter::write_line`] with `json_output`): what a
+    /// SIEM payload carries as its event, whatever `json_output` says.
+    pub fn write_json_line(&mut self, alert: &Alert, out: &mut Vec<u8>) {
+        match alert.kind {
+            AlertKind::Event => self.event_json(alert, out),
+            AlertKind::Message => self.msg_json(alert, out),
+        }
+    }
+
     /// Appends the alert's text line (as [`Formatter::write_line`] without `json_output`), which
     /// is also the body of a JSON string holding Falco's `output`: what an OTLP record carries.
     pub fn write_text_line(&mut self, alert: &Alert, out: &mut Vec<u8>) {

@@ -10,6 +10,10 @@ mod batch;
 mod client;
 pub(crate) mod payload;
 pub(crate) mod retry;
+mod siem;
+mod siem_elastic;
+mod siem_loki;
+mod siem_splunk;
 pub(crate) mod spool;
 pub(crate) mod store;
 
@@ -24,7 +28,7 @@ use crate::outputs::log_limit::LogLimit;
 use crate::outputs::{Batch, Channel, ChannelCtx, OpenError};
 
 use client::{Client, Outcome};
-use payload::Payload;
+use payload::{Judgement, Payload};
 use retry::{Backoff, Verdict};
 use spool::Spool;
 use store::Store;
@@ -89,8 +93,21 @@ impl HttpChannel {
         json_output: bool,
         log: &Logger,
     ) -> Result<HttpChannel, OpenError> {
-        let payload = Payload::lines(json_output, http.batch_max_alerts);
-        HttpChannel::open_with(http, payload, "http_output", log)
+        match siem::Siem::new(http) {
+            None => {
+                let payload = Payload::lines(json_output, http.batch_max_alerts);
+                HttpChannel::open_with(http, payload, "http_output", log)
+            }
+            Some(s) => {
+                let mut transport = http.clone();
+                if http.format == crate::config::HttpFormat::SplunkHec {
+                    transport
+                        .headers
+                        .push(siem_splunk::SplunkHec::authorization(&http.splunk_hec));
+                }
+                HttpChannel::open_with(&transport, Payload::Siem(s), "http_output", log)
+            }
+        }
     }
 
     /// The transport for any payload; `block` names the configuration block in messages.
@@ -308,15 +325,34 @@ impl HttpChannel {
                     body_prefix,
                 } => {
                     self.consecutive_timeouts = 0;
-                    match self.payload.classify(code) {
-                        Verdict::Delivered => {
-                            match self.payload.rejected(&body_prefix) {
-                                None => self.forget(got, from_overflow, ChannelCtx::delivered, ctx),
-                                Some(r) => self.partially_refused(got, from_overflow, r, ctx),
-                            }
+                    match self.payload.judge(code, &body_prefix, got) {
+                        Judgement::Whole(Verdict::Delivered) => {
+                            self.forget(got, from_overflow, ChannelCtx::delivered, ctx);
                             self.recovered(ctx);
                         }
-                        Verdict::Permanent => {
+                        Judgement::Partly { refused, message } => {
+                            let r = payload::Rejected {
+                                count: refused,
+                                message,
+                            };
+                            self.partially_refused(got, from_overflow, r, ctx);
+                            self.recovered(ctx);
+                        }
+                        Judgement::Prefix { delivered, message } => {
+                            // The rest stays first in line: sent again at once.
+                            self.forget(delivered, from_overflow, ChannelCtx::delivered, ctx);
+                            self.forget(1, from_overflow, ChannelCtx::failed, ctx);
+                            self.recovered(ctx);
+                            self.refused_log.error(
+                                ctx,
+                                &format!(
+                                    "{} took {delivered} of {got} alerts and refused the next with HTTP {code}, not retried: {}",
+                                    self.target,
+                                    message.chars().take(LOGGED_ANSWER).collect::<String>()
+                                ),
+                            );
+                        }
+                        Judgement::Whole(Verdict::Permanent) => {
                             self.forget(got, from_overflow, ChannelCtx::failed, ctx);
                             self.recovered(ctx);
                             self.refused_log.error(
@@ -330,7 +366,7 @@ impl HttpChannel {
                                 ),
                             );
                         }
-                        Verdict::Retry => {
+                        Judgement::Whole(Verdict::Retry) => {
                             ctx.retrying();
                             let wait = retry_after
                                 .as_deref()
@@ -507,14 +543,15 @@ impl HttpChannel {
 
 impl Channel for HttpChannel {
     fn format(&mut self, formatter: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
-        match &self.payload {
+        match &mut self.payload {
             Payload::Lines { .. } => formatter.write_line(alert, out),
             Payload::Otlp(_) => crate::outputs::otlp::write_record(formatter, alert, out),
+            Payload::Siem(s) => s.write_record(formatter, alert, out),
         }
     }
 
     fn own_format(&self) -> bool {
-        matches!(self.payload, Payload::Otlp(_))
+        matches!(self.payload, Payload::Otlp(_) | Payload::Siem(_))
     }
 
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {

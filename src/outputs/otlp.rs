@@ -62,6 +62,7 @@ fn transport(cfg: &OtlpConfig) -> HttpConfig {
         min_priority: cfg.min_priority,
         route: cfg.route.clone(),
         storm: cfg.storm.clone(),
+        ..HttpConfig::default()
     }
 }
 

@@ -23,6 +23,7 @@ mod http_bench;
 mod http_e2e;
 mod http_falco;
 mod http_retry;
+mod http_siem;
 mod http_spool;
 mod http_spool_crash;
 mod http_spool_damage;

@@ -1,13 +1,15 @@
 //! What the requests of an HTTP-transport channel carry. One transport (libcurl client, store,
-//! spool, batching, retries), two payload formats: Falco's alert lines (`http_output`) and
-//! OTLP/HTTP JSON logs requests (`otlp_output`). Each stored line is one alert as formatted for
-//! the channel: a Falco line (by the fan-out thread), or one OTLP `LogRecord` object (by the
-//! OTLP channel's worker).
+//! spool, batching, retries), several payload formats: Falco's alert lines (`http_output`),
+//! OTLP/HTTP JSON logs requests (`otlp_output`), and the SIEM payloads (`http_output.format`:
+//! Splunk HEC, Elasticsearch bulk, Loki; `siem.rs`). Each stored line is one alert as formatted
+//! for the channel: a Falco line (by the fan-out thread), or one OTLP `LogRecord` object or one
+//! SIEM record (by the channel's worker).
 
 use std::io::{self, Write};
 
 use super::batch;
 use super::retry::{self, Verdict};
+use super::siem::Siem;
 use crate::outputs::otlp::Envelope;
 
 /// How much of an answer is kept: the start of a refusal for the log, or a whole OTLP answer
@@ -23,6 +25,21 @@ pub enum Payload {
     },
     /// `ExportLogsServiceRequest` in OTLP's JSON encoding.
     Otlp(Envelope),
+    /// A SIEM's own API (`http_output.format`).
+    Siem(Siem),
+}
+
+/// What an answer means for the records of a request.
+#[derive(Debug)]
+pub enum Judgement {
+    /// For all of them.
+    Whole(Verdict),
+    /// Taken (2xx), but `refused` of them refused for good (OTLP `partialSuccess`, bulk item
+    /// errors): those are failed, the others delivered.
+    Partly { refused: u64, message: String },
+    /// The first `delivered` were taken, the next one refused for good, the rest not looked at
+    /// (Splunk HEC's `invalid-event-number`): they are sent again.
+    Prefix { delivered: usize, message: String },
 }
 
 /// Records a receiver accepted the request but refused (OTLP `partialSuccess`).
@@ -45,6 +62,7 @@ impl Payload {
         match self {
             Payload::Lines { content_type, .. } => content_type,
             Payload::Otlp(_) => "application/json",
+            Payload::Siem(s) => s.content_type(),
         }
     }
 
@@ -52,6 +70,7 @@ impl Payload {
         match self {
             Payload::Lines { .. } => LINES_ANSWER_KEPT,
             Payload::Otlp(_) => OTLP_ANSWER_KEPT,
+            Payload::Siem(s) => s.answer_kept(),
         }
     }
 
@@ -59,8 +78,12 @@ impl Payload {
     pub fn finish_body(&self, body: &mut Vec<u8>, gzip: bool) -> io::Result<()> {
         match self {
             Payload::Lines { batching, .. } => batch::finish_body(body, *batching, gzip),
-            Payload::Otlp(env) => {
-                *body = env.request(body);
+            Payload::Otlp(_) | Payload::Siem(_) => {
+                *body = match self {
+                    Payload::Otlp(env) => env.request(body),
+                    Payload::Siem(s) => s.request(body),
+                    Payload::Lines { .. } => unreachable!("matched above"),
+                };
                 if gzip {
                     let mut enc = flate2::write::GzEncoder::new(
                         Vec::with_capacity(body.len() / 4 + 64),
@@ -74,10 +97,27 @@ impl Payload {
         }
     }
 
+    /// What an answer means for the `sent` records of the request.
+    pub fn judge(&self, code: u32, answer: &[u8], sent: usize) -> Judgement {
+        if let Payload::Siem(s) = self {
+            return s.judge(code, answer, sent);
+        }
+        match self.classify(code) {
+            Verdict::Delivered => match self.rejected(answer) {
+                Some(r) => Judgement::Partly {
+                    refused: r.count,
+                    message: r.message,
+                },
+                None => Judgement::Whole(Verdict::Delivered),
+            },
+            other => Judgement::Whole(other),
+        }
+    }
+
     /// What an answer's status means for the request.
     pub fn classify(&self, code: u32) -> Verdict {
         match self {
-            Payload::Lines { .. } => retry::classify_status(code),
+            Payload::Lines { .. } | Payload::Siem(_) => retry::classify_status(code),
             // OTLP/HTTP: only these are retryable; every other 4xx and 5xx is final.
             Payload::Otlp(_) => match code {
                 200..=299 => Verdict::Delivered,
@@ -90,7 +130,7 @@ impl Payload {
     /// Records refused inside a successful answer.
     pub fn rejected(&self, answer: &[u8]) -> Option<Rejected> {
         match self {
-            Payload::Lines { .. } => None,
+            Payload::Lines { .. } | Payload::Siem(_) => None,
             Payload::Otlp(_) => crate::outputs::otlp::partial_success(answer),
         }
     }
