@@ -132,7 +132,7 @@ impl Outputs {
             LocalZone::from_env(),
         );
         let output_timeout = Duration::from_millis(cfg.output_timeout_ms);
-        let opened = outputs::open_enabled(&cfg, &log, &hostname)?;
+        let mut opened = outputs::open_enabled(&cfg, &log, &hostname)?;
         // `config::load` refused more before anything was opened; one bit per channel.
         if opened.len() > config::MAX_CHANNELS {
             return Err(InitError::Config("more than 64 output channels".into()));
@@ -148,10 +148,10 @@ impl Outputs {
         };
         let max_delay = Duration::from_millis(cfg.outputs_queue.max_delay_ms);
         let routes = opened
-            .iter()
+            .iter_mut()
             .map(|ch| Admission {
                 min_priority: ch.min_priority,
-                route: ch.route.clone(),
+                route: std::mem::take(&mut ch.route),
                 storm: crate::storm::Storm::new(&ch.storm, &hostname),
             })
             .collect();

@@ -1,20 +1,61 @@
 //! Routing: which alerts a channel takes, from its `match` block (rules, tags, sources, with `*`
 //! and `?` globs, and a minimum priority). Checked by `emit` for each channel; an alert a
 //! channel does not take is counted `filtered` there.
+//!
+//! Emit runs on the engine's threads, so a pattern may never cost more than a pass over the
+//! text ([`glob`]), and each distinct rule, tag or source is decided once per pattern list
+//! ([`cache`]): the same rule name comes back with every alert of that rule.
+
+mod cache;
+mod glob;
 
 use crate::alert::{Alert, AlertKind, Priority, RawAlert};
 use crate::config::Match;
+use cache::Decisions;
+use glob::{ByteSet, Glob};
+
+/// One list of a `match` block: any of its patterns matches.
+#[derive(Debug, Default)]
+struct Patterns {
+    globs: Vec<Glob>,
+    decided: Decisions,
+}
+
+impl Patterns {
+    fn new(patterns: &[String]) -> Patterns {
+        Patterns {
+            globs: patterns.iter().map(|p| Glob::new(p)).collect(),
+            decided: Decisions::default(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.globs.is_empty()
+    }
+
+    fn any(&self, text: &str) -> bool {
+        self.decided
+            .get_or_decide(text, || match self.globs.as_slice() {
+                // One pattern: the pass that gathers the text's bytes would cost what it saves.
+                [one] => one.matches(text),
+                globs => {
+                    let present = ByteSet::of(text.as_bytes());
+                    globs.iter().any(|g| g.matches_given(text, &present))
+                }
+            })
+    }
+}
 
 /// The source `emit_msg` messages have.
 const INTERNAL_SOURCE: &str = "internal";
 
 /// A channel's compiled `match`. Each list given must match (any of its patterns); an empty
 /// list matches everything.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Route {
-    rules: Vec<String>,
-    tags: Vec<String>,
-    sources: Vec<String>,
+    rules: Patterns,
+    tags: Patterns,
+    sources: Patterns,
     min_priority: Option<Priority>,
     max_priority: Option<Priority>,
 }
@@ -22,9 +63,9 @@ pub struct Route {
 impl Route {
     pub fn new(m: &Match) -> Route {
         Route {
-            rules: m.rules.clone(),
-            tags: m.tags.clone(),
-            sources: m.sources.clone(),
+            rules: Patterns::new(&m.rules),
+            tags: Patterns::new(&m.tags),
+            sources: Patterns::new(&m.sources),
             min_priority: (m.min_priority != Priority::Debug).then_some(m.min_priority),
             max_priority: (m.max_priority != Priority::Emergency).then_some(m.max_priority),
         }
@@ -70,85 +111,24 @@ impl Route {
         if !self.admits_priority(alert.priority) {
             return false;
         }
-        let any = |patterns: &[String], text: &str| patterns.iter().any(|p| glob(p, text));
-        if !self.rules.is_empty() && !any(&self.rules, alert.rule()) {
+        if !self.rules.is_empty() && !self.rules.any(alert.rule()) {
             return false;
         }
         let source = match alert.kind {
             AlertKind::Event => alert.source(),
             AlertKind::Message => INTERNAL_SOURCE,
         };
-        if !self.sources.is_empty() && !any(&self.sources, source) {
+        if !self.sources.is_empty() && !self.sources.any(source) {
             return false;
         }
-        self.tags.is_empty() || alert.tags().any(|t| any(&self.tags, t))
+        self.tags.is_empty() || alert.tags().any(|t| self.tags.any(t))
     }
-}
-
-/// `*` any run of characters, `?` one character, everything else itself (case-sensitive, as
-/// Falco's rule names and tags are). On bytes, without allocating: it runs on `emit`'s thread.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    // The UTF-8 character starting at t[i] (text is valid UTF-8, i on a boundary).
-    let char_len = |i: usize| match t[i] {
-        b if b < 0x80 => 1,
-        b if b >= 0xF0 => 4,
-        b if b >= 0xE0 => 3,
-        _ => 2,
-    };
-    let (mut pi, mut ti) = (0, 0);
-    // The last `*` and the text position it was tried at: on a mismatch, retry one character
-    // further (linear per `*` in practice, never exponential).
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some(b'?') => {
-                pi += 1;
-                ti += char_len(ti);
-            }
-            Some(b'*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    let next = st + char_len(st);
-                    star = Some((sp, next));
-                    pi = sp + 1;
-                    ti = next;
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::alert::{alert_from_parts, FieldKind};
-
-    #[test]
-    fn globs() {
-        assert!(glob("Write below *", "Write below binary dir"));
-        assert!(glob("*shell*", "Terminal shell in container"));
-        assert!(glob("T1?55", "T1555"));
-        assert!(glob("exact", "exact"));
-        assert!(glob("*", ""));
-        assert!(!glob("exact", "exactly"));
-        assert!(!glob("a*b", "acbd"));
-        assert!(glob("a*b*c", "aXbYbZc"));
-        assert!(!glob("?", ""));
-        assert!(glob("é?", "éà"));
-        assert!(glob("*à", "ééà"));
-        assert!(!glob("??", "é"));
-        assert!(glob("*rule*", "a rule here"));
-    }
 
     fn alert(rule: &str, source: &str, p: Priority, tags: &[&str]) -> Alert {
         alert_from_parts(

@@ -39,6 +39,7 @@ mod program_fds;
 mod program_redaction;
 mod program_signals;
 mod routing;
+mod routing_cost;
 mod runtime;
 mod stderr_log;
 mod stdout_channel;
