@@ -5,13 +5,15 @@
 //! A pattern is its runs between `*`s. The first run must match at the start, the last at the
 //! end, and each run in between is placed at its leftmost occurrence after the previous one
 //! (leftmost is always right: every occurrence of a run has the same number of characters, so
-//! the leftmost leaves the most room to the runs after it). A run without `?` is found by the
-//! standard library's substring search (Two-Way: linear in text + run); one with `?` by a
+//! the leftmost leaves the most room to the runs after it). A run without `?` is found by
+//! `memchr::memmem` (Two-Way with a vectorised prefilter: linear in text + run); one with `?` by a
 //! bit-parallel shift-and over characters (text × ⌈run/64⌉ word operations). The backtracking
 //! matcher this replaces cost pattern × text: `*` + 5,000 `a` + `b` against a 1 MiB rule name
 //! took seconds per emit.
 
 use std::collections::HashMap;
+
+use memchr::memmem;
 
 #[derive(Debug)]
 pub struct Glob {
@@ -45,6 +47,8 @@ struct Run {
     text: String,
     /// Present when the run holds a `?`.
     shift_and: Option<ShiftAnd>,
+    /// Finds a run without `?` (linear in text + run).
+    finder: memmem::Finder<'static>,
 }
 
 impl Glob {
@@ -54,6 +58,7 @@ impl Glob {
             .map(|r| Run {
                 text: r.to_string(),
                 shift_and: r.contains('?').then(|| ShiftAnd::new(r)),
+                finder: memmem::Finder::new(r.as_bytes()).into_owned(),
             })
             .collect();
         let literal: Vec<u8> = pattern.bytes().filter(|b| !b"*?".contains(b)).collect();
@@ -91,7 +96,7 @@ impl Glob {
             let hay = &text[from..to];
             let end = match &run.shift_and {
                 Some(sa) => sa.first_end(hay),
-                None => hay.find(run.text.as_str()).map(|i| i + run.text.len()),
+                None => run.finder.find(hay.as_bytes()).map(|i| i + run.text.len()),
             };
             match end {
                 Some(e) => from += e,
