@@ -228,6 +228,46 @@ pub fn signal_blocked(sig: c_int) -> bool {
     }
 }
 
+/// The process's effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: no pointers; geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Opens `name` inside the directory `dir` (openat(2)) without following a symbolic link
+/// (`O_NOFOLLOW`: a link is `ELOOP`), close-on-exec; `flags` adds the access mode and
+/// `O_CREAT`/`O_EXCL`, `mode` is for a file it creates.
+pub fn open_in(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+    flags: c_int,
+    mode: libc::mode_t,
+) -> io::Result<File> {
+    let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call; `dir` is open.
+    let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode as c_int) })?;
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Removes the directory entry `name` inside `dir` (unlinkat(2): a link itself, never what it
+/// points to).
+pub fn remove_in(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: `name` is a NUL-terminated string that outlives the call; `dir` is open.
+    cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
+}
+
+/// Renames `from` to `to`, both inside `dir` (renameat(2)).
+pub fn rename_in(
+    dir: BorrowedFd<'_>,
+    from: &std::ffi::CStr,
+    to: &std::ffi::CStr,
+) -> io::Result<()> {
+    let d = dir.as_raw_fd();
+    // SAFETY: both names are NUL-terminated strings that outlive the call; `dir` is open.
+    cvt(unsafe { libc::renameat(d, from.as_ptr(), d, to.as_ptr()) }).map(drop)
+}
+
 /// gethostname(2), as bytes.
 pub fn hostname() -> io::Result<Vec<u8>> {
     let mut buf = [0u8; 256];

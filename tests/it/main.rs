@@ -27,6 +27,7 @@ mod http_siem;
 mod http_spool;
 mod http_spool_crash;
 mod http_spool_damage;
+mod http_spool_perms;
 mod init_limits;
 mod nats;
 mod nats_cluster;

@@ -12,23 +12,28 @@
 //! are counted too. A segment holding unread records is deleted only when the caller drops them
 //! for the size bound.
 //!
+//! The directory is checked and held open by [`dir`]: every file is opened relative to it,
+//! never through a symbolic link. Only files that start with the segment header are ever
+//! removed: a file named like a segment without it is left in place, not read.
+//!
 //! At least once: a crash between a delivery and the `ack` update re-sends those records; a
 //! damaged ack re-sends the oldest segments' records.
 
+mod dir;
 mod format;
 mod lock;
 mod v1;
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
-
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::log::Logger;
 use crate::outputs::OpenError;
+use dir::SpoolDir;
 use format::{Record, SegmentReader, MAX_RECORD, SEGMENT_HEADER};
 use lock::SpoolLock;
 
@@ -53,7 +58,7 @@ struct Segment {
 }
 
 pub struct Spool {
-    dir: PathBuf,
+    dir: SpoolDir,
     /// The configuration key, for messages (`http_output.spool_dir`).
     key: String,
     log: Logger,
@@ -103,47 +108,37 @@ enum Found {
 }
 
 impl Spool {
-    /// Opens (creating it if needed) the spool in `dir`, keeping what a previous run left.
-    pub fn open(dir: &Path, max_bytes: u64, key: &str, log: &Logger) -> Result<Spool, OpenError> {
+    /// Opens (creating it if needed) the spool in `path`, keeping what a previous run left.
+    pub fn open(path: &Path, max_bytes: u64, key: &str, log: &Logger) -> Result<Spool, OpenError> {
+        let dir = SpoolDir::open(path, key)?;
         let io_err = |what: &str, e: io::Error| {
             OpenError::Io(format!("{key} {}: {what}: {e}", dir.display()))
         };
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io_err("cannot create it", e))?;
-        let open_rw = |name: &str| {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(dir.join(name))
-        };
-        let lock = open_rw("lock").map_err(|e| io_err("cannot open its lock file", e))?;
-        let lock = SpoolLock::acquire(lock, dir, key)?;
+        let lock = dir
+            .open_file("lock", true, true)
+            .map_err(|e| io_err("cannot open its lock file", e))?;
+        let lock = SpoolLock::acquire(lock, path, key)?;
         let mut seqs = Vec::new();
-        for e in fs::read_dir(dir).map_err(|e| io_err("cannot list it", e))? {
-            let name = e.map_err(|e| io_err("cannot list it", e))?.file_name();
-            let name = name.to_string_lossy();
-            if name.ends_with(".seg.tmp") {
-                // An interrupted migration's half-written copy; the original is still there.
-                let _ = fs::remove_file(dir.join(&*name));
-            } else if let Some(num) = name.strip_suffix(".seg").filter(|n| n.len() == 20) {
-                if let Ok(seq) = num.parse::<u64>() {
-                    seqs.push(seq);
+        for name in dir.names().map_err(|e| io_err("cannot list it", e))? {
+            if let Some(num) = name.strip_suffix(".seg.tmp") {
+                // An interrupted migration's half-written copy (the original is still there):
+                // removed only when it is one (empty, or starting with the segment header).
+                if seq_of(num).is_some() && is_ours(&dir, &name, true) {
+                    let _ = dir.remove(&name);
                 }
+            } else if let Some(seq) = name.strip_suffix(".seg").and_then(seq_of) {
+                seqs.push(seq);
             }
         }
         seqs.sort_unstable();
+        // After every name found, ours or not: a new segment never meets an existing name.
+        let next_seq = seqs.last().map_or(1, |s| s + 1);
 
         let mut damage = Damage::default();
         let mut next_id = 1;
-        if v1::present(dir) {
-            let last_id = |seq| scan(&dir.join(seg_name(seq)), 0).map(|s| s.last_id);
-            let m = v1::migrate(dir, &seqs, &mut next_id, last_id, key, log)
+        if v1::present(&dir, &seqs) {
+            let last_id = |seq| scan(&dir, seq, 0).map(|s| s.last_id);
+            let m = v1::migrate(&dir, &seqs, &mut next_id, last_id, key, log)
                 .map_err(|e| io_err("cannot migrate the previous spool format", e))?;
             damage.places += m.damaged;
             if m.segments > 0 {
@@ -156,7 +151,9 @@ impl Spool {
             }
         }
 
-        let ack_file = open_rw("ack").map_err(|e| io_err("cannot open its ack file", e))?;
+        let ack_file = dir
+            .open_file("ack", true, true)
+            .map_err(|e| io_err("cannot open its ack file", e))?;
         let mut ack = Vec::new();
         let ack_len = ack_file.metadata().map(|m| m.len()).unwrap_or(0);
         // Anything much longer than an ack is not one (and is not read into memory).
@@ -180,9 +177,19 @@ impl Spool {
         // Rebuild the index from the records themselves.
         let mut scans = Vec::with_capacity(seqs.len());
         for &seq in &seqs {
-            let path = dir.join(seg_name(seq));
-            let s = scan(&path, ack_id.unwrap_or(0))
+            let s = scan(&dir, seq, ack_id.unwrap_or(0))
                 .map_err(|e| io_err(&format!("cannot read segment {}", seg_name(seq)), e))?;
+            if s.bad_header {
+                // Not a segment this spool wrote (or its header is damaged): neither read nor
+                // ever removed.
+                damage.places += 1;
+                log.error(&format!(
+                    "{key}: {}: does not start with a version-2 spool segment header (another \
+                     program's file, or damaged): left in place, not read",
+                    dir.path(&seg_name(seq)).display()
+                ));
+                continue;
+            }
             if let Some(last) = s.last_id {
                 next_id = next_id.max(last + 1);
             }
@@ -197,14 +204,14 @@ impl Spool {
         let mut head_off = SEGMENT_HEADER;
         let mut first_id = None;
         for (seq, s) in scans {
-            let path = dir.join(seg_name(seq));
+            let path = dir.path(&seg_name(seq));
             if segs.is_empty() {
                 let read = match (ack_id, s.last_id) {
                     (Some(ack), Some(last)) => last < ack,
                     _ => s.size <= SEGMENT_HEADER,
                 };
                 if read {
-                    let _ = fs::remove_file(&path);
+                    let _ = dir.remove(&seg_name(seq));
                     continue;
                 }
                 if ack_id.is_some() {
@@ -213,13 +220,6 @@ impl Spool {
             }
             if first_id.is_none() {
                 first_id = s.first_id;
-            }
-            if s.bad_header {
-                damage.places += 1;
-                log.error(&format!(
-                    "{key}: segment {}: the header is damaged (not a version-2 spool segment); reading its records anyway",
-                    path.display()
-                ));
             }
             let mut end = s.size;
             if s.intact_end < s.size {
@@ -231,9 +231,8 @@ impl Spool {
                     s.size - s.intact_end,
                     s.intact_end
                 ));
-                if OpenOptions::new()
-                    .write(true)
-                    .open(&path)
+                if dir
+                    .open_file(&seg_name(seq), true, false)
                     .and_then(|f| f.set_len(s.intact_end))
                     .is_ok()
                 {
@@ -243,9 +242,8 @@ impl Spool {
             segs.push_back(Segment { seq, end });
         }
         let head_id = ack_id.or(first_id).unwrap_or(next_id);
-        let next_seq = seqs.last().map_or(1, |s| s + 1);
         let mut spool = Spool {
-            dir: dir.to_path_buf(),
+            dir,
             key: key.to_string(),
             log: log.clone(),
             _lock: lock,
@@ -339,15 +337,10 @@ impl Spool {
 
     fn rotate(&mut self) -> io::Result<()> {
         let seq = self.next_seq;
-        let path = self.dir.join(seg_name(seq));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
+        let name = seg_name(seq);
+        let file = self.dir.create_new(&name)?;
         if let Err(e) = file.write_all_at(&format::segment_header(), 0) {
-            let _ = fs::remove_file(&path);
+            let _ = self.dir.remove(&name);
             return Err(e);
         }
         self.sync();
@@ -487,7 +480,7 @@ impl Spool {
         if seg.is_none() || self.logged_seq != seg {
             self.logged_seq = seg;
             let place = match seg {
-                Some(seq) => format!("segment {}", self.dir.join(seg_name(seq)).display()),
+                Some(seq) => format!("segment {}", self.dir.path(&seg_name(seq)).display()),
                 None => format!("{} (no segment left)", self.dir.display()),
             };
             let what = if skipped > 0 {
@@ -518,7 +511,7 @@ impl Spool {
     fn reader(&mut self, idx: usize) -> io::Result<&mut SegmentReader> {
         let seq = self.segs[idx].seq;
         if self.reader.as_ref().map(|r| r.0) != Some(seq) {
-            let file = match File::open(self.dir.join(seg_name(seq))) {
+            let file = match self.dir.open_file(&seg_name(seq), false, false) {
                 Ok(f) => Some(f),
                 // Gone: reads as damage, found and counted like any other.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -569,7 +562,7 @@ impl Spool {
             if self.segs.is_empty() {
                 self.writer = None;
             }
-            let _ = fs::remove_file(self.dir.join(seg_name(seg.seq)));
+            let _ = self.dir.remove(&seg_name(seg.seq));
         }
         self.head_off = SEGMENT_HEADER;
     }
@@ -608,9 +601,30 @@ struct Scan {
     bad_header: bool,
 }
 
+/// `NNNNNNNNNNNNNNNNNNNN` (20 digits): a segment's number.
+fn seq_of(num: &str) -> Option<u64> {
+    (num.len() == 20 && num.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| num.parse().ok())
+        .flatten()
+}
+
+/// Whether the file `name` starts with the segment header (or, with `short_too`, is shorter
+/// than it: a copy cut before its header was written): only such a file is one this spool
+/// wrote and may remove.
+fn is_ours(dir: &SpoolDir, name: &str, short_too: bool) -> bool {
+    let Ok(f) = dir.open_file(name, false, false) else {
+        return false;
+    };
+    let mut h = [0u8; SEGMENT_HEADER as usize];
+    match f.read_exact_at(&mut h, 0) {
+        Ok(()) => h == format::segment_header(),
+        Err(_) => short_too && f.metadata().is_ok_and(|m| m.len() < SEGMENT_HEADER),
+    }
+}
+
 /// Reads a whole segment, checking every record (resuming after damage).
-fn scan(path: &Path, unacked_from: u64) -> io::Result<Scan> {
-    let file = File::open(path)?;
+fn scan(dir: &SpoolDir, seq: u64, unacked_from: u64) -> io::Result<Scan> {
+    let file = dir.open_file(&seg_name(seq), false, false)?;
     let size = file.metadata()?.len();
     let mut header = [0u8; SEGMENT_HEADER as usize];
     let bad_header = size > 0

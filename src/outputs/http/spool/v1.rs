@@ -13,11 +13,9 @@
 //! is removed last. An interrupted migration resumes at the next start, skipping the segments
 //! already in format 2.
 
-use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
+use super::dir::SpoolDir;
 use super::format::{self, MAX_RECORD};
 use super::seg_name;
 use crate::log::Logger;
@@ -31,16 +29,32 @@ pub struct Migrated {
     pub damaged: u64,
 }
 
-/// Whether `dir` holds a format-1 spool (only format 1 has a `head` file).
-pub fn present(dir: &Path) -> bool {
-    dir.join("head").exists()
+/// Whether `dir` holds a format-1 spool: only format 1 has a `head` file, and its segments
+/// start with a format-1 record. Another program's `head` or `.seg` file is left alone.
+pub fn present(dir: &SpoolDir, seqs: &[u64]) -> bool {
+    dir.open_file("head", false, false).is_ok() && seqs.iter().any(|s| is_v1(dir, *s))
+}
+
+/// Whether segment `seq` starts with a plausible format-1 record (a length from 1 to
+/// [`MAX_RECORD`] that fits in the file), and not with the version-2 header.
+fn is_v1(dir: &SpoolDir, seq: u64) -> bool {
+    let Ok(mut f) = dir.open_file(&seg_name(seq), false, false) else {
+        return false;
+    };
+    let size = f.metadata().map_or(0, |m| m.len());
+    let mut len = [0u8; 4];
+    if f.read_exact(&mut len).is_err() || is_v2(dir, seq) {
+        return false;
+    }
+    let len = u32::from_le_bytes(len);
+    len > 0 && len <= MAX_RECORD && 4 + len as u64 <= size
 }
 
 /// Rewrites the format-1 segments among `seqs` (sorted), numbering records from `*next_id`.
 /// `v2_last_id` gives the last record id of a segment already in format 2 (an earlier,
 /// interrupted migration), so that numbering continues after it.
 pub fn migrate(
-    dir: &Path,
+    dir: &SpoolDir,
     seqs: &[u64],
     next_id: &mut u64,
     mut v2_last_id: impl FnMut(u64) -> io::Result<Option<u64>>,
@@ -48,11 +62,11 @@ pub fn migrate(
     log: &Logger,
 ) -> io::Result<Migrated> {
     let mut done = Migrated::default();
-    let head = fs::read(dir.join("head")).unwrap_or_default();
-    let oldest_v1 = seqs
-        .iter()
-        .copied()
-        .find(|s| !is_v2(&dir.join(seg_name(*s))));
+    let mut head = Vec::new();
+    if let Ok(mut f) = dir.open_file("head", false, false) {
+        let _ = f.read_to_end(&mut head);
+    }
+    let oldest_v1 = seqs.iter().copied().find(|s| is_v1(dir, *s));
     let mut start: Option<(u64, u64)> = None;
     if head.len() == 16 {
         let hseq = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
@@ -66,7 +80,7 @@ pub fn migrate(
                 done.damaged += 1;
                 log.error(&format!(
                     "{key}: the previous format's head names segment {hseq}, not the oldest ({}): head is damaged; resending that segment whole",
-                    dir.join(seg_name(oldest)).display()
+                    dir.path(&seg_name(oldest)).display()
                 ));
             }
         }
@@ -80,40 +94,47 @@ pub fn migrate(
     }
 
     for &seq in seqs {
-        let path = dir.join(seg_name(seq));
-        if is_v2(&path) {
+        if !is_v1(dir, seq) {
+            // Format 2 already (an interrupted migration), or not a spool file at all.
+            if !is_v2(dir, seq) {
+                continue;
+            }
             if let Some(last) = v2_last_id(seq)? {
                 *next_id = (*next_id).max(last + 1);
             }
             continue;
         }
         let from = start.filter(|(s, _)| *s == seq).map_or(0, |(_, off)| off);
-        done.records += rewrite(&path, from, next_id, key, log, &mut done.damaged)?;
+        done.records += rewrite(dir, seq, from, next_id, key, log, &mut done.damaged)?;
         done.segments += 1;
     }
-    fs::remove_file(dir.join("head"))?;
+    dir.remove("head")?;
     Ok(done)
 }
 
-fn is_v2(path: &Path) -> bool {
+fn is_v2(dir: &SpoolDir, seq: u64) -> bool {
     let mut h = [0u8; 8];
-    File::open(path)
+    dir.open_file(&seg_name(seq), false, false)
         .and_then(|mut f| f.read_exact(&mut h))
         .is_ok_and(|_| h == format::segment_header())
 }
 
 /// Rewrites one format-1 segment from `from` (if it is where a record starts; else from 0).
 fn rewrite(
-    path: &Path,
+    dir: &SpoolDir,
+    seq: u64,
     from: u64,
     next_id: &mut u64,
     key: &str,
     log: &Logger,
     damaged: &mut u64,
 ) -> io::Result<u64> {
-    let size = fs::metadata(path)?.len();
+    let name = seg_name(seq);
+    let path = dir.path(&name);
+    let file = dir.open_file(&name, false, false)?;
+    let size = file.metadata()?.len();
     let mut records = Vec::new();
-    let mut r = BufReader::with_capacity(1 << 16, File::open(path)?);
+    let mut r = BufReader::with_capacity(1 << 16, file);
     let mut off = 0u64;
     let mut from_is_a_record = from == 0;
     let mut cut = None;
@@ -158,13 +179,10 @@ fn rewrite(
         ));
     }
 
-    let tmp = path.with_extension("seg.tmp");
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let tmp = format!("{name}.tmp");
+    // Removed at open if a crash left one; anything by that name now is not ours: create_new
+    // fails rather than write through it.
+    let file = dir.create_new(&tmp)?;
     let mut w = BufWriter::with_capacity(1 << 16, &file);
     w.write_all(&format::segment_header())?;
     let mut buf = Vec::new();
@@ -179,6 +197,6 @@ fn rewrite(
     w.flush()?;
     drop(w);
     file.sync_data()?;
-    fs::rename(&tmp, path)?;
+    dir.rename(&tmp, &name)?;
     Ok(n)
 }
