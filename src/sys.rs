@@ -268,6 +268,57 @@ pub fn rename_in(
     cvt(unsafe { libc::renameat(d, from.as_ptr(), d, to.as_ptr()) }).map(drop)
 }
 
+/// The descriptors open in this process, listed from /proc/self/fd.
+pub fn open_fds() -> Vec<c_int> {
+    let listed: Vec<c_int> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    // Without the listing's own descriptor (closed now): the next fd opened may take its number.
+    listed
+        .into_iter()
+        // SAFETY: F_GETFD takes no argument; a closed descriptor gives -1.
+        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
+        .collect()
+}
+
+/// Marks close-on-exec every Unix-domain socket open now but not in `before` (an
+/// [`open_fds`] listing) that is not already; returns how many it marked. For the sockets a
+/// library makes without close-on-exec (libcurl 7.88's socketpair) right after the call that
+/// made them.
+pub fn cloexec_new_unix_sockets(before: &[c_int]) -> usize {
+    let mut marked = 0;
+    for fd in open_fds().into_iter().filter(|fd| !before.contains(fd)) {
+        // SAFETY: F_GETFD takes no argument; a descriptor closed meanwhile gives -1.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+            continue;
+        }
+        let mut domain: c_int = 0;
+        let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into the int `domain`.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_DOMAIN,
+                (&mut domain as *mut c_int).cast(),
+                &mut len,
+            )
+        };
+        if r != 0 || domain != libc::AF_UNIX {
+            continue;
+        }
+        // SAFETY: F_SETFD takes an int.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } == 0 {
+            marked += 1;
+        }
+    }
+    marked
+}
+
 /// gethostname(2), as bytes.
 pub fn hostname() -> io::Result<Vec<u8>> {
     let mut buf = [0u8; 256];

@@ -22,6 +22,7 @@ mod http_batch;
 mod http_bench;
 mod http_e2e;
 mod http_falco;
+mod http_fds;
 mod http_retry;
 mod http_siem;
 mod http_spool;

@@ -11,6 +11,7 @@ use curl::multi::{Easy2Handle, Multi};
 
 use crate::config::{HttpConfig, HttpMethod};
 use crate::outputs::OpenError;
+use crate::sys;
 
 /// How often a request in progress checks whether it must give up.
 const ABORT_POLL: Duration = Duration::from_millis(100);
@@ -103,8 +104,13 @@ impl Client {
                 describe(&e)
             ))
         })?;
+        // libcurl 7.88 makes the multi handle's wake-up socketpair without close-on-exec: the
+        // host's own fork+exec would hand it to the child. Marked here, right after.
+        let before = sys::open_fds();
+        let multi = Multi::new();
+        sys::cloexec_new_unix_sockets(&before);
         Ok(Client {
-            multi: Multi::new(),
+            multi,
             easy: Some(easy),
         })
     }
