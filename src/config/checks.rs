@@ -78,6 +78,7 @@ fn check_channel_count(config: &Config) -> Result<(), ConfigError> {
         config.program.enabled,
         config.http.enabled,
         config.otlp.enabled,
+        config.nats.enabled,
     ];
     let n = blocks.iter().filter(|on| **on).count()
         + config.extra_outputs.iter().filter(|e| e.enabled()).count();
