@@ -2,7 +2,6 @@
 //! the workers; `emit` counts each alert for the channels that take it and appends it to the
 //! one intake; flush and close go through the fan-out thread, reopen straight to the workers.
 
-use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -11,13 +10,14 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::alert::{Alert, RawAlert};
-use crate::config::{self, ConfigError, ConfigSources};
+use crate::config::{self, ConfigSources};
 use crate::date::LocalZone;
+use crate::error::{EmitError, InitError, InitErrorKind, Timeout};
 use crate::fanout::{self, BatchPool, Fanout, MAX_BATCH_LINES};
 use crate::format::{FormatOptions, Formatter};
 use crate::hostname::default_hostname;
 use crate::log::Logger;
-use crate::outputs::{self, ChannelCtx, OpenError};
+use crate::outputs::{self, ChannelCtx};
 use crate::pool::AlertPool;
 use crate::queue::{Admission, Intake, Queue};
 use crate::signals::spawn_blocking_signals;
@@ -47,54 +47,6 @@ impl Default for Options {
         }
     }
 }
-
-/// Why `open` failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InitError {
-    /// The configuration was refused (`ERR_CONFIG`).
-    Config(String),
-    /// A file, socket or thread could not be opened (`ERR_IO`).
-    Io(String),
-}
-
-impl fmt::Display for InitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InitError::Config(m) | InitError::Io(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<ConfigError> for InitError {
-    fn from(e: ConfigError) -> Self {
-        match e {
-            ConfigError::Invalid(m) => InitError::Config(m),
-            ConfigError::Io(m) => InitError::Io(m),
-        }
-    }
-}
-
-impl From<OpenError> for InitError {
-    fn from(e: OpenError) -> Self {
-        match e {
-            OpenError::Config(m) => InitError::Config(m),
-            OpenError::Io(m) => InitError::Io(m),
-        }
-    }
-}
-
-/// Why `emit` did not queue an alert everywhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmitError {
-    /// At least one channel's queue was full; the drop is counted. Do not retry.
-    QueueFull,
-    /// The handle is closing.
-    Closed,
-}
-
-/// `flush` or `close` ran out of time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeout;
 
 /// An open set of channels with their workers.
 pub struct Outputs {
@@ -135,7 +87,11 @@ impl Outputs {
         let mut opened = outputs::open_enabled(&cfg, &log, &hostname)?;
         // `config::load` refused more before anything was opened; one bit per channel.
         if opened.len() > config::MAX_CHANNELS {
-            return Err(InitError::Config("more than 64 output channels".into()));
+            return Err(InitError::new(
+                InitErrorKind::ChannelCap,
+                None,
+                "more than 64 output channels".into(),
+            ));
         }
 
         let capacity = cfg.outputs_queue.capacity;
@@ -156,7 +112,7 @@ impl Outputs {
             })
             .collect();
         let intake = Intake::new(routes, high_water, max_delay.is_zero())
-            .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?;
+            .map_err(|e| InitError::io(format!("cannot create a wake-up eventfd: {e}")))?;
         let progress = Arc::new(Progress::default());
         let epoch = Instant::now();
         let batches = Arc::new(BatchPool::default());
@@ -179,7 +135,7 @@ impl Outputs {
         for ch in opened {
             let on_fanout = ch.channel.writes_locally() && !cfg.outputs_queue.thread_per_channel;
             let queue = Queue::new()
-                .map_err(|e| InitError::Io(format!("cannot create a wake-up eventfd: {e}")))?;
+                .map_err(|e| InitError::io(format!("cannot create a wake-up eventfd: {e}")))?;
             let shared = Arc::new(ChannelShared {
                 name: ch.name,
                 on_fanout,
@@ -222,7 +178,7 @@ impl Outputs {
                 Worker::run(worker)
             })
             .map_err(|e| {
-                InitError::Io(format!("cannot start the {} worker thread: {e}", ch.name))
+                InitError::io(format!("cannot start the {} worker thread: {e}", ch.name))
             })?;
             outputs.workers.push(handle);
         }
@@ -238,14 +194,14 @@ impl Outputs {
         };
         outputs.fanout = Some(
             spawn_blocking_signals("falco-out-fmt".into(), move || fanout.run())
-                .map_err(|e| InitError::Io(format!("cannot start the fan-out thread: {e}")))?,
+                .map_err(|e| InitError::io(format!("cannot start the fan-out thread: {e}")))?,
         );
         let stop = Arc::new(Stop::default());
         let (watched, stop2, wlog) = (outputs.channels.clone(), Arc::clone(&stop), log.clone());
         let handle = spawn_blocking_signals("falco-out-wdog".into(), move || {
             watchdog::run(watched, output_timeout, wlog, stop2)
         })
-        .map_err(|e| InitError::Io(format!("cannot start the watchdog thread: {e}")))?;
+        .map_err(|e| InitError::io(format!("cannot start the watchdog thread: {e}")))?;
         outputs.watchdog = Some((handle, stop));
         Ok(outputs)
     }

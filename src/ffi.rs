@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::alert::{AlertBuilder, AlertKind, FieldKind, Priority};
-use crate::dispatch::{EmitError, InitError, Options, Outputs, Timeout};
+use crate::dispatch::{Options, Outputs};
+use crate::error::{EmitError, InitErrorKind, Timeout};
 use crate::log::Logger;
 use crate::panic::guard;
 use crate::pool;
@@ -406,9 +407,9 @@ pub unsafe extern "C" fn falco_outputs_init(
             }
             Err(e) => {
                 err.write(&e.to_string());
-                match e {
-                    InitError::Config(_) => FALCO_OUTPUTS_ERR_CONFIG,
-                    InitError::Io(_) => FALCO_OUTPUTS_ERR_IO,
+                match e.kind() {
+                    InitErrorKind::Config | InitErrorKind::ChannelCap => FALCO_OUTPUTS_ERR_CONFIG,
+                    InitErrorKind::Io => FALCO_OUTPUTS_ERR_IO,
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! them and delivers them from its own threads: one fan-out thread formats each alert once, and
 //! each channel's worker writes it (file and stdout also by the fan-out thread when idle).
 //!
-//! The Rust API: [`Outputs`] opened with [`Options`], alerts built with [`alert`], the log
+//! The Rust API: [`Outputs`] opened with [`Options`] (its errors in [`error`]), alerts built with [`alert`], the log
 //! callback in [`log`], counters in [`stats`]; the C ABI is [`ffi`]. Everything else is
 //! internal; the integration tests reach what they drive directly through [`testing`].
 
@@ -21,6 +21,7 @@ pub mod testing;
 pub(crate) mod config;
 pub(crate) mod date;
 pub(crate) mod dispatch;
+pub mod error;
 pub(crate) mod fanout;
 pub(crate) mod format;
 pub(crate) mod hostname;
@@ -37,4 +38,5 @@ mod sys;
 mod watchdog;
 pub(crate) mod worker;
 
-pub use dispatch::{EmitError, InitError, Options, Outputs, Timeout};
+pub use dispatch::{Options, Outputs};
+pub use error::{EmitError, InitError, InitErrorKind, Timeout};

@@ -8,12 +8,13 @@ pub use crate::config::{
     SyslogTlsConfig,
 };
 pub use crate::date::LocalZone;
+pub use crate::error::InitError;
 pub use crate::format::{FormatOptions, Formatter};
 pub use crate::outputs::http::HttpChannel;
 pub use crate::outputs::nats::NatsChannel;
 pub use crate::outputs::program::ProgramChannel;
 pub use crate::outputs::syslog::SyslogChannel;
-pub use crate::outputs::{Batch, Channel, ChannelCtx, Line, OpenError};
+pub use crate::outputs::{Batch, Channel, ChannelCtx, Line};
 pub use crate::signals::spawn_blocking_signals;
 pub use crate::stats::ChannelStats;
 

@@ -7,10 +7,10 @@
 //! need the engine. This library applies the literal text and literal fields, and warns once at
 //! init, naming the entry, about the rest (which it leaves out).
 
-use super::error::ConfigError;
 use super::read::{Reader, Setting};
 use super::schema::settings;
 use super::yaml::Node;
+use crate::error::InitError;
 
 settings! {
     /// `append_output[i].match`: every condition given must hold (Falco: `rule_loader_compiler`).
@@ -47,9 +47,9 @@ fn read_extra_fields(
     r: &mut Reader<'_>,
     key: &str,
     node: &Node,
-) -> Result<Option<Vec<ExtraField>>, ConfigError> {
+) -> Result<Option<Vec<ExtraField>>, InitError> {
     let Node::Seq(items) = node else {
-        return Err(ConfigError::key(
+        return Err(InitError::key(
             key,
             format!(
                 "expected a sequence of `name: format` entries or field names, got {}",
@@ -70,7 +70,7 @@ fn read_extra_fields(
                 ExtraField::Raw(r.text(&item_key, item, "")?.text)
             }
             other => {
-                return Err(ConfigError::key(
+                return Err(InitError::key(
                     &item_key,
                     format!(
                         "expected `name: format` (one entry) or a field name, got {}",
@@ -87,7 +87,7 @@ fn read_extra_fields(
         });
         if defined {
             // Falco refuses the whole entry (its yaml-cpp decoder returns false).
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 &item_key,
                 format!("the field `{name}` is defined twice in this entry"),
             ));
@@ -174,12 +174,12 @@ pub fn read_static_fields(
     r: &mut Reader<'_>,
     key: &str,
     node: &Node,
-) -> Result<Option<Vec<(String, String)>>, ConfigError> {
+) -> Result<Option<Vec<(String, String)>>, InitError> {
     let entries = super::values::mapping(key, node, "field name")?;
     let mut out = Vec::with_capacity(entries.len());
     for (name, v) in entries {
         if name.is_empty() {
-            return Err(ConfigError::key(key, "a field name is empty"));
+            return Err(InitError::key(key, "a field name is empty"));
         }
         let value = String::read(r, &format!("{key}.{name}"), v)?.unwrap_or_default();
         out.push((name.clone(), value));

@@ -3,21 +3,21 @@
 
 use std::collections::HashSet;
 
-use super::error::ConfigError;
 use super::extra::ExtraKind;
 use super::keys::{
     Config, HttpConfig, Match, RotateConfig, StormConfig, SyslogConfig, SyslogTlsConfig,
 };
 use super::siem::HttpFormat;
 use super::values_tls::TlsAuthMode;
+use crate::error::InitError;
 
 /// Falco's `no outputs configured` error (`app/actions/init_outputs.cpp`).
 pub const NO_OUTPUT_ERROR: &str =
     "No output configured, please make sure at least one output is configured and enabled.";
 
-pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> {
+pub fn check_channels(config: &Config, origin: &str) -> Result<(), InitError> {
     let missing = |what: &str, key: &str| {
-        ConfigError::invalid(format!(
+        InitError::config(format!(
             "Error reading config file ({origin}): {what} output enabled but no {key} in \
              configuration block (config key `{what}_output.{key}` is empty)"
         ))
@@ -57,7 +57,7 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
         || config.otlp.enabled
         || config.nats.enabled;
     if !any {
-        return Err(ConfigError::invalid(format!(
+        return Err(InitError::config(format!(
             "{NO_OUTPUT_ERROR} (none of stdout_output, syslog_output, file_output, \
              program_output, http_output, otlp_output, nats_output has `enabled: true`, and no \
              extra_outputs entry)"
@@ -70,7 +70,7 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), ConfigError> 
 pub const MAX_CHANNELS: usize = 64;
 
 /// Checked with the configuration, before any channel opens a file, directory or socket.
-fn check_channel_count(config: &Config) -> Result<(), ConfigError> {
+fn check_channel_count(config: &Config) -> Result<(), InitError> {
     let blocks = [
         config.stdout.enabled,
         config.file.enabled,
@@ -83,7 +83,7 @@ fn check_channel_count(config: &Config) -> Result<(), ConfigError> {
     let n = blocks.iter().filter(|on| **on).count()
         + config.extra_outputs.iter().filter(|e| e.enabled()).count();
     if n > MAX_CHANNELS {
-        return Err(ConfigError::key(
+        return Err(InitError::channel_cap(
             "extra_outputs",
             format!(
                 "{n} output channels are enabled, more than {MAX_CHANNELS} (Falco's blocks and \
@@ -100,12 +100,12 @@ const BUILT_IN_NAMES: [&str; 7] = [
 ];
 
 /// Unique names; each enabled entry has what its type requires (named in the error).
-fn check_extra_outputs(config: &Config) -> Result<(), ConfigError> {
+fn check_extra_outputs(config: &Config) -> Result<(), InitError> {
     let mut seen: HashSet<&str> = HashSet::with_capacity(config.extra_outputs.len());
     for e in &config.extra_outputs {
         if BUILT_IN_NAMES.contains(&e.name.as_str()) || !seen.insert(&e.name) {
             let at = e.key();
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 &format!("{at}.name"),
                 format!(
                     "the name {:?} is already taken (names are unique, and {} are the \
@@ -128,7 +128,7 @@ fn check_extra_outputs(config: &Config) -> Result<(), ConfigError> {
             _ => None,
         };
         if let Some(key) = required {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 &format!("{at}.{key}"),
                 "is required for this type of output",
             ));
@@ -138,7 +138,7 @@ fn check_extra_outputs(config: &Config) -> Result<(), ConfigError> {
 }
 
 /// A `match` whose `min_priority` is more severe than its `max_priority` would take nothing.
-fn check_bands(config: &Config) -> Result<(), ConfigError> {
+fn check_bands(config: &Config) -> Result<(), InitError> {
     let mut blocks: Vec<(String, &Match)> = vec![
         ("stdout_output".into(), &config.stdout.route),
         ("file_output".into(), &config.file.route),
@@ -163,7 +163,7 @@ fn check_bands(config: &Config) -> Result<(), ConfigError> {
     for (at, m) in blocks {
         // Emergency is 0: "more severe" is "smaller".
         if m.min_priority < m.max_priority {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 &format!("{at}.match"),
                 format!(
                     "min_priority {} is more severe than max_priority {}: the channel would take \
@@ -179,7 +179,7 @@ fn check_bands(config: &Config) -> Result<(), ConfigError> {
 
 /// `rotate` with `compress` or `max_files` but neither limit would never rotate: say so rather
 /// than leave the disk unbounded while the user believes it is not.
-fn check_rotation(config: &Config) -> Result<(), ConfigError> {
+fn check_rotation(config: &Config) -> Result<(), InitError> {
     let mut blocks: Vec<(String, &RotateConfig)> =
         vec![("file_output".into(), &config.file.rotate)];
     for e in &config.extra_outputs {
@@ -190,7 +190,7 @@ fn check_rotation(config: &Config) -> Result<(), ConfigError> {
     for (at, r) in blocks {
         let set = r.compress || r.max_files != RotateConfig::default().max_files;
         if set && !r.enabled() {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 &format!("{at}.rotate"),
                 "needs max_size or max_age (a file is rotated when one is reached); without \
                  them nothing is ever rotated",
@@ -203,14 +203,14 @@ fn check_rotation(config: &Config) -> Result<(), ConfigError> {
 /// `syslog_output.tls` makes sense with the address: a TLS block beside a clear-text address is
 /// refused (the user believes the alerts are encrypted; nothing falls back to clear text), and
 /// the keys each `auth_mode` needs are there.
-fn check_syslog_tls(at: &str, c: &SyslogConfig) -> Result<(), ConfigError> {
+fn check_syslog_tls(at: &str, c: &SyslogConfig) -> Result<(), InitError> {
     if !c.enabled {
         return Ok(());
     }
     let t = &c.tls;
     if !c.address.is_tls() {
         if *t != SyslogTlsConfig::default() {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 &format!("{at}.tls"),
                 format!(
                     "is set, but `{at}.address` is {}, which sends in clear text: use tls://host:port \
@@ -228,7 +228,7 @@ fn check_syslog_tls(at: &str, c: &SyslogConfig) -> Result<(), ConfigError> {
         } else {
             ("client_cert", "client_key")
         };
-        return Err(ConfigError::key(
+        return Err(InitError::key(
             &format!("{at}.tls.{missing}"),
             format!(
                 "is required when `{at}.tls.{given}` is set (a client certificate needs its key)"
@@ -236,13 +236,13 @@ fn check_syslog_tls(at: &str, c: &SyslogConfig) -> Result<(), ConfigError> {
         ));
     }
     match t.auth_mode {
-        TlsAuthMode::Fingerprint if t.permitted_peers.is_empty() => Err(ConfigError::key(
+        TlsAuthMode::Fingerprint if t.permitted_peers.is_empty() => Err(InitError::key(
             &format!("{at}.tls.permitted_peers"),
             "auth_mode fingerprint needs at least one SHA256: pin of the server's certificate \
              (`openssl x509 -noout -fingerprint -sha256 -in server.pem`)",
         )),
         TlsAuthMode::Name | TlsAuthMode::CertValid if !t.permitted_peers.is_empty() => {
-            Err(ConfigError::key(
+            Err(InitError::key(
                 &format!("{at}.tls.permitted_peers"),
                 format!(
                     "is used with auth_mode fingerprint only, and auth_mode is {}",
@@ -251,7 +251,7 @@ fn check_syslog_tls(at: &str, c: &SyslogConfig) -> Result<(), ConfigError> {
             ))
         }
         TlsAuthMode::CertValid if t.ca_cert.is_empty() && t.ca_path.is_empty() => {
-            Err(ConfigError::key(
+            Err(InitError::key(
                 &format!("{at}.tls.auth_mode"),
                 format!(
                     "certvalid checks the chain only, so it needs `{at}.tls.ca_cert` or \
@@ -265,7 +265,7 @@ fn check_syslog_tls(at: &str, c: &SyslogConfig) -> Result<(), ConfigError> {
 }
 
 /// Storm control that is on needs a window and something to tell alerts apart by.
-fn check_storms(config: &Config) -> Result<(), ConfigError> {
+fn check_storms(config: &Config) -> Result<(), InitError> {
     let mut blocks: Vec<(String, &StormConfig)> = vec![
         ("stdout_output".into(), &config.stdout.storm),
         ("file_output".into(), &config.file.storm),
@@ -292,13 +292,13 @@ fn check_storms(config: &Config) -> Result<(), ConfigError> {
             continue;
         }
         if s.window_ms == 0 {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 &format!("{at}.storm.window"),
                 "must be greater than 0 when storm.max is set",
             ));
         }
         if s.per.is_empty() || s.per.iter().any(|p| p.trim().is_empty()) {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 &format!("{at}.storm.per"),
                 format!(
                     "expected a list of rule, priority, source, tags or field names, got {:?}",
@@ -311,7 +311,7 @@ fn check_storms(config: &Config) -> Result<(), ConfigError> {
 }
 
 /// A SIEM payload's required keys.
-fn check_siem(config: &Config) -> Result<(), ConfigError> {
+fn check_siem(config: &Config) -> Result<(), InitError> {
     let mut blocks: Vec<(String, &HttpConfig)> = vec![("http_output".into(), &config.http)];
     for e in &config.extra_outputs {
         if let ExtraKind::Http(c) = &e.kind {
@@ -326,19 +326,19 @@ fn check_siem(config: &Config) -> Result<(), ConfigError> {
         }
         match h.format {
             HttpFormat::SplunkHec if h.splunk_hec.token.is_empty() => {
-                return Err(ConfigError::key(
+                return Err(InitError::key(
                     &format!("{at}.splunk_hec.token"),
                     "is required with format: splunk_hec (the HEC token)",
                 ))
             }
             HttpFormat::ElasticsearchBulk if h.elasticsearch_bulk.index.trim().is_empty() => {
-                return Err(ConfigError::key(
+                return Err(InitError::key(
                     &format!("{at}.elasticsearch_bulk.index"),
                     "must not be empty with format: elasticsearch_bulk",
                 ))
             }
             HttpFormat::Loki if h.loki.labels.is_empty() => {
-                return Err(ConfigError::key(
+                return Err(InitError::key(
                     &format!("{at}.loki.labels"),
                     "needs at least one label (Loki refuses a stream without labels)",
                 ))

@@ -3,11 +3,11 @@
 //! same); an entry is enabled unless it says `enabled: false`. Errors name the entry:
 //! `extra_outputs.<name>.<key>` (or `extra_outputs[i]` before the name is known).
 
-use super::error::ConfigError;
 use super::keys::{FileConfig, HttpConfig, OtlpConfig, ProgramConfig, StdoutConfig, SyslogConfig};
 use super::nats::NatsConfig;
 use super::read::{quote, Reader, Setting};
 use super::yaml::Node;
+use crate::error::InitError;
 
 /// The kinds an entry may have, with their blocks.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,16 +57,16 @@ fn scalar<'n>(entries: &'n [(String, Node)], name: &str) -> Option<&'n str> {
 }
 
 impl Setting for ExtraOutput {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let Node::Map(entries) = node else {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 key,
                 "expected a mapping {name: ..., type: file|syslog|program|http|otlp|nats|stdout, ...}",
             ));
         };
         let name = scalar(entries, "name").map(str::trim).unwrap_or("");
         if name.is_empty() {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 key,
                 "needs a `name` (unique among the outputs)",
             ));
@@ -75,7 +75,7 @@ impl Setting for ExtraOutput {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 key,
                 format!(
                     "name {}: use letters, digits, `-`, `_` and `.` only",
@@ -99,7 +99,7 @@ impl Setting for ExtraOutput {
             r: &mut Reader<'_>,
             at: &str,
             rest: &Node,
-        ) -> Result<T, ConfigError> {
+        ) -> Result<T, InitError> {
             Ok(T::read(r, at, rest)?.unwrap_or_default())
         }
         let kind = match kind {
@@ -110,9 +110,9 @@ impl Setting for ExtraOutput {
             "http" => ExtraKind::Http(block(r, &at, &rest)?),
             "otlp" => ExtraKind::Otlp(block(r, &at, &rest)?),
             "nats" => ExtraKind::Nats(block(r, &at, &rest)?),
-            "" => return Err(ConfigError::key(&at, format!("needs a `type` ({TYPES})"))),
+            "" => return Err(InitError::key(&at, format!("needs a `type` ({TYPES})"))),
             other => {
-                return Err(ConfigError::key(
+                return Err(InitError::key(
                     &format!("{at}.type"),
                     format!("expected one of {TYPES}, got {}", quote(other)),
                 ))

@@ -18,7 +18,6 @@
 //! | `yaml.rs` | the YAML parser (serde_yaml, archived upstream: swap it there, nothing else names it) |
 //! | `overrides.rs` | the `-o key=value` grammar |
 //! | `env.rs` | `${VAR}` expansion |
-//! | `error.rs` | [`ConfigError`], the one error type |
 //! | `extra.rs` | `extra_outputs`: named entries that reuse a channel type's block |
 //! | `siem.rs` | `http_output.format` and the SIEM payloads' blocks (Splunk HEC, Elasticsearch bulk, Loki) |
 //! | `units.rs` | sizes (`10M`) and durations (`1h`) of the extensions' keys |
@@ -34,7 +33,7 @@
 //! 2. A type the reader does not know yet: `impl Setting for MyType` (in `values.rs` when it
 //!    is a shape of its own, so the check lives in one place), or a reader function such as
 //!    [`values::read_mode`]. Return `Ok(None)` for "empty: keep the default"; errors through
-//!    [`ConfigError::key`], which names the key.
+//!    [`InitError::key`], which names the key.
 //! 3. A new scheme for an existing value (e.g. `relp://` for `syslog_output.address`): extend
 //!    that value's reader in `values.rs`; the channel receives the parsed value.
 //! 4. A rule spanning keys goes to `checks.rs`.
@@ -77,7 +76,6 @@
 mod append;
 mod checks;
 mod env;
-mod error;
 mod extra;
 mod keys;
 mod nats;
@@ -97,7 +95,7 @@ mod tests;
 
 pub use append::{applicable as applicable_appends, AppendRule};
 pub use checks::MAX_CHANNELS;
-pub use error::ConfigError;
+
 pub use extra::ExtraKind;
 pub use keys::{
     Config, HttpConfig, Match, OtlpConfig, RotateConfig, StormConfig, SyslogConfig, SyslogTlsConfig,
@@ -109,6 +107,7 @@ pub use siem::{ElasticsearchConfig, HttpFormat, LokiConfig, SplunkHecConfig};
 pub use values::{HttpMethod, HttpUrl, SyslogAddress, SyslogFormat};
 pub use values_tls::{Fingerprint, TlsAuthMode};
 
+use crate::error::InitError;
 use read::{Reader, Setting};
 use yaml::Node;
 
@@ -127,11 +126,11 @@ pub struct ConfigSources<'a> {
 pub fn load(
     sources: &ConfigSources<'_>,
     warn: &mut dyn FnMut(String),
-) -> Result<Config, ConfigError> {
+) -> Result<Config, InitError> {
     let mut root = Node::empty_map();
     if let Some(path) = sources.config_path {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Io(format!("config_path: cannot read {path}: {e}")))?;
+            .map_err(|e| InitError::io(format!("config_path: cannot read {path}: {e}")))?;
         root.merge(document(&text, &format!("config file {path}"))?);
     }
     if let Some(text) = sources.config_yaml {
@@ -155,12 +154,12 @@ pub fn load(
 }
 
 /// One YAML document whose top level is a mapping (an empty document is an empty mapping).
-fn document(text: &str, source: &str) -> Result<Node, ConfigError> {
+fn document(text: &str, source: &str) -> Result<Node, InitError> {
     match yaml::parse(text) {
-        Err(e) => Err(ConfigError::invalid(format!("{source}: invalid YAML: {e}"))),
+        Err(e) => Err(InitError::config(format!("{source}: invalid YAML: {e}"))),
         Ok(Node::Null) => Ok(Node::empty_map()),
         Ok(m @ Node::Map(_)) => Ok(m),
-        Ok(other) => Err(ConfigError::invalid(format!(
+        Ok(other) => Err(InitError::config(format!(
             "{source}: expected a YAML mapping of configuration keys at the top level, got {}",
             other.kind()
         ))),

@@ -1,12 +1,12 @@
 //! `nats_output` (an extension; docs/nats.md): the NATS / JetStream channel's keys, and the
 //! values only it has (server URLs, the subject template, secrets).
 
-use super::error::ConfigError;
 use super::read::{positive, quote, Reader, Setting};
 use super::schema::settings;
 use super::yaml::Node;
 use super::{Match, StormConfig};
 use crate::alert::Priority;
+use crate::error::InitError;
 
 settings! {
     /// `nats_output`.
@@ -90,7 +90,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn parse_server(key: &str, url: &str) -> Result<String, ConfigError> {
+fn parse_server(key: &str, url: &str) -> Result<String, InitError> {
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
     let rest = lower
@@ -102,7 +102,7 @@ fn parse_server(key: &str, url: &str) -> Result<String, ConfigError> {
         !host.is_empty() && !host.starts_with(':')
     });
     if !host_ok || url.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
-        return Err(ConfigError::key(
+        return Err(InitError::key(
             key,
             format!(
                 "expected a nats:// or tls:// URL with a host, got {} (shown without credentials)",
@@ -114,7 +114,7 @@ fn parse_server(key: &str, url: &str) -> Result<String, ConfigError> {
 }
 
 impl Setting for NatsServers {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let mut out = Vec::new();
         match node {
             Node::Seq(items) => {
@@ -163,10 +163,10 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Setting for Secret {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let text = r.secret_text(key, node, "a string")?;
         if text.contains(['\r', '\n', '\0']) {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 key,
                 "a line break or NUL is not allowed in this value (not shown: it is a secret)",
             ));
@@ -186,13 +186,13 @@ pub enum BodyFormat {
 }
 
 impl Setting for BodyFormat {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let t = r.text(key, node, "json or text")?;
         match t.text.trim().to_ascii_lowercase().as_str() {
             "" => Ok(None),
             "json" => Ok(Some(BodyFormat::Json)),
             "text" => Ok(Some(BodyFormat::Text)),
-            _ => Err(ConfigError::key(
+            _ => Err(InitError::key(
                 key,
                 format!(
                     "expected json or text (or empty: as json_output), got {}",
@@ -268,7 +268,7 @@ impl std::str::FromStr for SubjectTemplate {
 }
 
 impl Setting for SubjectTemplate {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let t = r.text(key, node, "a subject template")?;
         if t.text.trim().is_empty() {
             return Ok(None);
@@ -276,7 +276,7 @@ impl Setting for SubjectTemplate {
         t.text
             .parse()
             .map(Some)
-            .map_err(|m: String| ConfigError::key(key, format!("{m}, in {}", t.shown)))
+            .map_err(|m: String| InitError::key(key, format!("{m}, in {}", t.shown)))
     }
 }
 

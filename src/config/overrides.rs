@@ -1,7 +1,7 @@
 //! Falco's `-o key=value` overrides: the key path grammar and how the value is read.
 
-use super::error::ConfigError;
 use super::yaml::{self, Node};
+use crate::error::InitError;
 
 /// Deepest `-o` key path accepted (serde_yaml's own nesting limit for documents is 128).
 const MAX_KEY_DEPTH: usize = 64;
@@ -14,9 +14,9 @@ enum Seg {
 }
 
 /// Applies one `-o key=value` override to the merged document.
-pub fn apply(root: &mut Node, text: &str) -> Result<(), ConfigError> {
+pub fn apply(root: &mut Node, text: &str) -> Result<(), InitError> {
     let malformed = || {
-        ConfigError::invalid(format!(
+        InitError::config(format!(
             "Error parsing config option \"{text}\". Must be of the form key=val or key.subkey=val"
         ))
     };
@@ -25,7 +25,7 @@ pub fn apply(root: &mut Node, text: &str) -> Result<(), ConfigError> {
     if key.is_empty() {
         return Err(malformed());
     }
-    let in_override = |m: String| ConfigError::invalid(format!("override `{text}`: {m}"));
+    let in_override = |m: String| InitError::config(format!("override `{text}`: {m}"));
     let segs = parse_key_path(key).map_err(in_override)?;
     let value = parse_value(raw).map_err(in_override)?;
     set_path(root, &segs, value).map_err(in_override)

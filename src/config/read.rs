@@ -2,15 +2,15 @@
 //! a scalar's text the way yaml-cpp's `as<T>()` does for Falco (the text, then the type).
 
 use super::env::expand_env;
-use super::error::ConfigError;
 use super::yaml::Node;
 use crate::alert::Priority;
+use crate::error::InitError;
 
 /// A type a configuration key can have.
 pub trait Setting: Sized {
     /// Reads a present, non-null value at `key`. `Ok(None)` means "use the default" (an empty
     /// text, as Falco treats it).
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError>;
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError>;
 
     /// Appends `key` and this value (`Debug`), then, for a block, each of its keys the same way
     /// (`key.sub`): what the docs-defaults test (`docs_tests.rs`) compares with docs/*.md.
@@ -59,7 +59,7 @@ impl<'w> Reader<'w> {
 
     /// The text of a scalar, `${VAR}` expanded (an unset variable is a warning naming the key).
     /// A collection is refused: "expected {expected}, got a sequence".
-    pub fn text(&mut self, key: &str, node: &Node, expected: &str) -> Result<Text, ConfigError> {
+    pub fn text(&mut self, key: &str, node: &Node, expected: &str) -> Result<Text, InitError> {
         let (raw, expand) = raw_text(key, node, expected)?;
         let text = if expand {
             self.expand(key, raw)
@@ -72,7 +72,7 @@ impl<'w> Reader<'w> {
             format!("{} (from {})", quote(&text), quote(raw))
         };
         if text.contains('\0') {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 key,
                 format!("a NUL character is not allowed, got {shown}"),
             ));
@@ -87,7 +87,7 @@ impl<'w> Reader<'w> {
         key: &str,
         node: &Node,
         expected: &str,
-    ) -> Result<String, ConfigError> {
+    ) -> Result<String, InitError> {
         let (raw, expand) = raw_text(key, node, expected)?;
         Ok(if expand {
             self.expand(key, raw)
@@ -113,9 +113,9 @@ impl<'w> Reader<'w> {
         key: &str,
         node: &'n Node,
         known: &[&str],
-    ) -> Result<&'n [(String, Node)], ConfigError> {
+    ) -> Result<&'n [(String, Node)], InitError> {
         let Node::Map(entries) = node else {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 key,
                 format!(
                     "expected a mapping of {key} settings, got {}",
@@ -139,8 +139,8 @@ impl<'w> Reader<'w> {
         entries: &[(String, Node)],
         block: &str,
         name: &str,
-        read: fn(&mut Reader<'_>, &str, &Node) -> Result<Option<T>, ConfigError>,
-    ) -> Result<Option<T>, ConfigError> {
+        read: fn(&mut Reader<'_>, &str, &Node) -> Result<Option<T>, InitError>,
+    ) -> Result<Option<T>, InitError> {
         match entries.iter().find(|(k, _)| k == name) {
             None | Some((_, Node::Null)) => Ok(None),
             Some((_, node)) => read(self, &path(block, name), node),
@@ -150,12 +150,12 @@ impl<'w> Reader<'w> {
 
 /// A scalar's text as written and whether `${VAR}` expands in it; a collection is refused:
 /// "expected {expected}, got a sequence".
-fn raw_text<'n>(key: &str, node: &'n Node, expected: &str) -> Result<(&'n str, bool), ConfigError> {
+fn raw_text<'n>(key: &str, node: &'n Node, expected: &str) -> Result<(&'n str, bool), InitError> {
     match node {
         Node::Scalar(s) => Ok((s, true)),
         Node::Verbatim(s) => Ok((s, false)),
         Node::Null => Ok(("", false)),
-        other => Err(ConfigError::key(
+        other => Err(InitError::key(
             key,
             format!("expected {expected}, got {}", other.kind()),
         )),
@@ -201,7 +201,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 impl Setting for bool {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<bool>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<bool>, InitError> {
         const EXPECTED: &str = "a boolean (true/false, yes/no, on/off, y/n)";
         let t = r.text(key, node, EXPECTED)?;
         let s = t.text.trim();
@@ -210,12 +210,12 @@ impl Setting for bool {
         }
         parse_bool(s)
             .map(Some)
-            .ok_or_else(|| ConfigError::key(key, format!("expected {EXPECTED}, got {}", t.shown)))
+            .ok_or_else(|| InitError::key(key, format!("expected {EXPECTED}, got {}", t.shown)))
     }
 }
 
 impl Setting for String {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<String>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<String>, InitError> {
         Ok(Some(r.text(key, node, "a string")?.text))
     }
 }
@@ -227,7 +227,7 @@ pub fn read_uint(
     key: &str,
     node: &Node,
     max: u64,
-) -> Result<Option<u64>, ConfigError> {
+) -> Result<Option<u64>, InitError> {
     let t = r.text(key, node, "an integer")?;
     let s = t.text.trim();
     if s.is_empty() {
@@ -244,21 +244,21 @@ pub fn read_uint(
     let is_digits = |d: &str| !d.is_empty() && d.chars().all(|c| c.is_digit(radix));
     if let Some(neg) = s.strip_prefix('-') {
         if is_digits(neg) {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 key,
                 format!("expected a non-negative integer, got {}", t.shown),
             ));
         }
     }
     if !is_digits(digits) {
-        return Err(ConfigError::key(
+        return Err(InitError::key(
             key,
             format!("expected an integer, got {}", t.shown),
         ));
     }
     match u64::from_str_radix(digits, radix) {
         Ok(n) if n <= max => Ok(Some(n)),
-        _ => Err(ConfigError::key(
+        _ => Err(InitError::key(
             key,
             format!("must be at most {max}, got {}", t.shown),
         )),
@@ -266,19 +266,19 @@ pub fn read_uint(
 }
 
 impl Setting for u64 {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u64>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u64>, InitError> {
         read_uint(r, key, node, u64::MAX)
     }
 }
 
 impl Setting for u32 {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u32>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u32>, InitError> {
         Ok(read_uint(r, key, node, u64::from(u32::MAX))?.map(|n| n as u32))
     }
 }
 
 impl Setting for usize {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<usize>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<usize>, InitError> {
         Ok(read_uint(r, key, node, usize::MAX as u64)?.map(|n| n as usize))
     }
 }
@@ -288,10 +288,10 @@ pub fn positive<T: Setting + PartialEq + From<u8>>(
     r: &mut Reader<'_>,
     key: &str,
     node: &Node,
-) -> Result<Option<T>, ConfigError> {
+) -> Result<Option<T>, InitError> {
     let n = T::read(r, key, node)?;
     if n == Some(T::from(0u8)) {
-        return Err(ConfigError::key(key, "must be greater than 0, got 0"));
+        return Err(InitError::key(key, "must be greater than 0, got 0"));
     }
     Ok(n)
 }
@@ -300,20 +300,20 @@ const PRIORITY_NAMES: &str =
     "emergency, alert, critical, error, warning, notice, informational (or info), debug";
 
 impl Setting for Priority {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Priority>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Priority>, InitError> {
         let expected = format!("a priority (one of {PRIORITY_NAMES})");
         let t = r.text(key, node, &expected)?;
         Priority::parse(&t.text)
             .map(Some)
-            .ok_or_else(|| ConfigError::key(key, format!("expected {expected}, got {}", t.shown)))
+            .ok_or_else(|| InitError::key(key, format!("expected {expected}, got {}", t.shown)))
     }
 }
 
 /// A list of entries (`append_output: [...]`).
 impl<T: Setting> Setting for Vec<T> {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Vec<T>>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Vec<T>>, InitError> {
         let Node::Seq(items) = node else {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 key,
                 format!("expected a sequence, got {}", shown_kind(node)),
             ));

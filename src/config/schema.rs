@@ -9,7 +9,7 @@
 /// ```
 ///
 /// - `as "yaml_key"` when the key's name in falco.yaml differs from the field's.
-/// - `reader` is a `fn(&mut Reader, key, &Node) -> Result<Option<Type>, ConfigError>`; without
+/// - `reader` is a `fn(&mut Reader, key, &Node) -> Result<Option<Type>, InitError>`; without
 ///   one, `<Type as Setting>::read` is used. `Ok(None)` (an empty value) keeps the default.
 /// - A block is itself a [`Setting`](super::read::Setting), so a field whose type is another
 ///   block reads a nested mapping.
@@ -45,7 +45,7 @@ macro_rules! settings {
                 r: &mut $crate::config::read::Reader<'_>,
                 key: &str,
                 node: &$crate::config::yaml::Node,
-            ) -> Result<Option<Self>, $crate::config::ConfigError> {
+            ) -> Result<Option<Self>, $crate::error::InitError> {
                 let entries = r.block(key, node, Self::KEYS)?;
                 let d = Self::default();
                 Ok(Some($name {

@@ -1,10 +1,10 @@
 //! `http_output.format` and the blocks of the SIEM payloads (an extension, docs/http.md):
 //! Splunk HEC, Elasticsearch bulk, Loki push. The transport keys stay those of the block.
 
-use super::error::ConfigError;
 use super::read::{quote, Reader, Setting};
 use super::schema::settings;
 use super::yaml::Node;
+use crate::error::InitError;
 
 /// What the requests of an HTTP channel carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,7 +20,7 @@ pub enum HttpFormat {
 const FORMATS: &str = "falco, splunk_hec, elasticsearch_bulk, loki";
 
 impl Setting for HttpFormat {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let t = r.text(key, node, FORMATS)?;
         Ok(Some(match t.text.trim() {
             "" => return Ok(None),
@@ -29,7 +29,7 @@ impl Setting for HttpFormat {
             "elasticsearch_bulk" => HttpFormat::ElasticsearchBulk,
             "loki" => HttpFormat::Loki,
             _ => {
-                return Err(ConfigError::key(
+                return Err(InitError::key(
                     key,
                     format!("expected one of {FORMATS}, got {}", t.shown),
                 ))
@@ -43,10 +43,10 @@ pub fn read_secret(
     r: &mut Reader<'_>,
     key: &str,
     node: &Node,
-) -> Result<Option<String>, ConfigError> {
+) -> Result<Option<String>, InitError> {
     let v = r.secret_text(key, node, "a string")?;
     if v.contains(['\r', '\n', '\0']) {
-        return Err(ConfigError::key(
+        return Err(InitError::key(
             key,
             "a CR, LF or NUL character is not allowed (the value is not shown)",
         ));
@@ -61,13 +61,13 @@ fn read_labels(
     r: &mut Reader<'_>,
     key: &str,
     node: &Node,
-) -> Result<Option<Vec<String>>, ConfigError> {
+) -> Result<Option<Vec<String>>, InitError> {
     let Some(labels) = <Vec<String>>::read(r, key, node)? else {
         return Ok(None);
     };
     for l in &labels {
         if !LOKI_LABELS.contains(&l.as_str()) {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 key,
                 format!(
                     "{} is not a label this channel sets (one of {}; field values are never \

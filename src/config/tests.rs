@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::alert::Priority;
+use crate::error::{InitError, InitErrorKind};
 use checks::NO_OUTPUT_ERROR;
 use std::io::Write;
 
@@ -19,7 +20,7 @@ fn load_with(
     path: Option<&str>,
     yaml: Option<&str>,
     overrides: &[&str],
-) -> (Result<Config, ConfigError>, Vec<String>) {
+) -> (Result<Config, InitError>, Vec<String>) {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let sources = ConfigSources {
         config_path: path,
@@ -49,8 +50,8 @@ fn with_stdout(text: &str) -> String {
 fn yaml_err(text: &str) -> String {
     match load_with(None, Some(&with_stdout(text)), &[]).0 {
         Ok(c) => panic!("expected an error for {text:?}, got {c:?}"),
-        Err(ConfigError::Io(m)) => panic!("expected Invalid, got Io({m})"),
-        Err(ConfigError::Invalid(m)) => m,
+        Err(e) if e.kind() == InitErrorKind::Io => panic!("expected Invalid, got Io({e})"),
+        Err(e) => e.into_message(),
     }
 }
 
@@ -952,9 +953,10 @@ fn yaml_syntax_errors_name_the_source_and_position() {
 #[test]
 fn unreadable_config_path_is_io() {
     let (r, _) = load_with(Some("/nonexistent/falco-outputs/falco.yaml"), None, &[]);
-    match r.unwrap_err() {
-        ConfigError::Io(m) => assert_names(
-            &m,
+    let e = r.unwrap_err();
+    match e.kind() {
+        InitErrorKind::Io => assert_names(
+            e.message(),
             &[
                 "config_path: cannot read /nonexistent/falco-outputs/falco.yaml: ",
                 "os error 2",

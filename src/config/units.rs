@@ -1,9 +1,9 @@
 //! Values with a unit: a size in bytes (`10M`) and a duration (`1h`), for the keys of the
 //! extensions (`file_output.rotate`, `storm.window`). A bare integer is bytes or seconds.
 
-use super::error::ConfigError;
 use super::read::Reader;
 use super::yaml::Node;
+use crate::error::InitError;
 
 /// Splits `12k` into (12, "k"); None when the text does not start with a digit.
 fn number_and_unit(s: &str) -> Option<(u64, &str)> {
@@ -14,7 +14,7 @@ fn number_and_unit(s: &str) -> Option<(u64, &str)> {
 
 /// A size: `1048576`, `512K`, `10M`, `1G` (binary units: K = 1024; `KB`, `KiB` and lower
 /// case mean the same); 0 = no limit.
-pub fn read_size(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u64>, ConfigError> {
+pub fn read_size(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u64>, InitError> {
     let t = r.text(key, node, "a size such as 10M")?;
     let s = t.text.trim();
     if s.is_empty() {
@@ -31,7 +31,7 @@ pub fn read_size(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u6
         n.checked_mul(1u64 << shift)
     });
     parsed.map(Some).ok_or_else(|| {
-        ConfigError::key(
+        InitError::key(
             key,
             format!(
                 "expected a size in bytes, or with a unit K, M or G (1024-based) such as 10M, got {}",
@@ -46,7 +46,7 @@ pub fn read_duration_ms(
     r: &mut Reader<'_>,
     key: &str,
     node: &Node,
-) -> Result<Option<u64>, ConfigError> {
+) -> Result<Option<u64>, InitError> {
     let t = r.text(key, node, "a duration such as 1h")?;
     let s = t.text.trim();
     if s.is_empty() {
@@ -64,7 +64,7 @@ pub fn read_duration_ms(
         n.checked_mul(ms)
     });
     parsed.map(Some).ok_or_else(|| {
-        ConfigError::key(
+        InitError::key(
             key,
             format!(
                 "expected a duration: a number of seconds, or with a unit ms, s, m, h or d such \
@@ -79,11 +79,11 @@ pub fn read_duration_ms(
 mod tests {
     use super::*;
 
-    fn size(s: &str) -> Result<Option<u64>, ConfigError> {
+    fn size(s: &str) -> Result<Option<u64>, InitError> {
         let mut warn = |_| {};
         read_size(&mut Reader::new(&mut warn), "k", &Node::Scalar(s.into()))
     }
-    fn dur(s: &str) -> Result<Option<u64>, ConfigError> {
+    fn dur(s: &str) -> Result<Option<u64>, InitError> {
         let mut warn = |_| {};
         read_duration_ms(&mut Reader::new(&mut warn), "k", &Node::Scalar(s.into()))
     }

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::error::ConfigError;
 use super::read::{quote, Reader, Setting};
 use super::yaml::Node;
+use crate::error::InitError;
 use crate::redact;
 
 /// `file_output.mode` when the key is absent.
@@ -18,7 +18,7 @@ const DEFAULT_SYSLOG_ADDRESS_PATH: &str = "/dev/log";
 pub const DEFAULT_SYSLOG_FACILITY: u8 = 1;
 
 /// `file_output.mode`: octal digits (`0600`, `600`, `0o600`), or `0x...`; at most 0o7777.
-pub fn read_mode(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u32>, ConfigError> {
+pub fn read_mode(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u32>, InitError> {
     let t = r.text(key, node, "an octal file mode such as \"0600\"")?;
     let s = t.text.trim();
     if s.is_empty() {
@@ -38,7 +38,7 @@ pub fn read_mode(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u3
         .filter(|&mode| mode <= 0o7777)
         .map(Some)
         .ok_or_else(|| {
-            ConfigError::key(
+            InitError::key(
                 key,
                 format!(
                     "expected an octal file mode such as \"0600\" or \"0o644\" (digits 0-7, at \
@@ -57,13 +57,13 @@ pub enum SyslogFormat {
 }
 
 impl Setting for SyslogFormat {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let t = r.text(key, node, "rfc3164 or rfc5424")?;
         match t.text.trim().to_ascii_lowercase().as_str() {
             "" => Ok(None),
             "rfc3164" => Ok(Some(SyslogFormat::Rfc3164)),
             "rfc5424" => Ok(Some(SyslogFormat::Rfc5424)),
-            _ => Err(ConfigError::key(
+            _ => Err(InitError::key(
                 key,
                 format!("expected rfc3164 or rfc5424, got {}", t.shown),
             )),
@@ -95,15 +95,11 @@ const FACILITIES: &[(&str, u8)] = &[
 ];
 
 /// `syslog_output.facility`: a name (`user`, `LOG_LOCAL0`, any case) or a number 0..23.
-pub fn read_facility(
-    r: &mut Reader<'_>,
-    key: &str,
-    node: &Node,
-) -> Result<Option<u8>, ConfigError> {
+pub fn read_facility(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<u8>, InitError> {
     let t = r.text(key, node, "a syslog facility")?;
     parse_facility(t.text.trim()).map(Some).ok_or_else(|| {
         let names: Vec<&str> = FACILITIES.iter().map(|(n, _)| *n).collect();
-        ConfigError::key(
+        InitError::key(
             key,
             format!(
                 "expected a facility name ({}) or a number 0..23, got {}",
@@ -169,14 +165,14 @@ impl std::fmt::Display for SyslogAddress {
 }
 
 impl Setting for SyslogAddress {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let t = r.text(key, node, "a syslog address")?;
         let a = t.text.trim();
         if a.is_empty() {
             return Ok(None);
         }
         SyslogAddress::parse(a).map(Some).map_err(|why| {
-            ConfigError::key(
+            InitError::key(
                 key,
                 format!(
                     "{why} (expected unix:///absolute/path, udp://host:port, tcp://host:port, \
@@ -291,13 +287,13 @@ pub enum HttpMethod {
 }
 
 impl Setting for HttpMethod {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let t = r.text(key, node, "POST or PUT")?;
         match t.text.trim().to_ascii_uppercase().as_str() {
             "" => Ok(None),
             "POST" => Ok(Some(HttpMethod::Post)),
             "PUT" => Ok(Some(HttpMethod::Put)),
-            _ => Err(ConfigError::key(
+            _ => Err(InitError::key(
                 key,
                 format!("expected POST or PUT, got {}", t.shown),
             )),
@@ -366,12 +362,12 @@ impl std::str::FromStr for HttpUrl {
 }
 
 impl Setting for HttpUrl {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         // The text may carry a token: read it as a secret, show it only redacted.
         let text = r.secret_text(key, node, "a URL")?;
         // The message names http_output.url; another block's URL key gets its own name.
         text.parse().map(Some).map_err(|m: String| {
-            ConfigError::Invalid(m.replacen("`http_output.url`", &format!("`{key}`"), 1))
+            InitError::config(m.replacen("`http_output.url`", &format!("`{key}`"), 1))
         })
     }
 }
@@ -390,13 +386,13 @@ pub fn read_headers(
     r: &mut Reader<'_>,
     key: &str,
     node: &Node,
-) -> Result<Option<Vec<(String, String)>>, ConfigError> {
+) -> Result<Option<Vec<(String, String)>>, InitError> {
     let entries = mapping(key, node, "header name")?;
     let mut out = Vec::with_capacity(entries.len());
     for (name, v) in entries {
         let key = format!("{key}.{name}");
         if name.is_empty() || !name.bytes().all(is_token_byte) {
-            return Err(ConfigError::key(
+            return Err(InitError::key(
                 &key,
                 format!("{} is not a valid HTTP header name", quote(name)),
             ));
@@ -404,7 +400,7 @@ pub fn read_headers(
         // A header value is often a credential: no message shows it.
         let value = r.secret_text(&key, v, "a header value (a string)")?;
         if value.contains(['\r', '\n', '\0']) {
-            return Err(ConfigError::key(&key, HEADER_VALUE_REFUSED));
+            return Err(InitError::key(&key, HEADER_VALUE_REFUSED));
         }
         out.push((name.clone(), value));
     }
@@ -417,13 +413,13 @@ pub fn read_attributes(
     r: &mut Reader<'_>,
     key: &str,
     node: &Node,
-) -> Result<Option<Vec<(String, String)>>, ConfigError> {
+) -> Result<Option<Vec<(String, String)>>, InitError> {
     let entries = mapping(key, node, "attribute name")?;
     let mut out = Vec::with_capacity(entries.len());
     for (name, v) in entries {
         let key = format!("{key}.{name}");
         if name.is_empty() {
-            return Err(ConfigError::key(&key, "an attribute name may not be empty"));
+            return Err(InitError::key(&key, "an attribute name may not be empty"));
         }
         let value = r.text(&key, v, "an attribute value (a string)")?.text;
         out.push((name.clone(), value));
@@ -437,10 +433,10 @@ pub fn mapping<'n>(
     key: &str,
     node: &'n Node,
     what: &str,
-) -> Result<&'n [(String, Node)], ConfigError> {
+) -> Result<&'n [(String, Node)], InitError> {
     match node {
         Node::Map(entries) => Ok(entries),
-        _ => Err(ConfigError::key(
+        _ => Err(InitError::key(
             key,
             format!("expected a mapping of {what} to value, got {}", node.kind()),
         )),
@@ -458,10 +454,10 @@ pub fn read_user_agent(
     r: &mut Reader<'_>,
     key: &str,
     node: &Node,
-) -> Result<Option<String>, ConfigError> {
+) -> Result<Option<String>, InitError> {
     let value = r.secret_text(key, node, "a string")?;
     if value.contains(['\r', '\n', '\0']) {
-        return Err(ConfigError::key(key, HEADER_VALUE_REFUSED));
+        return Err(InitError::key(key, HEADER_VALUE_REFUSED));
     }
     Ok(Some(value))
 }

@@ -1,9 +1,9 @@
 //! The values of `syslog_output.tls` with a shape of their own: `auth_mode` and the
 //! `permitted_peers` pins.
 
-use super::error::ConfigError;
 use super::read::{Reader, Setting};
 use super::yaml::Node;
+use crate::error::InitError;
 
 /// `syslog_output.tls.auth_mode`: how the server's certificate is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,14 +28,14 @@ impl TlsAuthMode {
 }
 
 impl Setting for TlsAuthMode {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let t = r.text(key, node, "name, certvalid or fingerprint")?;
         match t.text.trim().to_ascii_lowercase().as_str() {
             "" => Ok(None),
             "name" => Ok(Some(TlsAuthMode::Name)),
             "certvalid" => Ok(Some(TlsAuthMode::CertValid)),
             "fingerprint" => Ok(Some(TlsAuthMode::Fingerprint)),
-            _ => Err(ConfigError::key(
+            _ => Err(InitError::key(
                 key,
                 format!("expected name, certvalid or fingerprint, got {}", t.shown),
             )),
@@ -83,7 +83,7 @@ impl std::fmt::Display for Fingerprint {
 }
 
 impl Setting for Fingerprint {
-    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, ConfigError> {
+    fn read(r: &mut Reader<'_>, key: &str, node: &Node) -> Result<Option<Self>, InitError> {
         let t = r.text(key, node, "a SHA256: fingerprint")?;
         let s = t.text.trim();
         if s.is_empty() {
@@ -91,7 +91,7 @@ impl Setting for Fingerprint {
         }
         Fingerprint::parse(s)
             .map(Some)
-            .map_err(|why| ConfigError::key(key, format!("{why}, got {}", t.shown)))
+            .map_err(|why| InitError::key(key, format!("{why}, got {}", t.shown)))
     }
 }
 

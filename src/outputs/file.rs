@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 
 use super::fd::{account, write_all, ByteStream, LineBuffer};
 use super::file_rotate::{Reason, Rotation};
-use super::{Batch, Channel, ChannelCtx, OpenError};
+use super::{Batch, Channel, ChannelCtx};
 use crate::config::Config;
+use crate::error::InitError;
 use crate::log::Logger;
 
 pub struct FileChannel {
@@ -35,10 +36,10 @@ pub struct FileChannel {
 }
 
 impl FileChannel {
-    pub fn open(cfg: &Config, _log: &Logger) -> Result<FileChannel, OpenError> {
+    pub fn open(cfg: &Config, _log: &Logger) -> Result<FileChannel, InitError> {
         let path = PathBuf::from(&cfg.file.filename);
         if path.as_os_str().as_bytes().contains(&0) {
-            return Err(OpenError::Config(format!(
+            return Err(InitError::config(format!(
                 "file_output.filename: {:?} contains a NUL byte",
                 cfg.file.filename
             )));
@@ -54,7 +55,7 @@ impl FileChannel {
         };
         // Open once now so that a missing directory or a permission problem is an init error.
         let file = channel.open_file().map_err(|e| {
-            OpenError::Io(format!(
+            InitError::io(format!(
                 "file_output.filename: cannot open {}: {e}",
                 channel.path.display()
             ))

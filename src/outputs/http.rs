@@ -22,10 +22,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::alert::Alert;
 use crate::config::{Config, HttpConfig};
+use crate::error::InitError;
 use crate::format::Formatter;
 use crate::log::Logger;
 use crate::outputs::log_limit::LogLimit;
-use crate::outputs::{Batch, Channel, ChannelCtx, OpenError};
+use crate::outputs::{Batch, Channel, ChannelCtx};
 
 use client::{Client, Outcome};
 use payload::{Judgement, Payload};
@@ -83,7 +84,7 @@ struct Outage {
 }
 
 impl HttpChannel {
-    pub fn open(cfg: &Config, log: &Logger) -> Result<HttpChannel, OpenError> {
+    pub fn open(cfg: &Config, log: &Logger) -> Result<HttpChannel, InitError> {
         HttpChannel::open_http(&cfg.http, cfg.json_output, log)
     }
 
@@ -92,7 +93,7 @@ impl HttpChannel {
         http: &HttpConfig,
         json_output: bool,
         log: &Logger,
-    ) -> Result<HttpChannel, OpenError> {
+    ) -> Result<HttpChannel, InitError> {
         match siem::Siem::new(http) {
             None => {
                 let payload = Payload::lines(json_output, http.batch_max_alerts);
@@ -116,7 +117,7 @@ impl HttpChannel {
         payload: Payload,
         block: &'static str,
         log: &Logger,
-    ) -> Result<HttpChannel, OpenError> {
+    ) -> Result<HttpChannel, InitError> {
         validate(http, block)?;
         let what = block.replace('_', " ");
         if http.insecure {
@@ -145,7 +146,7 @@ impl HttpChannel {
             }
             let dropped = store
                 .enforce_bound(max_bytes)
-                .map_err(|e| OpenError::Io(format!("{block}.spool_dir {}: {e}", http.spool_dir)))?;
+                .map_err(|e| InitError::io(format!("{block}.spool_dir {}: {e}", http.spool_dir)))?;
             if dropped > 0 {
                 inherited -= dropped.min(inherited);
                 log.error(&format!(
@@ -630,11 +631,11 @@ impl Channel for HttpChannel {
 }
 
 /// The certificate files must be readable now (the configuration has checked every value).
-fn validate(http: &HttpConfig, block: &str) -> Result<(), OpenError> {
-    let must_read = |key: &str, path: &str| -> Result<(), OpenError> {
+fn validate(http: &HttpConfig, block: &str) -> Result<(), InitError> {
+    let must_read = |key: &str, path: &str| -> Result<(), InitError> {
         std::fs::File::open(path)
             .map(|_| ())
-            .map_err(|e| OpenError::Config(format!("{block}.{key}: cannot read {path}: {e}")))
+            .map_err(|e| InitError::config(format!("{block}.{key}: cannot read {path}: {e}")))
     };
     if !http.ca_cert.is_empty() {
         must_read("ca_cert", &http.ca_cert)?;

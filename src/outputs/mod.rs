@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::alert::{Alert, Priority};
 use crate::config::{Config, ExtraKind, Match, StormConfig};
+use crate::error::InitError;
 use crate::format::Formatter;
 use crate::log::Logger;
 use crate::route::Route;
@@ -230,15 +231,6 @@ pub trait Channel: Send {
     fn close(&mut self, _ctx: &ChannelCtx) {}
 }
 
-/// A refusal to open a channel at init.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpenError {
-    /// The configuration is wrong (maps to `ERR_CONFIG`).
-    Config(String),
-    /// A resource cannot be opened (maps to `ERR_IO`).
-    Io(String),
-}
-
 /// A channel opened at init, with what the dispatcher needs to route alerts to it.
 pub struct OpenedChannel {
     pub name: &'static str,
@@ -251,7 +243,7 @@ pub struct OpenedChannel {
 }
 
 /// Opens a channel from the whole configuration and the handle's hostname.
-type Open = fn(&Config, &Logger, &str) -> Result<Box<dyn Channel>, OpenError>;
+type Open = fn(&Config, &Logger, &str) -> Result<Box<dyn Channel>, InitError>;
 
 const OPEN_STDOUT: Open = |c, l, _| Ok(Box::new(stdout::StdoutChannel::open(c, l)?));
 const OPEN_FILE: Open = |c, l, _| Ok(Box::new(file::FileChannel::open(c, l)?));
@@ -290,13 +282,13 @@ pub fn open_enabled(
     cfg: &Config,
     log: &Logger,
     hostname: &str,
-) -> Result<Vec<OpenedChannel>, OpenError> {
+) -> Result<Vec<OpenedChannel>, InitError> {
     let mut opened = Vec::new();
     let mut open = |name: &'static str,
                     (enabled, min_priority, route, storm): Gate<'_>,
                     c: &Config,
                     open: Open|
-     -> Result<(), OpenError> {
+     -> Result<(), InitError> {
         if enabled {
             opened.push(OpenedChannel {
                 name,
@@ -324,14 +316,11 @@ pub fn open_enabled(
     for e in cfg.extra_outputs.iter().filter(|e| e.enabled()) {
         let name = intern(&e.name);
         let mut c = base.clone();
-        let named = |err: OpenError| {
+        let named = |err: InitError| {
             let at = e.key();
             // A channel names its keys as in its Falco block; here they are the entry's.
             let own = |m: String| m.replace("`syslog_output.tls.", &format!("`{at}.tls."));
-            match err {
-                OpenError::Config(m) => OpenError::Config(format!("{at}: {}", own(m))),
-                OpenError::Io(m) => OpenError::Io(format!("{at}: {}", own(m))),
-            }
+            err.map_message(|m| format!("{at}: {}", own(m)))
         };
         let r = match &e.kind {
             ExtraKind::Stdout(b) => {

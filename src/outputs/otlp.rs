@@ -11,11 +11,11 @@ use std::time::SystemTime;
 
 use crate::alert::{Alert, AlertKind, FieldKind, Priority};
 use crate::config::{HttpConfig, HttpMethod, OtlpConfig};
+use crate::error::InitError;
 use crate::format::{push_json_string, with_fields_sorted, Formatter};
 use crate::log::Logger;
 use crate::outputs::http::payload::{Payload, Rejected};
 use crate::outputs::http::HttpChannel;
-use crate::outputs::OpenError;
 
 /// The instrumentation scope of every record.
 const SCOPE_NAME: &str = "falco-outputs";
@@ -26,7 +26,7 @@ const LOGS_PATH: &str = "/v1/logs";
 const RESERVED: [&str; 4] = ["priority", "rule", "source", "tags"];
 
 /// Opens the channel: the HTTP transport with the OTLP payload.
-pub fn open(cfg: &OtlpConfig, log: &Logger, hostname: &str) -> Result<HttpChannel, OpenError> {
+pub fn open(cfg: &OtlpConfig, log: &Logger, hostname: &str) -> Result<HttpChannel, InitError> {
     let envelope = Envelope::new(hostname, &cfg.resource_attributes);
     HttpChannel::open_with(&transport(cfg), Payload::Otlp(envelope), "otlp_output", log)
 }

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use super::log_limit::LogLimit;
 use super::spawn::{self, Reaped, Spawned};
-use super::{Batch, Channel, ChannelCtx, OpenError};
+use super::{Batch, Channel, ChannelCtx};
 use crate::config::Config;
+use crate::error::InitError;
 use crate::log::Logger;
 use crate::redact;
 
@@ -87,10 +88,10 @@ struct Lingering {
 }
 
 impl ProgramChannel {
-    pub fn open(cfg: &Config, _log: &Logger) -> Result<ProgramChannel, OpenError> {
+    pub fn open(cfg: &Config, _log: &Logger) -> Result<ProgramChannel, InitError> {
         let p = &cfg.program;
         let program = CString::new(p.program.as_bytes())
-            .map_err(|_| OpenError::Config("program_output.program contains a NUL byte".into()))?;
+            .map_err(|_| InitError::config("program_output.program contains a NUL byte"))?;
         Ok(ProgramChannel {
             shown: redact::command(&p.program),
             program,

@@ -4,8 +4,9 @@ use std::io;
 use std::os::fd::AsFd;
 
 use super::fd::{account, write_all, ByteStream, LineBuffer};
-use super::{Batch, Channel, ChannelCtx, OpenError};
+use super::{Batch, Channel, ChannelCtx};
 use crate::config::Config;
+use crate::error::InitError;
 use crate::log::Logger;
 
 pub struct StdoutChannel {
@@ -15,7 +16,7 @@ pub struct StdoutChannel {
 }
 
 impl StdoutChannel {
-    pub fn open(_cfg: &Config, _log: &Logger) -> Result<StdoutChannel, OpenError> {
+    pub fn open(_cfg: &Config, _log: &Logger) -> Result<StdoutChannel, InitError> {
         Ok(StdoutChannel {
             buffer: LineBuffer::default(),
             failing: false,

@@ -23,9 +23,10 @@ use super::syslog_relp::{self as relp, Reply};
 use super::syslog_tls::TlsClient;
 use super::syslog_transport::{poll_once, Conn, Kind, Peer};
 use super::syslog_wire::{encode, frame, Framing, Header};
-use super::{Batch, Channel, ChannelCtx, OpenError};
+use super::{Batch, Channel, ChannelCtx};
 use crate::config::{Config, SyslogAddress as Address, SyslogFormat};
 use crate::date::LocalZone;
+use crate::error::InitError;
 use crate::log::Logger;
 
 /// How often an ongoing outage (or a series of resets) is logged.
@@ -132,7 +133,7 @@ fn is_immediate(e: &io::Error) -> bool {
 
 impl SyslogChannel {
     /// Opens with the default host name (`$FALCO_HOSTNAME`, else gethostname()).
-    pub fn open(cfg: &Config, log: &Logger) -> Result<SyslogChannel, OpenError> {
+    pub fn open(cfg: &Config, log: &Logger) -> Result<SyslogChannel, InitError> {
         Self::open_for_host(cfg, log, &crate::hostname::default_hostname())
     }
 
@@ -141,7 +142,7 @@ impl SyslogChannel {
         cfg: &Config,
         log: &Logger,
         hostname: &str,
-    ) -> Result<SyslogChannel, OpenError> {
+    ) -> Result<SyslogChannel, InitError> {
         let c = &cfg.syslog;
         // Already valid: the config checked the address and the facility.
         let address = c.address.clone();
@@ -888,8 +889,8 @@ impl Channel for SyslogChannel {
                     "{} output: TLS certificates and keys reloaded for {}",
                     ctx.name, self.address
                 )),
-                Err(OpenError::Config(m) | OpenError::Io(m)) => ctx.error(&format!(
-                    "reopen: the TLS files could not be reloaded, the ones loaded before stay in                      use: {m}"
+                Err(e) => ctx.error(&format!(
+                    "reopen: the TLS files could not be reloaded, the ones loaded before stay in                      use: {e}"
                 )),
             }
         }

@@ -28,8 +28,8 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509Ref, X509VerifyResult, X509};
 
 use super::syslog_transport::{poll_once, wait_writable, Counted};
-use super::OpenError;
 use crate::config::{Fingerprint, SyslogTlsConfig, TlsAuthMode};
+use crate::error::InitError;
 use crate::log::Logger;
 
 pub type TlsStream = SslStream<Counted>;
@@ -65,8 +65,8 @@ enum Rejection {
 
 /// `syslog_output.tls.<key>`, for init errors (an `extra_outputs` entry's open error is renamed
 /// to its own key path by the caller).
-fn key_error(key: &str, msg: impl std::fmt::Display) -> OpenError {
-    OpenError::Config(format!("config key `syslog_output.tls.{key}`: {msg}"))
+fn key_error(key: &str, msg: impl std::fmt::Display) -> InitError {
+    InitError::config(format!("config key `syslog_output.tls.{key}`: {msg}"))
 }
 
 /// OpenSSL's reasons for a failure, without anything of a key (reasons are fixed texts).
@@ -83,11 +83,11 @@ fn reasons(e: &ErrorStack) -> String {
     }
 }
 
-fn read_file(key: &str, path: &str) -> Result<Vec<u8>, OpenError> {
+fn read_file(key: &str, path: &str) -> Result<Vec<u8>, InitError> {
     std::fs::read(path).map_err(|e| key_error(key, format!("cannot read {path}: {e}")))
 }
 
-fn certificates(key: &str, path: &str) -> Result<Vec<X509>, OpenError> {
+fn certificates(key: &str, path: &str) -> Result<Vec<X509>, InitError> {
     let pem = read_file(key, path)?;
     match X509::stack_from_pem(&pem) {
         Ok(certs) if !certs.is_empty() => Ok(certs),
@@ -100,8 +100,8 @@ fn certificates(key: &str, path: &str) -> Result<Vec<X509>, OpenError> {
 }
 
 /// Builds the client context: TLS 1.2 at least, the trusted CAs, the client certificate.
-fn build_connector(t: &SyslogTlsConfig) -> Result<SslConnector, OpenError> {
-    let internal = |e: ErrorStack| OpenError::Io(format!("TLS setup: {}", reasons(&e)));
+fn build_connector(t: &SyslogTlsConfig) -> Result<SslConnector, InitError> {
+    let internal = |e: ErrorStack| InitError::io(format!("TLS setup: {}", reasons(&e)));
     let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(internal)?;
     b.set_min_proto_version(Some(SslVersion::TLS1_2))
         .map_err(internal)?;
@@ -183,7 +183,7 @@ fn check_key_mode(t: &SyslogTlsConfig, log: &Logger) {
 
 impl TlsClient {
     /// Builds the client for an address whose host is `host`; errors name the key.
-    pub fn new(t: &SyslogTlsConfig, host: &str, log: &Logger) -> Result<TlsClient, OpenError> {
+    pub fn new(t: &SyslogTlsConfig, host: &str, log: &Logger) -> Result<TlsClient, InitError> {
         let connector = build_connector(t)?;
         check_key_mode(t, log);
         let server_name = if t.server_name.is_empty() {
@@ -200,7 +200,7 @@ impl TlsClient {
 
     /// Reads the certificate and key files again (after a rotation). On an error the client in
     /// use stays as it was (still TLS, still verifying) and the error is returned.
-    pub fn reload(&mut self, log: &Logger) -> Result<(), OpenError> {
+    pub fn reload(&mut self, log: &Logger) -> Result<(), InitError> {
         self.connector = build_connector(&self.settings)?;
         check_key_mode(&self.settings, log);
         Ok(())

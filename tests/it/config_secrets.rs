@@ -3,7 +3,7 @@
 //! no init error, no log line and nothing on stderr, even when the value is refused; and a
 //! user agent with a line break is refused like a header value (no header injection).
 
-use falco_outputs::{InitError, Options, Outputs};
+use falco_outputs::{InitErrorKind, Options, Outputs};
 
 use crate::support::*;
 
@@ -67,7 +67,7 @@ fn refused_values_name_the_key_never_the_secret() {
     for (key, yaml) in refused_cases() {
         let logs = Logs::default();
         let err = match try_open(&yaml, &logs) {
-            Err(InitError::Config(m)) => m,
+            Err(e) if e.kind() == InitErrorKind::Config => e.into_message(),
             Err(e) => panic!("{key}: not a config error: {e:?}"),
             Ok(_) => panic!("{key}: accepted:\n{yaml}"),
         };

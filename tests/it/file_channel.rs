@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::*;
 use falco_outputs::alert::{alert_from_parts, Priority};
-use falco_outputs::InitError;
+use falco_outputs::InitErrorKind;
 
 const SEED_JSON: &str = r#"{"hostname":"h","output":"23:31:56.746609046: Error File below a known binary directory opened for writing (user=root command=touch /bin/hack file=/bin/hack)","output_fields":{"evt.num":0,"evt.time":1507591916746609046,"fd.name":"/bin/hack","proc.cmdline":"touch /bin/hack","user.name":"root"},"priority":"Error","rule":"Write below binary dir","source":"syscall","tags":["filesystem","mitre_persistence"],"time":"2017-10-09T23:31:56.746609046Z"}"#;
 
@@ -173,8 +173,9 @@ fn missing_directory_is_an_init_error_naming_the_path() {
     )
     .err()
     .expect("must fail");
-    match err {
-        InitError::Io(m) => {
+    match err.kind() {
+        InitErrorKind::Io => {
+            let m = err.message();
             assert!(m.contains("/nonexistent-dir/x/events.txt"), "{m}");
             assert!(m.contains("file_output.filename"), "{m}");
         }

@@ -451,7 +451,8 @@ fn empty_or_nul_program_is_a_config_error_naming_the_key() {
     ] {
         let yaml = format!("program_output:\n  enabled: true\n  program: {program}\n");
         match try_open(&yaml, &Logs::default()) {
-            Err(falco_outputs::InitError::Config(m)) => {
+            Err(e) if e.kind() == falco_outputs::InitErrorKind::Config => {
+                let m = e.message();
                 assert!(
                     m.contains(needle) && m.contains("program_output.program"),
                     "{m}"

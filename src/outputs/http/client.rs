@@ -10,7 +10,7 @@ use curl::easy::{Easy2, Handler, List, WriteError};
 use curl::multi::{Easy2Handle, Multi};
 
 use crate::config::{HttpConfig, HttpMethod};
-use crate::outputs::OpenError;
+use crate::error::InitError;
 use crate::sys;
 
 /// How often a request in progress checks whether it must give up.
@@ -90,7 +90,7 @@ impl Client {
         block: &str,
         content_type: &str,
         keep: usize,
-    ) -> Result<Client, OpenError> {
+    ) -> Result<Client, InitError> {
         init_libcurl(block)?;
         let mut easy = Easy2::new(Collector {
             echo: http.echo,
@@ -99,7 +99,7 @@ impl Client {
             retry_after: None,
         });
         configure(&mut easy, http, content_type).map_err(|(key, e)| {
-            OpenError::Config(format!(
+            InitError::config(format!(
                 "{block}.{key}: libcurl refused it: {}",
                 describe(&e)
             ))
@@ -200,11 +200,11 @@ fn transport_msg(message: &str) -> Outcome {
 }
 
 /// libcurl's global state, set up once per process (see docs/http.md, "libcurl global initialisation and the host").
-fn init_libcurl(block: &str) -> Result<(), OpenError> {
+fn init_libcurl(block: &str) -> Result<(), InitError> {
     // curl::init runs curl_global_init(CURL_GLOBAL_ALL) under a Once and asserts it succeeded;
     // a failure there must become an init error, not a panic across the C ABI.
     std::panic::catch_unwind(curl::init)
-        .map_err(|_| OpenError::Io(format!("{block}: libcurl's global initialisation failed")))
+        .map_err(|_| InitError::io(format!("{block}: libcurl's global initialisation failed")))
 }
 
 /// libcurl's message for an error, without anything from the configuration in it.

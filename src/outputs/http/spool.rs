@@ -31,8 +31,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::error::InitError;
 use crate::log::Logger;
-use crate::outputs::OpenError;
 use dir::SpoolDir;
 use format::{Record, SegmentReader, MAX_RECORD, SEGMENT_HEADER};
 use lock::SpoolLock;
@@ -109,10 +109,10 @@ enum Found {
 
 impl Spool {
     /// Opens (creating it if needed) the spool in `path`, keeping what a previous run left.
-    pub fn open(path: &Path, max_bytes: u64, key: &str, log: &Logger) -> Result<Spool, OpenError> {
+    pub fn open(path: &Path, max_bytes: u64, key: &str, log: &Logger) -> Result<Spool, InitError> {
         let dir = SpoolDir::open(path, key)?;
         let io_err = |what: &str, e: io::Error| {
-            OpenError::Io(format!("{key} {}: {what}: {e}", dir.display()))
+            InitError::io(format!("{key} {}: {what}: {e}", dir.display()))
         };
         let lock = dir
             .open_file("lock", true, true)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_nats::{ConnectOptions, Event, ServerAddr};
 
 use crate::config::NatsConfig;
-use crate::outputs::OpenError;
+use crate::error::InitError;
 
 /// The longest wait between two connection attempts to the servers.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(2);
@@ -46,20 +46,20 @@ pub fn reconnect_delay(attempts: usize) -> Duration {
     (Duration::from_millis(100) * 2u32.pow(shift)).min(RECONNECT_MAX)
 }
 
-fn readable(block: &str, key: &str, path: &str) -> Result<PathBuf, OpenError> {
+fn readable(block: &str, key: &str, path: &str) -> Result<PathBuf, InitError> {
     std::fs::File::open(path)
         .map(|_| PathBuf::from(path))
-        .map_err(|e| OpenError::Config(format!("{block}.{key}: cannot read {path}: {e}")))
+        .map_err(|e| InitError::config(format!("{block}.{key}: cannot read {path}: {e}")))
 }
 
 /// The servers, parsed by the client (the configuration checked their shape).
-pub fn servers(cfg: &NatsConfig, block: &str) -> Result<Vec<ServerAddr>, OpenError> {
+pub fn servers(cfg: &NatsConfig, block: &str) -> Result<Vec<ServerAddr>, InitError> {
     cfg.servers
         .urls()
         .iter()
         .map(|u| {
             u.parse::<ServerAddr>().map_err(|e| {
-                OpenError::Config(format!(
+                InitError::config(format!(
                     "{block}.servers: {} is not a server address the client takes: {e}",
                     cfg.servers.redacted()
                 ))
@@ -84,7 +84,7 @@ pub async fn options(
     block: &str,
     hostname: &str,
     events: Events,
-) -> Result<ConnectOptions, OpenError> {
+) -> Result<ConnectOptions, InitError> {
     let mut o = ConnectOptions::new()
         .name(format!("falco-outputs {hostname}"))
         .retry_on_initial_connect()
@@ -113,7 +113,7 @@ pub async fn options(
         !cfg.credentials_file.is_empty(),
     ];
     if auths.iter().filter(|a| **a).count() > 1 {
-        return Err(OpenError::Config(format!(
+        return Err(InitError::config(format!(
             "{block}: set one of token, user (with password), nkey_seed_file, credentials_file"
         )));
     }
@@ -123,14 +123,14 @@ pub async fn options(
     if !cfg.user.is_empty() {
         o = o.user_and_password(cfg.user.clone(), cfg.password.expose().to_string());
     } else if !cfg.password.is_empty() {
-        return Err(OpenError::Config(format!(
+        return Err(InitError::config(format!(
             "{block}.password: set without user"
         )));
     }
     if !cfg.nkey_seed_file.is_empty() {
         let path = readable(block, "nkey_seed_file", &cfg.nkey_seed_file)?;
         let seed = std::fs::read_to_string(&path).map_err(|e| {
-            OpenError::Config(format!(
+            InitError::config(format!(
                 "{block}.nkey_seed_file: cannot read {}: {e}",
                 path.display()
             ))
@@ -140,7 +140,7 @@ pub async fn options(
             .map(str::trim)
             .find(|l| l.starts_with("SU"))
             .ok_or_else(|| {
-                OpenError::Config(format!(
+                InitError::config(format!(
                     "{block}.nkey_seed_file: {} holds no user seed (a line starting with SU)",
                     path.display()
                 ))
@@ -153,13 +153,13 @@ pub async fn options(
         // Read here, not by the client's tokio file I/O (a thread of its own, spawned from
         // the host's thread at init).
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            OpenError::Config(format!(
+            InitError::config(format!(
                 "{block}.credentials_file: cannot read {}: {e}",
                 path.display()
             ))
         })?;
         o = o.credentials(&text).map_err(|_| {
-            OpenError::Config(format!(
+            InitError::config(format!(
                 "{block}.credentials_file: {} is not a NATS credentials file (a JWT and a seed)",
                 path.display()
             ))
@@ -177,12 +177,12 @@ pub async fn options(
             )
         }
         (false, true) => {
-            return Err(OpenError::Config(format!(
+            return Err(InitError::config(format!(
                 "{block}.client_key: required with client_cert"
             )))
         }
         (true, false) => {
-            return Err(OpenError::Config(format!(
+            return Err(InitError::config(format!(
                 "{block}.client_cert: required with client_key"
             )))
         }

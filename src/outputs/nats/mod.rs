@@ -28,13 +28,14 @@ use tokio::runtime::Runtime;
 
 use crate::alert::{Alert, AlertKind};
 use crate::config::{BodyFormat, NatsConfig, SubjectPart};
+use crate::error::InitError;
 use crate::format::Formatter;
 use crate::log::Logger;
 use crate::outputs::http::retry::Backoff;
 use crate::outputs::http::spool::Spool;
 use crate::outputs::http::store::Store;
 use crate::outputs::log_limit::LogLimit;
-use crate::outputs::{Batch, Channel, ChannelCtx, OpenError};
+use crate::outputs::{Batch, Channel, ChannelCtx};
 
 use connect::Events;
 use publish::{Outcome, Reason};
@@ -105,12 +106,12 @@ impl NatsChannel {
         block: &str,
         log: &Logger,
         hostname: &str,
-    ) -> Result<NatsChannel, OpenError> {
+    ) -> Result<NatsChannel, InitError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| {
-                OpenError::Io(format!("{block}: cannot start the client's runtime: {e}"))
+                InitError::io(format!("{block}: cannot start the client's runtime: {e}"))
             })?;
         let events = Events::default();
         let servers = connect::servers(cfg, block)?;
@@ -119,7 +120,7 @@ impl NatsChannel {
             let opts = connect::options(cfg, block, hostname, events.clone()).await?;
             // Returns at once: the client connects (and reconnects) in the background.
             opts.connect(servers).await.map_err(|e| {
-                OpenError::Config(format!("{block}.servers: cannot connect to {target}: {e}"))
+                InitError::config(format!("{block}.servers: cannot connect to {target}: {e}"))
             })
         })?;
         let timeout = millis(cfg.timeout_ms);
@@ -133,7 +134,7 @@ impl NatsChannel {
             Client::Core(client, timeout)
         };
         let ids = MsgIds::new()
-            .map_err(|e| OpenError::Io(format!("{block}: cannot read /dev/urandom: {e}")))?;
+            .map_err(|e| InitError::io(format!("{block}: cannot read /dev/urandom: {e}")))?;
         let max_bytes = cfg.spool_max_mb.saturating_mul(1 << 20);
         let what = block.replace('_', " ");
         let mut store = Store::memory();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use falco_outputs::alert::Priority;
 use falco_outputs::stats::StatsSnapshot;
 use falco_outputs::testing::{
-    Channel, Config, OpenError, SyslogAddress, SyslogChannel, SyslogConfig, SyslogFormat,
+    Channel, Config, InitError, SyslogAddress, SyslogChannel, SyslogConfig, SyslogFormat,
     SyslogTlsConfig,
 };
 
@@ -55,7 +55,7 @@ impl SyslogHarness {
         format: SyslogFormat,
         facility: u8,
         output_timeout: Duration,
-    ) -> Result<SyslogHarness, OpenError> {
+    ) -> Result<SyslogHarness, InitError> {
         let harness = Harness::new("syslog", false, output_timeout);
         let channel = SyslogChannel::open(&config(address, format, facility), &harness.logger())?;
         Ok(SyslogHarness { channel, harness })

@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::outputs::OpenError;
+use crate::error::InitError;
 use crate::sys;
 
 pub struct SpoolDir {
@@ -23,8 +23,8 @@ pub struct SpoolDir {
 impl SpoolDir {
     /// Opens (creating it 0700 when missing) and checks the directory `path`; `key` names the
     /// setting in errors.
-    pub fn open(path: &Path, key: &str) -> Result<SpoolDir, OpenError> {
-        let err = |what: String| OpenError::Io(format!("{key} {}: {what}", path.display()));
+    pub fn open(path: &Path, key: &str) -> Result<SpoolDir, InitError> {
+        let err = |what: String| InitError::io(format!("{key} {}: {what}", path.display()));
         match fs::symlink_metadata(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
                 .recursive(true)

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::outputs::OpenError;
+use crate::error::InitError;
 use crate::sys;
 
 /// How long a lock held outside this process's handles is waited for: a spawned child's copy
@@ -36,8 +36,8 @@ pub struct SpoolLock {
 
 impl SpoolLock {
     /// Takes `file` (the directory's opened `lock`) for this handle.
-    pub fn acquire(file: File, dir: &Path, key: &str) -> Result<SpoolLock, OpenError> {
-        let err = |what: String| OpenError::Io(format!("{key} {}: {what}", dir.display()));
+    pub fn acquire(file: File, dir: &Path, key: &str) -> Result<SpoolLock, InitError> {
+        let err = |what: String| InitError::io(format!("{key} {}: {what}", dir.display()));
         let meta = file
             .metadata()
             .map_err(|e| err(format!("cannot stat its lock file: {e}")))?;

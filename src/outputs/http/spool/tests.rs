@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::*;
+use crate::error::InitErrorKind;
 use crate::outputs::http::store::Store;
 
 struct Rng(u64);
@@ -432,8 +433,9 @@ fn a_second_handle_of_this_process_is_refused_at_once_and_the_first_close_frees_
     let log = Logger::from_fn(|_, _| {});
     let first = Spool::open(&dir.0, 1 << 20, "http_output.spool_dir", &log).unwrap();
     let started = Instant::now();
-    let Err(OpenError::Io(e)) = Spool::open(&dir.0, 1 << 20, "http_output.spool_dir", &log) else {
-        panic!("a second handle opened the same spool");
+    let e = match Spool::open(&dir.0, 1 << 20, "http_output.spool_dir", &log) {
+        Err(e) if e.kind() == InitErrorKind::Io => e.into_message(),
+        _ => panic!("a second handle opened the same spool"),
     };
     assert!(
         e.contains("http_output.spool_dir") && e.contains("another open handle of this process"),
