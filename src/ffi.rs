@@ -1,9 +1,9 @@
 //! The C ABI. `include/falco_outputs.h` is generated from this file by cbindgen (settings and
 //! the header's opening summary in `cbindgen.toml`): the doc comments here are the C API's
 //! reference, written for C readers (NULL, not `None`; who owns each pointer; which thread may
-//! call). The only file that exports `extern "C"` functions (`outputs/spawn.rs` only declares
-//! libc's `environ`): pointer checks, UTF-8 repair, the panic boundary and result codes live
-//! here.
+//! call). The only file that exports `extern "C"` functions (`outputs/program/spawn.rs` only
+//! declares libc's `environ`): pointer checks, UTF-8 repair, the panic boundary and result codes
+//! live here.
 #![allow(non_camel_case_types)]
 // The exported functions state their pointer rules in C terms ("Pointers:") rather than under a
 // Rust `# Safety` heading, which would read oddly in the C header they become.

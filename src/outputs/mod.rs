@@ -23,14 +23,8 @@ pub(crate) mod log_limit;
 pub(crate) mod nats;
 pub(crate) mod otlp;
 pub mod program;
-pub(crate) mod spawn;
 pub mod stdout;
 pub mod syslog;
-mod syslog_ledger;
-mod syslog_relp;
-mod syslog_tls;
-mod syslog_transport;
-mod syslog_wire;
 
 /// One formatted line of a batch: `bytes[start..end]` is the line without its newline, and
 /// `bytes[end]` is the `\n` that follows it.

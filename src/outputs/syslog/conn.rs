@@ -1,26 +1,18 @@
-//! Syslog sockets: connecting to a `syslog_output.address`, sending one framed message with a
-//! deadline, and what the kernel knows about the peer (hang-up, reset, unacknowledged bytes). Every socket is non-blocking and every wait is a `poll` of at most 100 ms, so
-//! the worker never blocks indefinitely and notices a close deadline quickly.
+//! A connection to a `syslog_output.address`: the socket its transport opened (`unix.rs`,
+//! `udp.rs`, `tcp.rs`), in clear text or under TLS (`tls.rs`); sending one framed message with a
+//! deadline, and what the kernel knows about the peer (hang-up, reset, unacknowledged bytes).
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::Socket;
 
-use super::syslog_tls::{self as tls, TlsClient, TlsStream};
+use super::socket::{poll_once, wait_writable, Counted, Kind};
+use super::tls::{self as tls, TlsClient, TlsStream};
+use super::{tcp, udp, unix};
 use crate::config::SyslogAddress as Address;
 use crate::sys;
-
-/// What kind of socket a [`Conn`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    UnixDgram,
-    UnixStream,
-    Udp,
-    Tcp,
-}
 
 /// A connected, non-blocking, close-on-exec syslog socket, in clear text or under TLS.
 pub struct Conn {
@@ -34,40 +26,6 @@ enum Stream {
     Tls(Box<TlsStream>),
 }
 
-/// A socket that counts the bytes it wrote: with the kernel's count of bytes still
-/// unacknowledged, this says which of them the peer has acknowledged. Under TLS these are the
-/// bytes of the TLS records, so what the peer acknowledged is known in record bytes.
-pub struct Counted {
-    sock: Socket,
-    /// Bytes written on this connection so far (streams).
-    written: u64,
-}
-
-impl Counted {
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
-    }
-}
-
-impl Read for Counted {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.sock).read(buf)
-    }
-}
-
-impl Write for Counted {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // MSG_NOSIGNAL: a reset peer is an EPIPE here, never a SIGPIPE.
-        let n = self.sock.send_with_flags(buf, libc::MSG_NOSIGNAL)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// How a stream's peer stands, seen without blocking.
 #[derive(Debug)]
 pub enum Peer {
@@ -75,64 +33,6 @@ pub enum Peer {
     Alive,
     /// The peer closed (end of file) or reset the connection, or an error is pending on it.
     Gone(io::Error),
-}
-
-/// Waits for `events` on `fd` for at most `slice` (capped at 100 ms); returns `revents`.
-pub fn poll_once(
-    fd: BorrowedFd<'_>,
-    events: libc::c_short,
-    slice: Duration,
-) -> io::Result<libc::c_short> {
-    match sys::poll(fd, events, slice.min(Duration::from_millis(100))) {
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
-        r => r,
-    }
-}
-
-/// Waits until `fd` is writable, the deadline passes, or `abort` says stop.
-pub fn wait_writable(
-    fd: BorrowedFd<'_>,
-    deadline: Instant,
-    abort: &dyn Fn() -> bool,
-) -> io::Result<()> {
-    loop {
-        let now = Instant::now();
-        if now >= deadline || abort() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "send timed out"));
-        }
-        if poll_once(fd, libc::POLLOUT, deadline - now)? != 0 {
-            return Ok(());
-        }
-    }
-}
-
-fn new_socket(domain: Domain, ty: Type) -> io::Result<Socket> {
-    // socket2 opens with close-on-exec: no spawned program inherits the socket.
-    let sock = Socket::new(domain, ty, None)?;
-    sock.set_nonblocking(true)?;
-    Ok(sock)
-}
-
-/// Connects a non-blocking socket, waiting at most until `deadline`.
-fn connect_by(
-    sock: &Socket,
-    to: &SockAddr,
-    deadline: Instant,
-    abort: &dyn Fn() -> bool,
-) -> io::Result<()> {
-    match sock.connect(to) {
-        Ok(()) => return Ok(()),
-        Err(e)
-            if e.raw_os_error() == Some(libc::EINPROGRESS)
-                || e.raw_os_error() == Some(libc::EAGAIN) => {}
-        Err(e) => return Err(e),
-    }
-    wait_writable(sock.as_fd(), deadline, abort)
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?;
-    match sock.take_error()? {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }
 
 impl Conn {
@@ -146,36 +46,12 @@ impl Conn {
         abort: &dyn Fn() -> bool,
     ) -> io::Result<Conn> {
         let (sock, kind) = match addr {
-            Address::Unix(path) => {
-                let to = SockAddr::unix(path)?;
-                let sock = new_socket(Domain::UNIX, Type::DGRAM)?;
-                match connect_by(&sock, &to, deadline, abort) {
-                    Ok(()) => (sock, Kind::UnixDgram),
-                    // The daemon offers a stream socket: glibc falls back to it, and so do we.
-                    Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
-                        let sock = new_socket(Domain::UNIX, Type::STREAM)?;
-                        connect_by(&sock, &to, deadline, abort)?;
-                        (sock, Kind::UnixStream)
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Address::Udp(host, port) => {
-                let to = resolve(host, *port)?;
-                let sock = new_socket(Domain::for_address(to), Type::DGRAM)?;
-                connect_by(&sock, &to.into(), deadline, abort)?;
-                (sock, Kind::Udp)
-            }
+            Address::Unix(path) => unix::connect(path, deadline, abort)?,
+            Address::Udp(host, port) => udp::connect(host, *port, deadline, abort)?,
             Address::Tcp(host, port)
             | Address::Relp(host, port)
             | Address::Tls(host, port)
-            | Address::RelpTls(host, port) => {
-                let to = resolve(host, *port)?;
-                let sock = new_socket(Domain::for_address(to), Type::STREAM)?;
-                connect_by(&sock, &to.into(), deadline, abort)?;
-                let _ = sock.set_tcp_nodelay(true);
-                (sock, Kind::Tcp)
-            }
+            | Address::RelpTls(host, port) => tcp::connect(host, *port, deadline, abort)?,
         };
         let counted = Counted { sock, written: 0 };
         let stream = if addr.is_tls() {
@@ -310,11 +186,4 @@ impl Conn {
         }
         Ok(())
     }
-}
-
-fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
-    (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address")))
 }

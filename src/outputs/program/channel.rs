@@ -20,12 +20,12 @@ use std::ffi::CString;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use super::log_limit::LogLimit;
 use super::spawn::{self, Reaped, Spawned};
-use super::{Batch, Channel, ChannelCtx};
 use crate::config::Config;
 use crate::error::InitError;
 use crate::log::Logger;
+use crate::outputs::log_limit::LogLimit;
+use crate::outputs::{Batch, Channel, ChannelCtx};
 use crate::redact;
 
 /// Longest single wait in a loop, so `is_aborting()` is noticed promptly.

@@ -27,7 +27,7 @@ use openssl::ssl::{
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509Ref, X509VerifyResult, X509};
 
-use super::syslog_transport::{poll_once, wait_writable, Counted};
+use super::socket::{poll_once, wait_writable, Counted};
 use crate::config::{Fingerprint, SyslogTlsConfig, TlsAuthMode};
 use crate::error::InitError;
 use crate::log::Logger;

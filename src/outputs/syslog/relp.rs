@@ -11,6 +11,14 @@
 
 use std::fmt;
 use std::io::Write;
+use std::time::Duration;
+
+/// RELP holds its alerts while the server is away and retries from this delay, doubling up to
+/// [`RELP_RETRY_MAX`], so a restarted server is found again within seconds.
+pub(super) const RELP_RETRY_MIN: Duration = Duration::from_millis(100);
+pub(super) const RELP_RETRY_MAX: Duration = Duration::from_secs(5);
+/// RELP transactions outstanding on the wire at once.
+pub(super) const RELP_WINDOW: usize = 1024;
 
 /// Largest transaction number; the next one is 1 again.
 pub const TXNR_MAX: u32 = 999_999_999;
