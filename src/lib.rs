@@ -20,6 +20,7 @@ pub mod testing;
 
 pub(crate) mod config;
 pub(crate) mod date;
+mod digits;
 pub(crate) mod dispatch;
 pub mod error;
 pub(crate) mod fanout;

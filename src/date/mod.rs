@@ -7,7 +7,7 @@ mod zone;
 
 pub use zone::LocalZone;
 
-use crate::format::put2;
+use crate::digits::put2;
 
 pub const NS_PER_SEC: u64 = 1_000_000_000;
 

@@ -11,11 +11,9 @@
 //! | `fields.rs` | field and tag order (std::map / std::set, last duplicate wins) |
 //! | `value.rs` | a field's JSON value, numbers as nlohmann::json prints them |
 //! | `escape.rs` | the JSON string escaper |
-//! | `digits.rs` | decimal digits |
 //!
 //! Dates come from [`crate::date`].
 
-mod digits;
 mod escape;
 mod extras;
 mod fields;
@@ -24,7 +22,6 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use digits::put2;
 pub use escape::escape_into;
 pub(crate) use escape::push_json_str as push_json_string;
 pub use extras::Extras;
@@ -33,7 +30,7 @@ pub(crate) use fields::with_sorted_fields as with_fields_sorted;
 use crate::alert::{Alert, AlertKind};
 use crate::config::Config;
 use crate::date::{utc_offset, write_date_time, write_time_of_day, LocalZone, NS_PER_SEC as NS};
-use digits::{push_nanos, push_u64};
+use crate::digits::{push_nanos, push_u64};
 use escape::push_json_str;
 use fields::{push_tags, with_sorted_fields};
 use value::push_value;

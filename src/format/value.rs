@@ -1,8 +1,8 @@
 //! A field's value as Falco's `output_fields` holds it, numbers printed as nlohmann::json does.
 
-use super::digits::push_u64;
 use super::escape::push_json_str;
 use crate::alert::{Field, FieldKind};
+use crate::digits::push_u64;
 
 /// A field's value as Falco's output_fields holds it.
 pub(super) fn push_value(out: &mut Vec<u8>, f: &Field<'_>) {

@@ -1,4 +1,5 @@
-//! Decimal digits without `fmt`: two at a time from a table.
+//! Decimal digits without `fmt`: two at a time from a table (for the alert formats and the
+//! dates, so neither module needs the other for it).
 
 pub(crate) static PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
