@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::alert::{Alert, RawAlert};
+use crate::batch::{BatchPool, MAX_BATCH_LINES};
 use crate::config::{self, ConfigSources};
 use crate::date::LocalZone;
 use crate::error::{EmitError, InitError, InitErrorKind, Timeout};
-use crate::fanout::{self, BatchPool, Fanout, MAX_BATCH_LINES};
+use crate::fanout::{self, Fanout};
 use crate::format::{FormatOptions, Formatter};
 use crate::hostname::default_hostname;
 use crate::log::Logger;

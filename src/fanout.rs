@@ -22,17 +22,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::batch::{Batch, BatchPool};
 use crate::format::Formatter;
-use crate::outputs::Batch;
 use crate::pool::AlertPool;
 use crate::queue::{Entry, Intake, Work, AWAKE, IDLE, TICKING};
 use crate::stats::ChannelStats;
 use crate::sys;
 use crate::worker::{ChannelShared, Worker};
 
-/// Bound on one batch, so memory and latency stay bounded under a burst.
-pub const MAX_BATCH_LINES: usize = 4096;
-pub const MAX_BATCH_BYTES: usize = 1 << 20;
 /// How long the thread keeps ticking after the last alert before it sleeps until woken.
 pub const LINGER: Duration = Duration::from_secs(10);
 /// After this many bytes formatted since the last trim, memory is handed back to the system
@@ -40,35 +37,6 @@ pub const LINGER: Duration = Duration::from_secs(10);
 const TRIM_AFTER_BYTES: u64 = 64 << 20;
 /// How long after everything was delivered the trim waits (for the workers to free).
 const TRIM_QUIET: Duration = Duration::from_millis(200);
-/// Batches kept for reuse (their buffers keep their capacity).
-const MAX_POOLED_BATCHES: usize = 8;
-
-/// Spent batches, given back by the last worker that delivered them.
-#[derive(Default)]
-pub struct BatchPool {
-    free: Mutex<Vec<Batch>>,
-}
-
-impl BatchPool {
-    fn take(&self) -> Batch {
-        self.free.lock().pop().unwrap_or_default()
-    }
-
-    /// Keeps `batch` for reuse when it was the last reference and the pool has room.
-    pub fn give_back(&self, batch: Arc<Batch>) {
-        if let Some(mut b) = Arc::into_inner(batch) {
-            let mut free = self.free.lock();
-            if free.len() < MAX_POOLED_BATCHES {
-                b.clear();
-                free.push(b);
-            }
-        }
-    }
-
-    fn clear(&self) {
-        self.free.lock().clear();
-    }
-}
 
 pub struct Fanout {
     pub intake: Arc<Intake>,

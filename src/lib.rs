@@ -18,6 +18,7 @@ pub mod stats;
 #[doc(hidden)]
 pub mod testing;
 
+pub(crate) mod batch;
 pub(crate) mod config;
 pub(crate) mod date;
 mod digits;

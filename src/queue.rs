@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::alert::{Alert, Priority, RawAlert};
-use crate::outputs::Batch;
+use crate::batch::Batch;
 use crate::route::Route;
 use crate::storm::{Storm, Verdict};
 use crate::sys;

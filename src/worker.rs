@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::fanout::BatchPool;
+use crate::batch::Batch;
+use crate::batch::BatchPool;
 use crate::format::Formatter;
-use crate::outputs::{Batch, Channel, ChannelCtx};
+use crate::outputs::{Channel, ChannelCtx};
 use crate::pool::AlertPool;
 use crate::queue::{Queue, Work};
 use crate::stats::ChannelStats;
