@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 
 use super::extra::ExtraKind;
-use super::keys::{
-    Config, HttpConfig, Match, RotateConfig, StormConfig, SyslogConfig, SyslogTlsConfig,
-};
+use super::keys::{HttpConfig, RotateConfig, SyslogConfig, SyslogTlsConfig};
+use super::match_storm::{Match, StormConfig};
 use super::siem::HttpFormat;
+use super::top_level::Config;
 use super::values_tls::TlsAuthMode;
 use crate::error::InitError;
 

@@ -1,9 +1,8 @@
-//! Every key this library reads: one line per key (name, type, default, reader). See the module
+//! Every channel block's keys and `outputs_queue`: one line per key (name, type, default,
+//! reader); the top-level keys are in `top_level.rs`, `match` and `storm` in `match_storm.rs`. See the module
 //! documentation of [`crate::config`] for how to add one.
 
-use super::append::{read_static_fields, AppendOutput};
-use super::extra::ExtraOutput;
-use super::nats::NatsConfig;
+use super::match_storm::{Match, StormConfig};
 use super::read::positive;
 use super::schema::settings;
 use super::siem::{ElasticsearchConfig, HttpFormat, LokiConfig, SplunkHecConfig};
@@ -14,69 +13,6 @@ use super::values::{
 };
 use super::values_tls::{Fingerprint, TlsAuthMode};
 use crate::alert::Priority;
-
-settings! {
-    /// The whole configuration. Defaults are Falco's code defaults (`configuration.cpp`).
-    pub struct Config {
-        /// JSON lines instead of text lines.
-        json_output: bool = false,
-        json_include_output_property: bool = true,
-        json_include_tags_property: bool = true,
-        json_include_message_property: bool = false,
-        json_include_output_fields_property: bool = true,
-        time_format_iso_8601: bool = false,
-        buffered_outputs: bool = false,
-        /// `output_timeout`, milliseconds.
-        output_timeout_ms as "output_timeout": u64 = 2000 => positive,
-        outputs_queue: QueueConfig = QueueConfig::default(),
-        /// Falco's `append_output` entries (see `append.rs` for what is applied).
-        append_output: Vec<AppendOutput> = Vec::new(),
-        /// Extension: added to every JSON alert's `output_fields` (sorted by name).
-        outputs_static_fields: Vec<(String, String)> = Vec::new() => read_static_fields,
-        /// Extension: added to every JSON alert's `tags`.
-        outputs_static_tags: Vec<String> = Vec::new(),
-        /// Falco's code default is off (the shipped falco.yaml turns it on).
-        stdout as "stdout_output": StdoutConfig = StdoutConfig::default(),
-        file as "file_output": FileConfig = FileConfig::default(),
-        /// Falco's code default is off (the shipped falco.yaml turns it on).
-        syslog as "syslog_output": SyslogConfig = SyslogConfig::default(),
-        program as "program_output": ProgramConfig = ProgramConfig::default(),
-        http as "http_output": HttpConfig = HttpConfig::default(),
-        /// OpenTelemetry logs over OTLP/HTTP (an extension; docs/otlp.md).
-        otlp as "otlp_output": OtlpConfig = OtlpConfig::default(),
-        /// NATS / JetStream (an extension; docs/nats.md).
-        nats as "nats_output": NatsConfig = NatsConfig::default(),
-        /// Named channels beyond one per kind (an extension; docs/routing.md).
-        extra_outputs: Vec<ExtraOutput> = Vec::new(),
-    }
-}
-
-settings! {
-    /// `match` in any output block: which alerts the channel takes (docs/routing.md).
-    pub struct Match {
-        /// Rule names or `*`/`?` patterns; empty: any.
-        rules: Vec<String> = Vec::new(),
-        tags: Vec<String> = Vec::new(),
-        sources: Vec<String> = Vec::new(),
-        min_priority: Priority = Priority::Debug,
-        /// The most severe priority taken (with `min_priority`, a band of priorities).
-        max_priority: Priority = Priority::Emergency,
-    }
-}
-
-settings! {
-    /// `storm` in any output block: past `max` alerts of one key within `window`, the rest of
-    /// the window's alerts of that key are held back and summarised (`src/storm.rs`).
-    pub struct StormConfig {
-        /// What makes alerts "the same": `rule`, `priority`, `source`, `tags`, or a field name
-        /// (`hostname` falls back to the handle's host name).
-        per: Vec<String> = vec!["rule".to_string()],
-        /// Alerts of one key let through per window; 0 = storm control off.
-        max: u64 = 0,
-        /// Milliseconds.
-        window_ms as "window": u64 = 60_000 => read_duration_ms,
-    }
-}
 
 settings! {
     /// `outputs_queue`.

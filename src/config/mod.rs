@@ -9,7 +9,9 @@
 //!
 //! | file | concern |
 //! | --- | --- |
-//! | `keys.rs` | **every key**: name, type, default, reader: one line each |
+//! | `keys.rs` | **every channel block's key** and `outputs_queue`: name, type, default, reader: one line each |
+//! | `top_level.rs` | the top-level keys (`Config`), one line each |
+//! | `match_storm.rs` | the `match` and `storm` blocks of every output block |
 //! | `schema.rs` | the `settings!` macro that turns a block of key lines into a struct, its `Default`, its key list and its reader |
 //! | `read.rs` | the [`read::Setting`] trait: how a scalar's text becomes a bool, an integer, a priority... |
 //! | `values.rs` | values with a shape of their own (file mode, syslog address and facility, URL, headers, user agent), checked once here |
@@ -78,11 +80,13 @@ mod checks;
 mod env;
 mod extra;
 mod keys;
+mod match_storm;
 mod nats;
 mod overrides;
 pub(crate) mod read;
 mod schema;
 mod siem;
+mod top_level;
 mod units;
 mod values;
 mod values_tls;
@@ -95,15 +99,14 @@ mod tests;
 
 pub use append::{applicable as applicable_appends, AppendRule};
 pub use checks::MAX_CHANNELS;
-
 pub use extra::ExtraKind;
-pub use keys::{
-    Config, HttpConfig, Match, OtlpConfig, RotateConfig, StormConfig, SyslogConfig, SyslogTlsConfig,
-};
+pub use keys::{HttpConfig, OtlpConfig, RotateConfig, SyslogConfig, SyslogTlsConfig};
+pub use match_storm::{Match, StormConfig};
 #[cfg(test)]
 pub use nats::SubjectTemplate;
 pub use nats::{BodyFormat, NatsConfig, SubjectPart};
 pub use siem::{ElasticsearchConfig, HttpFormat, LokiConfig, SplunkHecConfig};
+pub use top_level::Config;
 pub use values::{HttpMethod, HttpUrl, SyslogAddress, SyslogFormat};
 pub use values_tls::{Fingerprint, TlsAuthMode};
 

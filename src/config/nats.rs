@@ -1,10 +1,10 @@
 //! `nats_output` (an extension; docs/nats.md): the NATS / JetStream channel's keys, and the
 //! values only it has (server URLs, the subject template, secrets).
 
+use super::match_storm::{Match, StormConfig};
 use super::read::{positive, quote, Reader, Setting};
 use super::schema::settings;
 use super::yaml::Node;
-use super::{Match, StormConfig};
 use crate::alert::Priority;
 use crate::error::InitError;
 
