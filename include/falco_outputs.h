@@ -53,6 +53,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/*
+ * C++ hosts that already have something called falco_outputs (Falco's own output class is one)
+ * include <falco_outputs.hpp>, or define FALCO_OUTPUTS_CXX_NAMESPACE before including this
+ * header: every declaration below then lives in that namespace (the functions keep their C
+ * names and linkage). C code, and C++ that defines nothing, see the API at global scope.
+ */
+#if defined(__cplusplus) && defined(FALCO_OUTPUTS_CXX_NAMESPACE)
+namespace FALCO_OUTPUTS_CXX_NAMESPACE {
+#endif
 
 /**
  * Priority "Emergency" (falco_alert.priority): Falco's priorities are numerically equal to
@@ -585,6 +594,10 @@ const char *falco_outputs_result_str(falco_outputs_result result);
 
 #ifdef __cplusplus
 }  /* extern "C" */
+#endif
+
+#if defined(__cplusplus) && defined(FALCO_OUTPUTS_CXX_NAMESPACE)
+}  /* namespace FALCO_OUTPUTS_CXX_NAMESPACE */
 #endif
 
 #endif /* FALCO_OUTPUTS_H */
