@@ -1,0 +1,130 @@
+"""Test 1, replay: libs' captures through stock Falco and Falco on falco-outputs, under a matrix
+of output settings and time zones, every channel at once. The alerts must be byte-identical on
+every channel; the one documented difference that can show here (syslog's timestamp is the
+event's time, not the time of sending: docs/syslog.md) is checked to be exactly that."""
+
+import datetime
+import json
+import os
+import re
+import zoneinfo
+
+from harness import Channels, Failure, base_config, check, run_falco, split_syslog, write_config
+
+CAPTURES = ["curl_google.scap", "single_ipv6_conn.scap", "test_ipv6_client.scap"]
+ZONES = ["UTC", "Asia/Kolkata", "America/Los_Angeles"]
+
+APPEND = [
+    {"match": {"source": "syscall"}, "extra_output": "on CPU %evt.cpu",
+     "extra_fields": [{"environment": "production"}, {"process_name": "%proc.name"},
+                      "evt.num"]},
+    {"match": {"tags": ["network"]}, "extra_fields": ["fd.sport", {"peer": "%fd.sip"}]},
+    {"match": {"rule": "Socket created"}, "extra_output": "(static text)"},
+]
+
+# name -> (falco.yaml settings, -o overrides, zones)
+VARIANTS = {
+    "text": ({}, [], ZONES),
+    "text-iso8601": ({"time_format_iso_8601": True}, [], ZONES),
+    "json": ({"json_output": True}, [], ZONES),
+    "json-iso8601-message-no-output-no-tags": (
+        {"json_output": True, "time_format_iso_8601": True,
+         "json_include_output_property": False, "json_include_tags_property": False,
+         "json_include_message_property": True}, [], ["UTC", "Asia/Kolkata"]),
+    "json-no-output-fields": (
+        {"json_output": True, "json_include_output_fields_property": False}, [], ["UTC"]),
+    "json-append-output-via-o": (
+        {"append_output": APPEND},
+        ["-o", "json_output=true", "-o", "json_include_message_property=true",
+         "-o", "priority=warning", "-o", "program_output.keep_alive=true"], ["UTC"]),
+    "text-append-output-priority": (
+        {"append_output": APPEND, "priority": "critical"}, [], ["America/Los_Angeles"]),
+}
+
+
+def alert_local_time(line, tz, json_mode):
+    """The alert's event time as 'HH:MM:SS' in `tz`, from the line the file channel wrote."""
+    if json_mode:
+        t = json.loads(line)["time"]  # 2016-05-21T15:55:48.123456789Z
+        dt = datetime.datetime.strptime(t[:19], "%Y-%m-%dT%H:%M:%S").replace(
+            tzinfo=datetime.timezone.utc)
+        return dt.astimezone(zoneinfo.ZoneInfo(tz)).strftime("%b %e %H:%M:%S")
+    m = re.match(r"^(?:\d{4}-\d\d-\d\dT)?(\d\d:\d\d:\d\d)", line)
+    check(m is not None, "a text alert does not start with its time: %r" % line[:80])
+    return m.group(1)
+
+
+def compare_syslog(stock, patched, file_lines, tz, json_mode, where):
+    check(len(stock) == len(patched),
+          "%s: syslog got %d datagrams from stock Falco, %d from Falco on the library"
+          % (where, len(stock), len(patched)))
+    check(len(patched) == len(file_lines),
+          "%s: %d syslog datagrams for %d alerts" % (where, len(patched), len(file_lines)))
+    for i, (s, p) in enumerate(zip(stock, patched)):
+        s_pri, _, s_rest = split_syslog(s)
+        p_pri, p_ts, p_rest = split_syslog(p)
+        check(s_pri == p_pri, "%s: syslog #%d priority <%d> vs <%d>" % (where, i, s_pri, p_pri))
+        check(s_rest == p_rest, "%s: syslog #%d differs after the timestamp:\n  stock   %r\n"
+              "  patched %r" % (where, i, s_rest[:300], p_rest[:300]))
+        # The documented difference: the library's timestamp is the event's time.
+        want = alert_local_time(file_lines[i], tz, json_mode)
+        got = p_ts if json_mode else p_ts[-8:]
+        check(got == want, "%s: syslog #%d timestamp %r is not the event's time %r"
+              % (where, i, p_ts, want))
+
+
+def compare(stock, patched, tz, json_mode, where):
+    for channel in ("stdout", "file", "program"):
+        a, b = stock[channel], patched[channel]
+        if a != b:
+            al, bl = a.splitlines(), b.splitlines()
+            first = next((i for i, (x, y) in enumerate(zip(al, bl)) if x != y),
+                         min(len(al), len(bl)))
+            raise Failure("%s: %s differs (stock %d bytes/%d lines, patched %d/%d); first at "
+                          "line %d:\n  stock   %r\n  patched %r" % (
+                              where, channel, len(a), len(al), len(b), len(bl), first,
+                              al[first][:400] if first < len(al) else None,
+                              bl[first][:400] if first < len(bl) else None))
+    check(len(stock["http"]) == len(patched["http"]),
+          "%s: HTTP got %d requests from stock, %d from patched"
+          % (where, len(stock["http"]), len(patched["http"])))
+    for i, (s, p) in enumerate(zip(stock["http"], patched["http"])):
+        check(s == p, "%s: HTTP request #%d differs:\n  stock   %r\n  patched %r"
+              % (where, i, s, p))
+    lines = patched["file"].decode().splitlines()
+    compare_syslog(stock["syslog"], patched["syslog"], lines, tz, json_mode, where)
+    return len(lines)
+
+
+def run(ctx):
+    """ctx: stock, patched, captures_dir, rules, workdir, http, syslog, log."""
+    totals = {}
+    priorities = set()
+    for variant, (settings, overrides, zones) in VARIANTS.items():
+        json_mode = settings.get("json_output") or "json_output=true" in overrides
+        for capture in CAPTURES:
+            for tz in zones:
+                where = "replay %s %s TZ=%s" % (variant, capture, tz)
+                got = {}
+                for flavour in ("stock", "patched"):
+                    ch = Channels(ctx.workdir, ctx.http, ctx.syslog)
+                    cfg = base_config(ctx.workdir)
+                    cfg.update(ch.yaml())
+                    cfg["engine"] = {"kind": "replay", "replay": {
+                        "capture_file": os.path.join(ctx.captures_dir, capture)}}
+                    cfg.update(settings)
+                    path = os.path.join(ch.dir, "falco.yaml")
+                    write_config(path, cfg)
+                    out, _ = run_falco(getattr(ctx, flavour), path, [ctx.rules], overrides,
+                                       env={"TZ": tz}, syslog=ctx.syslog)
+                    got[flavour] = ch.collect(out)
+                n = compare(got["stock"], got["patched"], tz, json_mode, where)
+                check(n > 0, "%s: no alert at all (the rules must fire)" % where)
+                if json_mode and settings.get("json_include_output_property", True):
+                    for line in got["patched"]["file"].decode().splitlines():
+                        priorities.add(json.loads(line)["priority"])
+                totals[where] = n
+                ctx.log("ok   %s: %d alerts identical on stdout, file, program, HTTP, syslog"
+                        % (where, n))
+    check(len(priorities) == 8, "the captures fired only %s" % sorted(priorities))
+    return totals, sorted(priorities)
