@@ -1,6 +1,13 @@
 // A C++ host that has its own class called falco_outputs (as Falco does) uses the library
 // through <falco_outputs.hpp>: the C API in namespace falco_outputs_api, the same symbols.
 // Checks that both names live side by side and that an alert goes through to a file.
+// The host's own class of the same name, declared first as in Falco (whose falco_outputs.h
+// comes before the library's header): with <falco_outputs.h> alone this would not compile.
+class falco_outputs {
+public:
+	int channels() const { return 1; }
+};
+
 #include <falco_outputs.hpp>
 
 #include <cstdio>
@@ -9,12 +16,6 @@
 #include <sstream>
 #include <string>
 #include <unistd.h>
-
-// The host's own class of the same name: with <falco_outputs.h> alone this would not compile.
-class falco_outputs {
-public:
-	int channels() const { return 1; }
-};
 
 namespace fo = falco_outputs_api;
 

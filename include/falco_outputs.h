@@ -63,6 +63,10 @@
 namespace FALCO_OUTPUTS_CXX_NAMESPACE {
 #endif
 
+/* Declared before its typedef: inside a namespace, the handle is then the namespace's own type
+ * even when the host has already declared a falco_outputs at global scope. */
+struct falco_outputs;
+
 /**
  * Priority "Emergency" (falco_alert.priority): Falco's priorities are numerically equal to
  * syslog severities, 0 the most severe. A channel's `min_priority` admits an alert whose

@@ -78,20 +78,24 @@ class HttpRecorder:
 
 
 class SyslogRecorder:
-    """Datagrams sent to /dev/log, in order.
+    """Datagrams sent to /dev/log by the Falco under test, in order.
 
-    Stock Falco calls syslog(3), which always writes to /dev/log. When this machine has no
-    /dev/log the recorder binds it (and removes it at the end); when a syslog daemon owns it,
-    each Falco runs in a private mount namespace where the recorder's socket is bound over it
-    (see `wrap`)."""
+    Stock Falco calls syslog(3), which always writes to /dev/log. Each Falco runs in a private
+    mount namespace where the recorder's socket is bound over /dev/log (see `wrap`), so that
+    nothing else on the machine writes into the recorder and nothing the test sends reaches a
+    real syslog daemon. When the machine has no /dev/log, an empty file stands in for it as the
+    mount point while the tests run (syslog(3) elsewhere fails on it as on a missing one)."""
 
     def __init__(self, workdir):
-        self.own_dev_log = not os.path.exists(DEV_LOG)
-        self.path = DEV_LOG if self.own_dev_log else os.path.join(workdir, "log.sock")
+        self.placeholder = not os.path.lexists(DEV_LOG)
+        if self.placeholder:
+            open(DEV_LOG, "w").close()
+        self.path = os.path.join(workdir, "log.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         self.datagrams = []
+        self.marks = 0
         self.lock = threading.Lock()
         self.running = True
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -110,27 +114,33 @@ class SyslogRecorder:
                 self.datagrams.append(data)
 
     def wrap(self, argv):
-        if self.own_dev_log:
-            return argv
         script = 'mount --bind "$0" %s && exec "$@"' % DEV_LOG
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
                 self.path] + argv
 
-    def take(self, settle=0.3):
-        time.sleep(settle)
-        with self.lock:
-            got, self.datagrams = self.datagrams, []
-        return got
+    def take(self, timeout=30):
+        """Everything received so far: a marker sent now arrives after every datagram already
+        queued (a unix datagram socket keeps order), so waiting for it leaves none behind."""
+        self.marks += 1
+        mark = b"--mark %d--" % self.marks
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(mark, self.path)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if mark in self.datagrams:
+                    i = self.datagrams.index(mark)
+                    got, self.datagrams = self.datagrams[:i], self.datagrams[i + 1:]
+                    return got
+            time.sleep(0.01)
+        raise Failure("the syslog recorder did not see its own marker within %d s" % timeout)
 
     def close(self):
         self.running = False
         self.thread.join(2)
         self.sock.close()
-        if self.own_dev_log:
-            try:
-                os.unlink(DEV_LOG)
-            except FileNotFoundError:
-                pass
+        if self.placeholder and os.path.isfile(DEV_LOG) and os.path.getsize(DEV_LOG) == 0:
+            os.unlink(DEV_LOG)
 
 
 SYSLOG_RE = re.compile(rb"^<(\d+)>([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (.*)$", re.S)
@@ -205,7 +215,7 @@ def run_falco(binary, config_path, rules, args=(), env=None, timeout=300, syslog
 
 def base_config(rules_dir):
     """Settings every run shares: Falco's own logs to stderr only (never to /dev/log, which
-    the syslog channel's recorder owns), no plugins, no web server or metrics."""
+    the syslog channel's recorder owns), no plugins, no web server, every syscall."""
     return {
         "log_stderr": True,
         "log_syslog": False,
@@ -216,6 +226,12 @@ def base_config(rules_dir):
         "rules_files": [],
         "json_output": False,
         "buffered_outputs": False,
+        # read/write/sendto/recvfrom are "high volume" syscalls, off unless asked for
+        "base_syscalls": {"all": True},
+        # Stock Falco discards what its worker has not written within output_timeout of
+        # shutdown (a program channel spawning `cat` per alert is slow on a loaded machine):
+        # give both all the time they need, so that the comparison is of formats.
+        "output_timeout": 120000,
     }
 
 
