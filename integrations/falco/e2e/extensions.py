@@ -183,7 +183,7 @@ def spool_across_kill(ctx, events=20_000):
             cfg["plugins"][0]["open_params"] = json.dumps({"start": start, "maxEvents": n})
             return cfg
 
-        cfg = config(1, events)
+        cfg = config(0, events)  # values 1..events
         write_config(os.path.join(d, "falco.yaml"), cfg)
         falco = subprocess.Popen([ctx.patched, "-c", os.path.join(d, "falco.yaml"), "-r",
                                   rules_file(d), "--disable-source", "syscall"],
@@ -200,7 +200,7 @@ def spool_across_kill(ctx, events=20_000):
 
         # Restart with the endpoint up: one more event (value 1000001), then close drains.
         http.status = 200
-        cfg = config(1_000_001, 1)
+        cfg = config(1_000_000, 1)  # the value 1000001
         write_config(os.path.join(d, "falco.yaml"), cfg)
         run_falco(ctx.patched, os.path.join(d, "falco.yaml"), [rules_file(d)],
                   ["--disable-source", "syscall"])

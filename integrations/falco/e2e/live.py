@@ -14,7 +14,7 @@ from harness import base_config, check, run_falco, write_config
 
 RULES = """
 - rule: Dummy event
-  desc: every dummy_c event (value starts at 1)
+  desc: every dummy_c event (values 1, 2 and on, from start 0 without jitter)
   condition: dummy.value > 0
   output: Dummy event (value=%dummy.value str=%dummy.strvalue div3=%dummy.divisible[3])
   priority: WARNING
@@ -26,8 +26,9 @@ RULES = """
 def plugin_config(ctx, events, workdir, json_output=True, keep_alive=True, extra=None):
     cfg = base_config(workdir)
     cfg.update({
-        "plugins": [{"name": "dummy_c", "library_path": ctx.plugin, "init_config": "",
-                     "open_params": json.dumps({"start": 1, "maxEvents": events})}],
+        "plugins": [{"name": "dummy_c", "library_path": ctx.plugin,
+                     "init_config": json.dumps({"jitter": 0}),
+                     "open_params": json.dumps({"start": 0, "maxEvents": events})}],
         "load_plugins": ["dummy_c"],
         "json_output": json_output,
         "buffered_outputs": True,
