@@ -21,7 +21,9 @@ def snapshot_config(ctx, d, json_output):
                     "rules_counters_enabled": True, "resource_utilization_enabled": True,
                     "state_counters_enabled": False, "kernel_event_counters_enabled": False,
                     "libbpf_stats_enabled": False, "plugins_metrics_enabled": False,
-                    "convert_memory_to_mb": True, "include_empty_values": False}})
+                    "convert_memory_to_mb": True,
+                    # every metric present even when 0 (a zero would otherwise drop a key)
+                    "include_empty_values": True}})
 
 
 def shape_json(line):
