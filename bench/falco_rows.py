@@ -48,6 +48,9 @@ def config(workdir, plugin, n, five, http_port):
         "log_stderr": True, "log_syslog": False, "log_level": "warning",
         "webserver": {"enabled": False}, "watch_config_files": False,
         "json_output": True, "buffered_outputs": True,
+        # Both run to completion: stock Falco would otherwise discard what its worker has not
+        # written 2 s after the last event (its default output_timeout).
+        "output_timeout": 600000,
         "file_output": {"enabled": True, "keep_alive": True,
                         "filename": os.path.join(workdir, "falco.json")},
         "stdout_output": {"enabled": five},
