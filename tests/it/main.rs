@@ -33,6 +33,7 @@ mod init_limits;
 mod nats;
 mod nats_cluster;
 mod nats_crash;
+mod nats_fleet;
 mod otlp;
 mod program_channel;
 mod program_e2e;
