@@ -9,6 +9,7 @@
  *              [--threads T] [--capacity C] [--latency] [--fdatasync]
  *              [--rate R [--five] [--delay] [--max-delay MS]]
  *   emit_bench --format json --syslog ADDRESS [--syslog-tls BLOCK] [--n N] [--rate R]
+ *   emit_bench --format json --nats URLS [--nats-window W] [--n N] [--rate R]
  *
  * --out writes with file_output (keep_alive: true) to PATH (a file, or /dev/null);
  * --http-batch sends with http_output (keep_alive: true, batch_max_alerts B) to a loopback
@@ -19,6 +20,12 @@
  * tls://127.0.0.1:P), with the flow-style BLOCK as syslog_output.tls (bench/run's syslog TLS
  * row: the price of TLS against the same rsyslogd); flush returns once every alert is
  * confirmed (TCP and TLS: acknowledged and settled).
+ *
+ * --nats publishes with nats_output alone (jetstream: true, the default subject
+ * falco.{priority}.{rule}) to URLS (comma-separated nats:// URLs) with max_in_flight W (default
+ * 256); flush returns once every alert's PubAck arrived (bench/run's NATS rows, issue 18).
+ * proc_cpu_ns is the whole process's CPU time (getrusage) per alert from the first emit to
+ * flush's return, every thread included (the NATS rows compare it with other programs').
  *
  * --fdatasync: the time includes an fdatasync(2) of the output file after flush (on disk).
  * --rate R paces the (single) producer at R alerts/s (issue 10's paced rows); --five adds the
@@ -91,6 +98,14 @@ static long rss_kb(void) {
   return kb;
 }
 
+/* The whole process's CPU time (user + system, every thread) so far. */
+static uint64_t proc_cpu_ns(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000ULL +
+         ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000ULL;
+}
+
 static uint64_t thread_cpu_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -145,6 +160,8 @@ static void log_fn(void *ud, int32_t level, const char *msg) {
 
 int main(int argc, char **argv) {
   const char *format = "json", *out_path = NULL, *syslog_addr = NULL, *syslog_tls = NULL;
+  const char *nats = NULL;
+  int nats_window = 256;
   int buffered = 0, threads = 1, latency = 0, http_batch = 0, five = 0, delay = 0, sync = 0;
   int max_delay = -1, rss_after = -1;
   double rate = 0;
@@ -168,14 +185,16 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--rss-after") && v) rss_after = atoi(argv[++i]);
     else if (!strcmp(a, "--syslog") && v) syslog_addr = argv[++i];
     else if (!strcmp(a, "--syslog-tls") && v) syslog_tls = argv[++i];
+    else if (!strcmp(a, "--nats") && v) nats = argv[++i];
+    else if (!strcmp(a, "--nats-window") && v) nats_window = atoi(argv[++i]);
     else {
       fprintf(stderr, "emit_bench: unknown argument %s\n", a);
       return 2;
     }
   }
   if (strcmp(format, "json") && strcmp(format, "text")) die("--format is json or text");
-  if ((out_path != NULL) + (http_batch != 0) + (syslog_addr != NULL) != 1)
-    die("give one of --out PATH, --http-batch B or --syslog ADDRESS");
+  if ((out_path != NULL) + (http_batch != 0) + (syslog_addr != NULL) + (nats != NULL) != 1)
+    die("give one of --out PATH, --http-batch B, --syslog ADDRESS or --nats URLS");
   if (threads < 1 || n < (uint64_t)threads) die("need 1 <= threads <= n");
   if ((five || delay) && (!out_path || rate <= 0)) die("--five and --delay need --out and --rate");
   if (rate > 0 && threads != 1) die("--rate needs one producer thread");
@@ -212,7 +231,13 @@ int main(int argc, char **argv) {
 
   char yaml[2048];
   int port = 0;
-  if (syslog_addr) {
+  if (nats) {
+    snprintf(yaml, sizeof yaml,
+             "json_output: %s\nbuffered_outputs: %s\n%s"
+             "nats_output: {enabled: true, servers: \"%s\", max_in_flight: %d}\n",
+             strcmp(format, "json") ? "false" : "true", buffered ? "true" : "false", extra,
+             nats, nats_window);
+  } else if (syslog_addr) {
     snprintf(yaml, sizeof yaml,
              "json_output: %s\nbuffered_outputs: %s\n%s"
              "syslog_output: {enabled: true, address: \"%s\", format: rfc5424%s%s}\n",
@@ -276,6 +301,7 @@ int main(int argc, char **argv) {
     if (pthread_create(&tids[t], NULL, produce, &ps[t]) != 0) die("pthread_create");
   }
   uint64_t wcpu0 = workers_cpu_ns();
+  uint64_t pcpu0 = proc_cpu_ns();
   uint64_t t0 = paced_now_ns();
   pthread_barrier_wait(&start);
   uint64_t not_ok = 0, prod_cpu = 0;
@@ -293,6 +319,7 @@ int main(int argc, char **argv) {
   }
   uint64_t t1 = paced_now_ns();
   uint64_t wcpu = workers_cpu_ns() - wcpu0;
+  uint64_t pcpu = proc_cpu_ns() - pcpu0;
   if (rc != FALCO_OUTPUTS_OK) {
     fprintf(stderr, "emit_bench: flush: %s\n", falco_outputs_result_str(rc));
     return 1;
@@ -308,6 +335,7 @@ int main(int argc, char **argv) {
          st.failed, not_ok);
   fprintf(o, " producer_cpu_ns=%.0f worker_cpu_ns=%.0f lib_cpu_ns=%.0f", (double)prod_cpu / (double)n,
          (double)wcpu / (double)n, (double)wcpu / (double)n);
+  fprintf(o, " proc_cpu_ns=%.0f", (double)pcpu / (double)n);
   if (http_batch) fprintf(o, " server_alerts=%" PRIu64, http_sink_alerts());
   if (latency) {
     uint32_t *all = malloc(n * sizeof(uint32_t));
