@@ -34,6 +34,7 @@ mod nats;
 mod nats_cluster;
 mod nats_crash;
 mod nats_fleet;
+mod nats_modes;
 mod otlp;
 mod program_channel;
 mod program_e2e;
