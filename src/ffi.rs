@@ -15,11 +15,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::alert::{AlertBuilder, AlertKind, FieldKind, Priority};
-use crate::dispatch::{Options, Outputs};
 use crate::error::{EmitError, InitErrorKind, Timeout};
+use crate::handle::{Options, Outputs};
 use crate::log::Logger;
 use crate::panic::guard;
-use crate::pool;
+use crate::runtime::alert_pool;
 use crate::stats;
 
 /// Priority "Emergency" (falco_alert.priority): Falco's priorities are numerically equal to
@@ -478,7 +478,7 @@ fn build_and_emit<'a>(
     fill: impl FnOnce(&mut AlertBuilder<'_, 'a>) -> Result<(), falco_outputs_result>,
 ) -> falco_outputs_result {
     let mut slot = outputs.recycled_alert();
-    let raw = pool::unique(&mut slot);
+    let raw = alert_pool::unique(&mut slot);
     let mut b = AlertBuilder::reuse(raw, entries);
     if let Err(e) = fill(&mut b) {
         return e;

@@ -1,5 +1,5 @@
 //! The channels. Each one receives batches of formatted lines from its worker thread (file and
-//! stdout also from the fan-out thread, see `fanout.rs`) and accounts for every line it is
+//! stdout also from the fan-out thread, see `runtime/fanout.rs`) and accounts for every line it is
 //! handed: delivered, failed or discarded, through [`ChannelCtx`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +11,6 @@ use crate::config::{Config, ExtraKind, Match, StormConfig};
 use crate::error::InitError;
 use crate::format::Formatter;
 use crate::log::Logger;
-use crate::route::Route;
 use crate::stats::ChannelStats;
 
 mod fd;
@@ -116,7 +115,7 @@ pub trait Channel: Send {
     /// True when delivering only writes to a local file or stream and never waits for a peer
     /// to answer (file, stdout). The fan-out thread may write such channels itself, right
     /// after formatting, as Falco's one output thread writes them: one wake-up serves them all
-    /// (see `fanout.rs`). Channels that wait for a peer (syslog, program, HTTP, OTLP) are
+    /// (see `runtime/fanout.rs`). Channels that wait for a peer (syslog, program, HTTP, OTLP) are
     /// written only by their own worker, so a stalled peer delays only its channel.
     fn writes_locally(&self) -> bool {
         false
@@ -149,12 +148,12 @@ pub trait Channel: Send {
     fn close(&mut self, _ctx: &ChannelCtx) {}
 }
 
-/// A channel opened at init, with what the dispatcher needs to route alerts to it.
+/// A channel opened at init, with what the handle needs to route alerts to it.
 pub struct OpenedChannel {
     pub name: &'static str,
     pub min_priority: Priority,
-    /// Its `match` block.
-    pub route: Route,
+    /// Its `match` block (the handle turns it into the channel's route).
+    pub match_block: Match,
     /// Its `storm` block.
     pub storm: StormConfig,
     pub channel: Box<dyn Channel>,
@@ -211,7 +210,7 @@ pub fn open_enabled(
             opened.push(OpenedChannel {
                 name,
                 min_priority,
-                route: Route::new(route),
+                match_block: route.clone(),
                 storm: storm.clone(),
                 channel: open(c, log, hostname)?,
             });

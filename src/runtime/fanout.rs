@@ -24,11 +24,11 @@ use parking_lot::Mutex;
 
 use crate::batch::{Batch, BatchPool};
 use crate::format::Formatter;
-use crate::pool::AlertPool;
-use crate::queue::{Entry, Intake, Work, AWAKE, IDLE, TICKING};
+use crate::runtime::alert_pool::AlertPool;
+use crate::runtime::queue::{Entry, Intake, Work, AWAKE, IDLE, TICKING};
+use crate::runtime::worker::{ChannelShared, Worker};
 use crate::stats::ChannelStats;
 use crate::sys;
-use crate::worker::{ChannelShared, Worker};
 
 /// How long the thread keeps ticking after the last alert before it sleeps until woken.
 pub const LINGER: Duration = Duration::from_secs(10);

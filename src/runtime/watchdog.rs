@@ -11,7 +11,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::log::Logger;
 use crate::outputs::log_limit::LogLimit;
-use crate::worker::ChannelShared;
+use crate::runtime::worker::ChannelShared;
 
 #[derive(Default)]
 pub struct Stop {

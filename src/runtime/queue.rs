@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use crate::alert::{Alert, Priority, RawAlert};
 use crate::batch::Batch;
-use crate::route::Route;
+use crate::runtime::route::Route;
 use crate::storm::{Storm, Verdict};
 use crate::sys;
 

@@ -13,8 +13,8 @@ use crate::batch::Batch;
 use crate::batch::BatchPool;
 use crate::format::Formatter;
 use crate::outputs::{Channel, ChannelCtx};
-use crate::pool::AlertPool;
-use crate::queue::{Queue, Work};
+use crate::runtime::alert_pool::AlertPool;
+use crate::runtime::queue::{Queue, Work};
 use crate::stats::ChannelStats;
 
 /// Buffered channels are flushed at least this often; idle workers tick this often.
@@ -61,7 +61,7 @@ impl Progress {
 /// What the handle and the channel's worker share.
 pub struct ChannelShared {
     pub name: &'static str,
-    /// May be written by the fan-out thread (file, stdout; see `fanout.rs`).
+    /// May be written by the fan-out thread (file, stdout; see `runtime/fanout.rs`).
     pub on_fanout: bool,
     /// The channel call in progress (see `busy_since_ms`) runs on the fan-out thread.
     pub busy_on_fanout: AtomicBool,
@@ -210,7 +210,7 @@ impl Worker {
     /// Does everything the channel has to do now: a due timer, a reopen, the queued batches,
     /// a flush, the one-second tick, close. Never sleeps (a channel call may block in I/O).
     /// Runs on the worker's own thread, or on the fan-out thread for a channel that writes
-    /// there (see `fanout.rs`).
+    /// there (see `runtime/fanout.rs`).
     pub fn step(&mut self) -> Step {
         let sh = Arc::clone(&self.shared);
         if sh.finished.load(Ordering::Acquire) {

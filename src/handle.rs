@@ -1,4 +1,4 @@
-//! The handle's lifecycle: opens the channels and starts the fan-out thread (`fanout.rs`) and
+//! The handle's lifecycle: opens the channels and starts the fan-out thread (`runtime/fanout.rs`) and
 //! the workers; `emit` counts each alert for the channels that take it and appends it to the
 //! one intake; flush and close go through the fan-out thread, reopen straight to the workers.
 
@@ -14,17 +14,18 @@ use crate::batch::{BatchPool, MAX_BATCH_LINES};
 use crate::config::{self, ConfigSources};
 use crate::date::LocalZone;
 use crate::error::{EmitError, InitError, InitErrorKind, Timeout};
-use crate::fanout::{self, Fanout};
 use crate::format::{FormatOptions, Formatter};
 use crate::hostname::default_hostname;
 use crate::log::Logger;
 use crate::outputs::{self, ChannelCtx};
-use crate::pool::AlertPool;
-use crate::queue::{Admission, Intake, Queue};
+use crate::runtime::alert_pool::AlertPool;
+use crate::runtime::fanout::{self, Fanout};
+use crate::runtime::queue::{Admission, Intake, Queue};
+use crate::runtime::route::Route;
+use crate::runtime::watchdog::{self, Stop};
+use crate::runtime::worker::{ChannelShared, Progress, Worker};
 use crate::signals::spawn_blocking_signals;
 use crate::stats::{ChannelStats, StatsSnapshot};
-use crate::watchdog::{self, Stop};
-use crate::worker::{ChannelShared, Progress, Worker};
 
 /// How to open a handle (the Rust face of `falco_outputs_options`).
 #[derive(Clone)]
@@ -108,7 +109,7 @@ impl Outputs {
             .iter_mut()
             .map(|ch| Admission {
                 min_priority: ch.min_priority,
-                route: std::mem::take(&mut ch.route),
+                route: Route::new(&ch.match_block),
                 storm: crate::storm::Storm::new(&ch.storm, &hostname),
             })
             .collect();
