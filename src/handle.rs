@@ -23,7 +23,7 @@ use crate::runtime::fanout::{self, Fanout};
 use crate::runtime::queue::{Admission, Intake, Queue};
 use crate::runtime::route::Route;
 use crate::runtime::watchdog::{self, Stop};
-use crate::runtime::worker::{ChannelShared, Progress, Worker};
+use crate::runtime::worker::{ChannelShared, Progress, Worker, WrittenBy};
 use crate::signals::spawn_blocking_signals;
 use crate::stats::{ChannelStats, StatsSnapshot};
 
@@ -135,12 +135,15 @@ impl Outputs {
         let own_format: Vec<bool> = opened.iter().map(|ch| ch.channel.own_format()).collect();
         let mut local = Vec::new();
         for ch in opened {
-            let on_fanout = ch.channel.writes_locally() && !cfg.outputs_queue.thread_per_channel;
+            let written_by = WrittenBy::new(
+                ch.channel.writes_locally(),
+                cfg.outputs_queue.thread_per_channel,
+            );
             let queue = Queue::new()
                 .map_err(|e| InitError::io(format!("cannot create a wake-up eventfd: {e}")))?;
             let shared = Arc::new(ChannelShared {
                 name: ch.name,
-                on_fanout,
+                written_by,
                 queue,
                 stats: Arc::new(ChannelStats::default()),
                 reopen_requested: AtomicBool::new(false),
@@ -149,7 +152,7 @@ impl Outputs {
                 closing: Arc::new(AtomicBool::new(false)),
                 aborting: Arc::new(AtomicBool::new(false)),
                 busy_since_ms: AtomicU64::new(0),
-                busy_on_fanout: AtomicBool::new(false),
+                busy_on_fanout_thread: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
                 progress: Arc::clone(&progress),
                 epoch,
@@ -171,7 +174,7 @@ impl Outputs {
                 formatter.clone(),
                 Arc::clone(&outputs.pool),
             )));
-            if on_fanout {
+            if written_by == WrittenBy::FanoutWhenIdle {
                 local.push((Arc::clone(&shared), Arc::clone(&worker)));
             }
             outputs.channels.push(shared);
@@ -387,7 +390,7 @@ impl Outputs {
                     // A blocked worker holds the alerts of the write it is in: written if that
                     // system call completes, otherwise lost; close cannot tell which.
                     let holding = if stuck {
-                        let writer = if ch.busy_on_fanout.load(Ordering::Acquire) {
+                        let writer = if ch.busy_on_fanout_thread.load(Ordering::Acquire) {
                             "the fan-out thread, writing it,"
                         } else {
                             "the worker"

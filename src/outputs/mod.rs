@@ -178,10 +178,10 @@ const OPEN_NATS: Open = |c, l, h| {
 };
 
 /// Whether an output block is on, which alerts it takes, its storm control.
-type Gate<'a> = (bool, Priority, &'a Match, &'a StormConfig);
+type CommonKeys<'a> = (bool, Priority, &'a Match, &'a StormConfig);
 
-/// The [`Gate`] of an output block, whatever its type (every block has these keys).
-macro_rules! gate {
+/// The [`CommonKeys`] of an output block, whatever its type (every block has these keys).
+macro_rules! common_keys {
     ($block:expr) => {
         (
             $block.enabled,
@@ -202,7 +202,7 @@ pub fn open_enabled(
 ) -> Result<Vec<OpenedChannel>, InitError> {
     let mut opened = Vec::new();
     let mut open = |name: &'static str,
-                    (enabled, min_priority, route, storm): Gate<'_>,
+                    (enabled, min_priority, route, storm): CommonKeys<'_>,
                     c: &Config,
                     open: Open|
      -> Result<(), InitError> {
@@ -217,13 +217,13 @@ pub fn open_enabled(
         }
         Ok(())
     };
-    open("stdout", gate!(cfg.stdout), cfg, OPEN_STDOUT)?;
-    open("file", gate!(cfg.file), cfg, OPEN_FILE)?;
-    open("syslog", gate!(cfg.syslog), cfg, OPEN_SYSLOG)?;
-    open("program", gate!(cfg.program), cfg, OPEN_PROGRAM)?;
-    open("http", gate!(cfg.http), cfg, OPEN_HTTP)?;
-    open("otlp", gate!(cfg.otlp), cfg, OPEN_OTLP)?;
-    open("nats", gate!(cfg.nats), cfg, OPEN_NATS)?;
+    open("stdout", common_keys!(cfg.stdout), cfg, OPEN_STDOUT)?;
+    open("file", common_keys!(cfg.file), cfg, OPEN_FILE)?;
+    open("syslog", common_keys!(cfg.syslog), cfg, OPEN_SYSLOG)?;
+    open("program", common_keys!(cfg.program), cfg, OPEN_PROGRAM)?;
+    open("http", common_keys!(cfg.http), cfg, OPEN_HTTP)?;
+    open("otlp", common_keys!(cfg.otlp), cfg, OPEN_OTLP)?;
+    open("nats", common_keys!(cfg.nats), cfg, OPEN_NATS)?;
     // Each entry opens on a copy of the configuration without the entries: copying them too
     // would make init quadratic in their number (16,000 took 42 s).
     let base = Config {
@@ -242,31 +242,31 @@ pub fn open_enabled(
         let r = match &e.kind {
             ExtraKind::Stdout(b) => {
                 c.stdout = b.clone();
-                open(name, gate!(b), &c, OPEN_STDOUT)
+                open(name, common_keys!(b), &c, OPEN_STDOUT)
             }
             ExtraKind::File(b) => {
                 c.file = b.clone();
-                open(name, gate!(b), &c, OPEN_FILE)
+                open(name, common_keys!(b), &c, OPEN_FILE)
             }
             ExtraKind::Syslog(b) => {
                 c.syslog = b.clone();
-                open(name, gate!(b), &c, OPEN_SYSLOG)
+                open(name, common_keys!(b), &c, OPEN_SYSLOG)
             }
             ExtraKind::Program(b) => {
                 c.program = b.clone();
-                open(name, gate!(b), &c, OPEN_PROGRAM)
+                open(name, common_keys!(b), &c, OPEN_PROGRAM)
             }
             ExtraKind::Http(b) => {
                 c.http = b.clone();
-                open(name, gate!(b), &c, OPEN_HTTP)
+                open(name, common_keys!(b), &c, OPEN_HTTP)
             }
             ExtraKind::Otlp(b) => {
                 c.otlp = b.clone();
-                open(name, gate!(b), &c, OPEN_OTLP)
+                open(name, common_keys!(b), &c, OPEN_OTLP)
             }
             ExtraKind::Nats(b) => {
                 c.nats = b.clone();
-                open(name, gate!(b), &c, OPEN_NATS)
+                open(name, common_keys!(b), &c, OPEN_NATS)
             }
         };
         r.map_err(named)?;

@@ -70,10 +70,10 @@ impl Fanout {
             intake.take(&mut entries);
             if !entries.is_empty() {
                 last_alert = Instant::now();
-                formatted_since_trim += self.route(&mut entries);
+                formatted_since_trim += self.format_and_queue(&mut entries);
             }
             if intake.aborting.load(Ordering::Acquire) {
-                // Close gave up; what `route` did not hand over is counted discarded.
+                // Close gave up; what `format_and_queue` did not queue is counted discarded.
                 discard(&self.intake, &self.channels, &mut entries);
                 intake.take(&mut entries);
                 discard(&self.intake, &self.channels, &mut entries);
@@ -125,7 +125,7 @@ impl Fanout {
                 continue;
             }
             match worker.try_lock().filter(|_| idle) {
-                Some(mut w) => w.step_inline(),
+                Some(mut w) => w.step_on_fanout_thread(),
                 None => ch.queue.wake_if_sleeping(),
             }
         }
@@ -159,7 +159,7 @@ impl Fanout {
     /// alerts back to the pool, then writes the local channels or wakes their workers. Returns
     /// the bytes formatted. Leaves `entries` empty unless close gave up
     /// meanwhile (then the rest is left for [`Fanout::discard`]).
-    fn route(&mut self, entries: &mut Vec<Entry>) -> u64 {
+    fn format_and_queue(&mut self, entries: &mut Vec<Entry>) -> u64 {
         let mut formatted = 0u64;
         let mut done = 0;
         // Per line of the batch being built: the channels that take it (bit i: channel i).
@@ -209,7 +209,8 @@ impl Fanout {
             self.hand_over(batch, &takers, everyone, line_takers);
             for (ch, list) in self.channels.iter().zip(alerts) {
                 if !list.is_empty() {
-                    ch.queue.push(Work::Alerts(list), !ch.on_fanout);
+                    ch.queue
+                        .push(Work::Alerts(list), ch.written_by.wake_per_batch());
                 }
             }
             // Formatted: the alerts no channel holds go back to the engine threads for reuse.
@@ -238,8 +239,10 @@ impl Fanout {
             let shared = Arc::new(batch);
             for (i, ch) in self.channels.iter().enumerate() {
                 if takes_lines(i) {
-                    ch.queue
-                        .push(Work::Lines(Arc::clone(&shared)), !ch.on_fanout);
+                    ch.queue.push(
+                        Work::Lines(Arc::clone(&shared)),
+                        ch.written_by.wake_per_batch(),
+                    );
                 }
             }
             return;
@@ -259,7 +262,8 @@ impl Fanout {
             if own.is_empty() {
                 self.batches.give_back(Arc::new(own));
             } else {
-                ch.queue.push(Work::Lines(Arc::new(own)), !ch.on_fanout);
+                ch.queue
+                    .push(Work::Lines(Arc::new(own)), ch.written_by.wake_per_batch());
             }
         }
         self.batches.give_back(Arc::new(batch));

@@ -119,14 +119,14 @@ pub struct Admission {
 
 /// An [`Admission`] as emit checks it: the route only where it is not "everything" (so that
 /// the common case reads 16 bytes per channel).
-struct Gate {
+struct PriorityAndRoute {
     min_priority: Priority,
     route: Option<Box<Route>>,
 }
 
-impl Gate {
-    fn new(a: Admission) -> Gate {
-        Gate {
+impl PriorityAndRoute {
+    fn new(a: Admission) -> PriorityAndRoute {
+        PriorityAndRoute {
             min_priority: a.min_priority,
             route: (!a.route.is_everything()).then(|| Box::new(a.route)),
         }
@@ -196,7 +196,7 @@ pub struct Pushed {
 /// Where every engine thread puts its alerts.
 pub struct Intake {
     state: Mutex<IntakeState>,
-    gates: Vec<Gate>,
+    filters: Vec<PriorityAndRoute>,
     /// Some channel's `match` reads rule, source or tags: emit checks the text at once.
     reads_text: bool,
     /// Some channel has storm control.
@@ -228,11 +228,11 @@ impl Intake {
             .iter()
             .any(|a| a.route.reads_text() || a.storm.is_some());
         let mut storms = Vec::with_capacity(n);
-        let gates = routes
+        let filters = routes
             .into_iter()
             .map(|mut a| {
                 storms.push(a.storm.take());
-                Gate::new(a)
+                PriorityAndRoute::new(a)
             })
             .collect();
         let any_storm = storms.iter().any(Option::is_some);
@@ -250,7 +250,7 @@ impl Intake {
                 summaries: Vec::new(),
             }),
             any_storm,
-            gates,
+            filters,
             reads_text,
             len: AtomicUsize::new(0),
             sleep_state: AtomicU8::new(AWAKE),
@@ -282,8 +282,8 @@ impl Intake {
             let (mut dropped, mut takers) = (0u64, 0u64);
             st.counts.accepted += 1;
             let now = self.any_storm.then(Instant::now);
-            for (i, gate) in self.gates.iter().enumerate() {
-                if !gate.admits(&alert) {
+            for (i, filter) in self.filters.iter().enumerate() {
+                if !filter.admits(&alert) {
                     st.counts.filtered[i] += 1;
                     continue;
                 }

@@ -73,7 +73,7 @@ fn check_stall(w: &mut Watched, timeout: Duration, log: &Logger) {
     let blocked = now.saturating_sub(since);
     if blocked >= timeout.as_millis() as u64 {
         w.reported_busy_since = since;
-        let effect = if w.shared.busy_on_fanout.load(Ordering::Acquire) {
+        let effect = if w.shared.busy_on_fanout_thread.load(Ordering::Acquire) {
             "the fan-out thread is writing it, so every channel waits until the write \
              completes (outputs_queue.thread_per_channel: true isolates it)"
         } else {

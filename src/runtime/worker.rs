@@ -58,13 +58,42 @@ impl Progress {
     }
 }
 
+/// Who writes a channel, decided at init.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WrittenBy {
+    /// Its own worker thread only: the channels that wait for a peer (syslog, program, HTTP,
+    /// OTLP, NATS), and every channel under `outputs_queue.thread_per_channel: true`.
+    OwnWorker,
+    /// The fan-out thread, right after formatting, when nothing else waits to be formatted and
+    /// the worker is idle; its own worker otherwise (in a burst): the channels that only write
+    /// locally (file, stdout; [`Channel::writes_locally`]). See `runtime/fanout.rs`.
+    FanoutWhenIdle,
+}
+
+impl WrittenBy {
+    /// `writes_locally`: [`Channel::writes_locally`]; `thread_per_channel`: the
+    /// `outputs_queue` key.
+    pub fn new(writes_locally: bool, thread_per_channel: bool) -> WrittenBy {
+        if writes_locally && !thread_per_channel {
+            WrittenBy::FanoutWhenIdle
+        } else {
+            WrittenBy::OwnWorker
+        }
+    }
+
+    /// A batch queued for the channel wakes its worker (otherwise the fan-out thread writes it
+    /// or wakes the worker once it has queued everything it took).
+    pub fn wake_per_batch(self) -> bool {
+        self == WrittenBy::OwnWorker
+    }
+}
+
 /// What the handle and the channel's worker share.
 pub struct ChannelShared {
     pub name: &'static str,
-    /// May be written by the fan-out thread (file, stdout; see `runtime/fanout.rs`).
-    pub on_fanout: bool,
+    pub written_by: WrittenBy,
     /// The channel call in progress (see `busy_since_ms`) runs on the fan-out thread.
-    pub busy_on_fanout: AtomicBool,
+    pub busy_on_fanout_thread: AtomicBool,
     pub queue: Queue,
     pub stats: Arc<ChannelStats>,
     pub reopen_requested: AtomicBool,
@@ -117,8 +146,8 @@ pub struct Worker {
     /// Where the alerts it formatted go back for reuse by emit.
     pub alerts: Arc<AlertPool>,
     state: WorkerState,
-    /// Being stepped by the fan-out thread (see [`Worker::step_inline`]).
-    inline: bool,
+    /// Being stepped by the fan-out thread (see [`Worker::step_on_fanout_thread`]).
+    on_fanout_thread: bool,
 }
 
 /// What a worker carries from one [`Worker::step`] to the next.
@@ -172,7 +201,7 @@ impl Worker {
             formatter,
             alerts,
             state: WorkerState::default(),
-            inline: false,
+            on_fanout_thread: false,
         }
     }
 
@@ -201,10 +230,10 @@ impl Worker {
     }
 
     /// Steps on the fan-out thread until there is nothing left to do now.
-    pub fn step_inline(&mut self) {
-        self.inline = true;
+    pub fn step_on_fanout_thread(&mut self) {
+        self.on_fanout_thread = true;
         while self.step() == Step::Again {}
-        self.inline = false;
+        self.on_fanout_thread = false;
     }
 
     /// Does everything the channel has to do now: a due timer, a reopen, the queued batches,
@@ -341,8 +370,8 @@ impl Worker {
     fn busy(&mut self, f: impl FnOnce(&mut Worker)) {
         let since = self.shared.epoch.elapsed().as_millis() as u64 + 1;
         self.shared
-            .busy_on_fanout
-            .store(self.inline, Ordering::Release);
+            .busy_on_fanout_thread
+            .store(self.on_fanout_thread, Ordering::Release);
         self.shared.busy_since_ms.store(since, Ordering::Release);
         f(self);
         self.shared.busy_since_ms.store(0, Ordering::Release);
