@@ -1,19 +1,17 @@
-//! The HTTP[s] channel, on libcurl: Falco's `http_output` (one POST per alert, its TLS options),
+//! The HTTP[s] transport, on libcurl: Falco's `http_output` (one POST per alert, its TLS options),
 //! plus what Falco lacks: a 2xx is required, failures are retried in order with backoff, alerts
-//! wait in memory or in an on-disk spool, and several alerts may share one request.
+//! wait in memory or in an on-disk spool, and several alerts may share one request, gzipped
+//! when asked. What the requests carry is a [`Payload`] (`payload.rs`): each HTTP-based channel
+//! opens this transport with its own (`open_with`); nothing here knows which.
 //!
 //! Everything runs on the channel's worker thread: `deliver` stores the lines and sends what is
 //! due; while the endpoint is failing it returns at once and the retry happens from `tick` at
 //! `next_wake`, so the worker keeps draining its queue into the store.
 
-mod batch;
 mod client;
+mod gzip;
 pub(crate) mod payload;
 pub(crate) mod retry;
-mod siem;
-mod siem_elastic;
-mod siem_loki;
-mod siem_splunk;
 pub(crate) mod spool;
 pub(crate) mod store;
 
@@ -21,7 +19,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::alert::Alert;
-use crate::config::{Config, HttpConfig};
+use crate::config::HttpConfig;
 use crate::error::InitError;
 use crate::format::Formatter;
 use crate::log::Logger;
@@ -58,7 +56,7 @@ pub struct HttpChannel {
     inherited: usize,
     batch_max: usize,
     batch_wait: Duration,
-    payload: Payload,
+    payload: Box<dyn Payload>,
     gzip: bool,
     max_bytes: u64,
     max_consecutive_timeouts: u32,
@@ -84,37 +82,10 @@ struct Outage {
 }
 
 impl HttpChannel {
-    pub fn open(cfg: &Config, log: &Logger) -> Result<HttpChannel, InitError> {
-        HttpChannel::open_http(&cfg.http, cfg.json_output, log)
-    }
-
-    /// Opens the channel from its own block of the configuration.
-    pub fn open_http(
-        http: &HttpConfig,
-        json_output: bool,
-        log: &Logger,
-    ) -> Result<HttpChannel, InitError> {
-        match siem::Siem::new(http) {
-            None => {
-                let payload = Payload::lines(json_output, http.batch_max_alerts);
-                HttpChannel::open_with(http, payload, "http_output", log)
-            }
-            Some(s) => {
-                let mut transport = http.clone();
-                if http.format == crate::config::HttpFormat::SplunkHec {
-                    transport
-                        .headers
-                        .push(siem_splunk::SplunkHec::authorization(&http.splunk_hec));
-                }
-                HttpChannel::open_with(&transport, Payload::Siem(s), "http_output", log)
-            }
-        }
-    }
-
     /// The transport for any payload; `block` names the configuration block in messages.
     pub(crate) fn open_with(
         http: &HttpConfig,
-        payload: Payload,
+        payload: Box<dyn Payload>,
         block: &'static str,
         log: &Logger,
     ) -> Result<HttpChannel, InitError> {
@@ -303,11 +274,7 @@ impl HttpChannel {
             } else {
                 self.store.peek(want, &mut self.body)
             };
-            let got = match peeked.and_then(|n| {
-                self.payload
-                    .finish_body(&mut self.body, self.gzip)
-                    .map(|_| n)
-            }) {
+            let got = match peeked.and_then(|n| self.finish_body().map(|_| n)) {
                 Ok(n) if n > 0 => n,
                 Ok(_) => return,
                 Err(e) => {
@@ -332,11 +299,7 @@ impl HttpChannel {
                             self.recovered(ctx);
                         }
                         Judgement::Partly { refused, message } => {
-                            let r = payload::Rejected {
-                                count: refused,
-                                message,
-                            };
-                            self.partially_refused(got, from_overflow, r, ctx);
+                            self.partially_refused(got, from_overflow, refused, &message, ctx);
                             self.recovered(ctx);
                         }
                         Judgement::Prefix { delivered, message } => {
@@ -401,6 +364,16 @@ impl HttpChannel {
         }
     }
 
+    /// Turns the stored records in `body` into the request body: the payload's, gzipped if
+    /// asked.
+    fn finish_body(&mut self) -> std::io::Result<()> {
+        self.payload.request(&mut self.body);
+        if self.gzip {
+            gzip::compress(&mut self.body)?;
+        }
+        Ok(())
+    }
+
     /// Drops `n` answered lines from where they were peeked and counts them.
     fn forget(
         &mut self,
@@ -431,16 +404,17 @@ impl HttpChannel {
         }
     }
 
-    /// An OTLP receiver took the request but refused `r.count` of its records: those are
-    /// `failed` (which ones is not said; the count is what the accounting needs).
+    /// The receiver took the request but refused `count` of its records: those are `failed`
+    /// (which ones is not said; the count is what the accounting needs).
     fn partially_refused(
         &mut self,
         got: usize,
         from_overflow: bool,
-        r: payload::Rejected,
+        count: u64,
+        message: &str,
         ctx: &ChannelCtx,
     ) {
-        let refused = usize::try_from(r.count).unwrap_or(usize::MAX).min(got);
+        let refused = usize::try_from(count).unwrap_or(usize::MAX).min(got);
         self.forget(got - refused, from_overflow, ChannelCtx::delivered, ctx);
         self.forget(refused, from_overflow, ChannelCtx::failed, ctx);
         self.refused_log.error(
@@ -448,8 +422,8 @@ impl HttpChannel {
             &format!(
                 "{} rejected {} of {got} log records (partial success), not retried: {:?}",
                 self.target,
-                r.count,
-                r.message.chars().take(LOGGED_ANSWER).collect::<String>()
+                count,
+                message.chars().take(LOGGED_ANSWER).collect::<String>()
             ),
         );
     }
@@ -544,15 +518,11 @@ impl HttpChannel {
 
 impl Channel for HttpChannel {
     fn format(&mut self, formatter: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
-        match &mut self.payload {
-            Payload::Lines { .. } => formatter.write_line(alert, out),
-            Payload::Otlp(_) => crate::outputs::otlp::write_record(formatter, alert, out),
-            Payload::Siem(s) => s.write_record(formatter, alert, out),
-        }
+        self.payload.write_record(formatter, alert, out)
     }
 
     fn own_format(&self) -> bool {
-        matches!(self.payload, Payload::Otlp(_) | Payload::Siem(_))
+        self.payload.own_format()
     }
 
     fn deliver(&mut self, batch: &Batch, ctx: &ChannelCtx) {

@@ -18,6 +18,7 @@ pub mod file;
 mod file_compress;
 mod file_rotate;
 pub mod http;
+mod http_output;
 pub(crate) mod log_limit;
 pub(crate) mod nats;
 pub(crate) mod otlp;

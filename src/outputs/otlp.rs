@@ -1,7 +1,7 @@
 //! `otlp_output`: alerts as OpenTelemetry log records, sent as OTLP/HTTP JSON
 //! (`ExportLogsServiceRequest`) to a collector. The transport is the HTTP channel's (libcurl
-//! client, store and spool, batching, retries); this module only says what a record and a
-//! request look like and what the answer means. The mapping is documented in docs/otlp.md.
+//! client, store and spool, batching, retries); this module is its [`Payload`]: what a record
+//! and a request look like and what the answer means. The mapping is documented in docs/otlp.md.
 //!
 //! Each alert is formatted once, on the worker, into one `LogRecord` JSON object on one line;
 //! those lines are what the store and the spool hold, and a request wraps a batch of them in the
@@ -14,7 +14,8 @@ use crate::config::{HttpConfig, HttpMethod, OtlpConfig};
 use crate::error::InitError;
 use crate::format::{push_json_string, with_fields_sorted, Formatter};
 use crate::log::Logger;
-use crate::outputs::http::payload::{Payload, Rejected};
+use crate::outputs::http::payload::{Judgement, Payload};
+use crate::outputs::http::retry::Verdict;
 use crate::outputs::http::HttpChannel;
 
 /// The instrumentation scope of every record.
@@ -28,7 +29,7 @@ const RESERVED: [&str; 4] = ["priority", "rule", "source", "tags"];
 /// Opens the channel: the HTTP transport with the OTLP payload.
 pub fn open(cfg: &OtlpConfig, log: &Logger, hostname: &str) -> Result<HttpChannel, InitError> {
     let envelope = Envelope::new(hostname, &cfg.resource_attributes);
-    HttpChannel::open_with(&transport(cfg), Payload::Otlp(envelope), "otlp_output", log)
+    HttpChannel::open_with(&transport(cfg), Box::new(envelope), "otlp_output", log)
 }
 
 /// The HTTP channel's settings for an `otlp_output` block.
@@ -94,7 +95,7 @@ pub fn severity_number(p: Priority) -> u8 {
 }
 
 /// Appends the alert's `LogRecord` (one JSON object, no newline).
-pub fn write_record(formatter: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
+fn write_record(formatter: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
     let observed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -223,7 +224,7 @@ impl Envelope {
 
     /// The request for `records`, each followed by `\n` as the store hands them out (a record
     /// never holds a raw newline: JSON escapes it).
-    pub fn request(&self, records: &[u8]) -> Vec<u8> {
+    fn request(&self, records: &[u8]) -> Vec<u8> {
         let mut body = Vec::with_capacity(self.head.len() + records.len() + TAIL.len());
         body.extend_from_slice(&self.head);
         let records = records.strip_suffix(b"\n").unwrap_or(records);
@@ -233,9 +234,50 @@ impl Envelope {
     }
 }
 
+impl Payload for Envelope {
+    fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+
+    /// The whole answer: its `partialSuccess`.
+    fn answer_kept(&self) -> usize {
+        64 << 10
+    }
+
+    fn write_record(&mut self, f: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
+        write_record(f, alert, out)
+    }
+
+    fn request(&self, records: &mut Vec<u8>) {
+        *records = Envelope::request(self, records);
+    }
+
+    fn judge(&self, code: u32, answer: &[u8], _sent: usize) -> Judgement {
+        // OTLP/HTTP: only these are retryable; every other 4xx and 5xx is final.
+        match code {
+            200..=299 => match partial_success(answer) {
+                Some(r) => Judgement::Partly {
+                    refused: r.count,
+                    message: r.message,
+                },
+                None => Judgement::Whole(Verdict::Delivered),
+            },
+            429 | 502 | 503 | 504 => Judgement::Whole(Verdict::Retry),
+            _ => Judgement::Whole(Verdict::Permanent),
+        }
+    }
+}
+
+/// Records a receiver accepted the request but refused (OTLP `partialSuccess`).
+#[derive(Debug, PartialEq, Eq)]
+struct Rejected {
+    count: u64,
+    message: String,
+}
+
 /// `{"partialSuccess":{"rejectedLogRecords":N,"errorMessage":".."}}` in a 2xx answer, N > 0.
 /// (int64 is a string in OTLP JSON; a number is accepted too.)
-pub fn partial_success(answer: &[u8]) -> Option<Rejected> {
+fn partial_success(answer: &[u8]) -> Option<Rejected> {
     let v: serde_json::Value = serde_json::from_slice(answer).ok()?;
     let p = v.get("partialSuccess")?;
     let count = match p.get("rejectedLogRecords")? {

@@ -9,11 +9,11 @@
 //! delivered, the Nth failed, the rest are sent again; any other 4xx (401/403 token errors,
 //! such as `{"text":"Invalid token","code":4}`) fails the request's alerts, logged with the text.
 
-use super::payload::Judgement;
-use super::retry;
 use crate::alert::Alert;
 use crate::config::SplunkHecConfig;
 use crate::format::{push_json_string, Formatter};
+use crate::outputs::http::payload::{Judgement, Payload};
+use crate::outputs::http::retry;
 
 pub struct SplunkHec {
     source: String,
@@ -34,8 +34,18 @@ impl SplunkHec {
     pub fn authorization(cfg: &SplunkHecConfig) -> (String, String) {
         ("Authorization".to_string(), format!("Splunk {}", cfg.token))
     }
+}
 
-    pub fn write_record(&mut self, f: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
+impl Payload for SplunkHec {
+    fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+
+    fn answer_kept(&self) -> usize {
+        64 << 10
+    }
+
+    fn write_record(&mut self, f: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
         let ns = alert.time_ns;
         out.extend_from_slice(
             format!(
@@ -60,12 +70,10 @@ impl SplunkHec {
         out.push(b'}');
     }
 
-    /// Events back to back, one per line (HEC reads a stream of JSON objects).
-    pub fn request(&self, records: &[u8]) -> Vec<u8> {
-        records.to_vec()
-    }
+    /// Events back to back, one per line (HEC reads a stream of JSON objects): as stored.
+    fn request(&self, _records: &mut Vec<u8>) {}
 
-    pub fn judge(&self, code: u32, answer: &[u8], sent: usize) -> Judgement {
+    fn judge(&self, code: u32, answer: &[u8], sent: usize) -> Judgement {
         let v: Option<serde_json::Value> = serde_json::from_slice(answer).ok();
         let text = v
             .as_ref()

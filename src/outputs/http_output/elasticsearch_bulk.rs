@@ -14,13 +14,12 @@
 
 use std::hash::{Hash, Hasher};
 
-use super::payload::Judgement;
-use super::retry::{self, Verdict};
-use super::siem::records;
 use crate::alert::Alert;
 use crate::config::ElasticsearchConfig;
 use crate::date::rfc3339_utc;
 use crate::format::{push_json_string, Formatter};
+use crate::outputs::http::payload::{records, Judgement, Payload};
+use crate::outputs::http::retry::{self, Verdict};
 
 pub struct ElasticBulk {
     /// `{"create":{"_index":"<index>","_id":"`
@@ -34,8 +33,19 @@ impl ElasticBulk {
         action_head.extend_from_slice(b",\"_id\":\"");
         ElasticBulk { action_head }
     }
+}
 
-    pub fn write_record(&mut self, f: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
+impl Payload for ElasticBulk {
+    fn content_type(&self) -> &'static str {
+        "application/x-ndjson"
+    }
+
+    /// The whole bulk answer: its per-item results.
+    fn answer_kept(&self) -> usize {
+        32 << 20
+    }
+
+    fn write_record(&mut self, f: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"@timestamp\":\"");
         out.extend_from_slice(rfc3339_utc(alert.time_ns).as_bytes());
         out.extend_from_slice(b"\",");
@@ -47,19 +57,20 @@ impl ElasticBulk {
         }
     }
 
-    pub fn request(&self, body: &[u8]) -> Vec<u8> {
+    fn request(&self, records_: &mut Vec<u8>) {
+        let body = std::mem::take(records_);
         let mut req = Vec::with_capacity(body.len() * 2);
-        for doc in records(body) {
+        for doc in records(&body) {
             req.extend_from_slice(&self.action_head);
             req.extend_from_slice(document_id(doc).as_bytes());
             req.extend_from_slice(b"\"}}\n");
             req.extend_from_slice(doc);
             req.push(b'\n');
         }
-        req
+        *records_ = req;
     }
 
-    pub fn judge(&self, code: u32, answer: &[u8], sent: usize) -> Judgement {
+    fn judge(&self, code: u32, answer: &[u8], sent: usize) -> Judgement {
         if !(200..=299).contains(&code) {
             return Judgement::Whole(retry::classify_status(code));
         }

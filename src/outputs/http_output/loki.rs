@@ -13,12 +13,11 @@
 
 use std::collections::HashSet;
 
-use super::payload::Judgement;
-use super::retry;
-use super::siem::records;
 use crate::alert::{Alert, AlertKind};
 use crate::config::LokiConfig;
 use crate::format::{push_json_string, Formatter};
+use crate::outputs::http::payload::{records, Judgement, Payload};
+use crate::outputs::http::retry;
 
 pub struct LokiPush {
     labels: Vec<String>,
@@ -47,10 +46,20 @@ impl LokiPush {
         }
         "_other"
     }
+}
+
+impl Payload for LokiPush {
+    fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+
+    fn answer_kept(&self) -> usize {
+        64 << 10
+    }
 
     /// `{"stream":{...},"values":[["<ns>","<line>"]]}`: one alert, its own stream (the request
     /// groups them).
-    pub fn write_record(&mut self, f: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
+    fn write_record(&mut self, f: &mut Formatter, alert: &Alert, out: &mut Vec<u8>) {
         let source = match alert.kind {
             AlertKind::Event => alert.source(),
             AlertKind::Message => "internal",
@@ -83,9 +92,10 @@ impl LokiPush {
 
     /// The records grouped by stream, in the order each stream first appears; within a stream
     /// the entries keep their order.
-    pub fn request(&self, body: &[u8]) -> Vec<u8> {
+    fn request(&self, records_: &mut Vec<u8>) {
+        let body = std::mem::take(records_);
         let mut streams: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
-        for r in records(body) {
+        for r in records(&body) {
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(r) else {
                 continue; // we wrote it: cannot happen
             };
@@ -112,10 +122,10 @@ impl LokiPush {
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
-        out
+        *records_ = out;
     }
 
-    pub fn judge(&self, code: u32, _answer: &[u8], _sent: usize) -> Judgement {
+    fn judge(&self, code: u32, _answer: &[u8], _sent: usize) -> Judgement {
         Judgement::Whole(retry::classify_status(code))
     }
 }
