@@ -125,3 +125,45 @@ impl Store {
         }
     }
 }
+
+/// What a channel held when its close deadline passed, after `abandon`.
+pub struct Abandoned {
+    /// Left in the spool for the next start.
+    pub kept: usize,
+    /// Dropped from the memory store (no spool): to count as discarded.
+    pub dropped: usize,
+    /// Dropped from the memory overflow (the disk refused them): to count as discarded.
+    pub dropped_overflow: usize,
+}
+
+/// The close deadline passed with records still held in `store` and `overflow` (the memory
+/// queue behind a spool the disk refused). With a spool, what only memory holds is moved to it
+/// if the disk lets us now, and the spool keeps it for the next start; without one, the store
+/// is emptied. What could not be kept is dropped and returned for the caller to count.
+pub fn abandon(store: &mut Store, overflow: &mut Store) -> Abandoned {
+    let mut out = Abandoned {
+        kept: 0,
+        dropped: 0,
+        dropped_overflow: 0,
+    };
+    if let Store::Spool(_) = store {
+        let mut body = Vec::new();
+        let n = overflow.len();
+        if n > 0 && overflow.peek(n, &mut body).is_ok() {
+            let records = body.split(|b| *b == b'\n').take(n);
+            if store.push(records).is_ok() {
+                let _ = overflow.consume(n);
+            }
+        }
+        store.sync(true);
+        out.kept = store.len();
+    } else if !store.is_empty() {
+        out.dropped = store.len();
+        let _ = store.consume(out.dropped);
+    }
+    out.dropped_overflow = overflow.len();
+    if out.dropped_overflow > 0 {
+        let _ = overflow.consume(out.dropped_overflow);
+    }
+    out
+}

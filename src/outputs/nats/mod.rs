@@ -33,7 +33,7 @@ use crate::format::Formatter;
 use crate::log::Logger;
 use crate::outputs::http::retry::Backoff;
 use crate::outputs::http::spool::Spool;
-use crate::outputs::http::store::Store;
+use crate::outputs::http::store::{self, Store};
 use crate::outputs::log_limit::LogLimit;
 use crate::outputs::{Batch, Channel, ChannelCtx};
 
@@ -429,33 +429,16 @@ impl NatsChannel {
 
     /// The close deadline passed with records still held.
     fn abandon(&mut self, ctx: &ChannelCtx) {
-        if let Store::Spool(_) = self.store {
-            let mut body = Vec::new();
-            let n = self.overflow.len();
-            if n > 0 && self.overflow.peek(n, &mut body).is_ok() {
-                let records = body.split(|b| *b == b'\n').take(n);
-                if self.store.push(records).is_ok() {
-                    let _ = self.overflow.consume(n);
-                }
-            }
-            self.store.sync(true);
-            if !self.store.is_empty() {
-                ctx.warning(&format!(
-                    "{} alerts not acknowledged by {} by the close deadline stay in spool_dir for the next start",
-                    self.store.len(),
-                    self.target
-                ));
-            }
-        } else if !self.store.is_empty() {
-            let n = self.store.len();
-            let _ = self.store.consume(n);
-            self.account(n, ChannelCtx::discarded, ctx);
+        let left = store::abandon(&mut self.store, &mut self.overflow);
+        if left.kept > 0 {
+            ctx.warning(&format!(
+                "{} alerts not acknowledged by {} by the close deadline stay in spool_dir for the next start",
+                left.kept, self.target
+            ));
         }
-        let n = self.overflow.len();
-        if n > 0 {
-            let _ = self.overflow.consume(n);
-            ctx.discarded(n);
-        }
+        // Counted here, reported once by close with the channel's total.
+        self.account(left.dropped, ChannelCtx::discarded, ctx);
+        ctx.discarded(left.dropped_overflow);
     }
 }
 
