@@ -97,15 +97,19 @@ def wait_for_lines(path, n, deadline):
     return False
 
 
-def logrotate_mid_run(ctx, events):
-    d = os.path.join(ctx.workdir, "live-logrotate")
+def start_patched(ctx, events, name, stdout):
+    """Falco on the library on the plugin source in a directory of its own, running."""
+    d = os.path.join(ctx.workdir, name)
     os.makedirs(d)
-    log = os.path.join(d, "falco.log")
-    cfg = plugin_config(ctx, events, d)
-    write_config(os.path.join(d, "falco.yaml"), cfg)
+    write_config(os.path.join(d, "falco.yaml"), plugin_config(ctx, events, d))
     falco = subprocess.Popen([ctx.patched, "-c", os.path.join(d, "falco.yaml"), "-r",
                               rules_file(d), "--disable-source", "syscall"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             stdout=stdout, stderr=subprocess.PIPE)
+    return d, os.path.join(d, "falco.log"), falco
+
+
+def logrotate_mid_run(ctx, events):
+    d, log, falco = start_patched(ctx, events, "live-logrotate", subprocess.DEVNULL)
     conf = os.path.join(d, "logrotate.conf")
     with open(conf, "w") as f:
         f.write("%s {\n  rotate 20\n  missingok\n  nocompress\n  postrotate\n"
@@ -136,14 +140,7 @@ def logrotate_mid_run(ctx, events):
 
 
 def sigterm_mid_run(ctx, events):
-    d = os.path.join(ctx.workdir, "live-sigterm")
-    os.makedirs(d)
-    log = os.path.join(d, "falco.log")
-    cfg = plugin_config(ctx, events, d)
-    write_config(os.path.join(d, "falco.yaml"), cfg)
-    falco = subprocess.Popen([ctx.patched, "-c", os.path.join(d, "falco.yaml"), "-r",
-                              rules_file(d), "--disable-source", "syscall"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    d, log, falco = start_patched(ctx, events, "live-sigterm", subprocess.PIPE)
     check(wait_for_lines(log, 1000, time.monotonic() + 120), "no alert reached the file")
     falco.send_signal(signal.SIGTERM)
     out, err = falco.communicate(timeout=120)
