@@ -2,7 +2,7 @@
 //! the workers; `emit` counts each alert for the channels that take it and appends it to the
 //! one intake; flush and close go through the fan-out thread, reopen straight to the workers.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use crate::alert::{Alert, RawAlert};
 use crate::batch::{BatchPool, MAX_BATCH_LINES};
-use crate::config::{self, ConfigSources};
+use crate::config::{self, Config, ConfigSources};
 use crate::date::LocalZone;
 use crate::error::{EmitError, InitError, InitErrorKind, Timeout};
 use crate::format::{FormatOptions, Formatter};
@@ -20,7 +20,8 @@ use crate::log::Logger;
 use crate::outputs::{self, ChannelCtx};
 use crate::runtime::alert_pool::AlertPool;
 use crate::runtime::fanout::{self, Fanout};
-use crate::runtime::queue::{Admission, Intake, Queue};
+use crate::runtime::intake::{Admission, Intake};
+use crate::runtime::queue::Queue;
 use crate::runtime::route::Route;
 use crate::runtime::watchdog::{self, Stop};
 use crate::runtime::worker::{ChannelShared, Progress, Worker, WrittenBy};
@@ -61,6 +62,8 @@ pub struct Outputs {
     workers: Vec<JoinHandle<()>>,
     watchdog: Option<(JoinHandle<()>, Arc<Stop>)>,
     progress: Arc<Progress>,
+    /// When the handle opened: the watchdog's clock.
+    epoch: Instant,
     /// Set by [`Outputs::begin_close`]: emit refuses, a waiting flush returns.
     closing: AtomicBool,
     /// `shutdown` ran (close, then drop, must not run it twice).
@@ -85,130 +88,117 @@ impl Outputs {
             FormatOptions::from_config(&cfg, &hostname),
             LocalZone::from_env(),
         );
-        let output_timeout = Duration::from_millis(cfg.output_timeout_ms);
-        let mut opened = outputs::open_enabled(&cfg, &log, &hostname)?;
-        // `config::load` refused more before anything was opened; one bit per channel.
-        if opened.len() > config::MAX_CHANNELS {
-            return Err(InitError::new(
-                InitErrorKind::ChannelCap,
-                None,
-                "more than 64 output channels".into(),
-            ));
-        }
-
-        let capacity = cfg.outputs_queue.capacity;
-        // A burst wakes the fan-out thread at once at this many waiting alerts (well before a
-        // bounded queue would fill), otherwise it comes every max_delay.
-        let high_water = if capacity == 0 {
-            MAX_BATCH_LINES
-        } else {
-            (capacity / 2).clamp(1, MAX_BATCH_LINES)
-        };
-        let max_delay = Duration::from_millis(cfg.outputs_queue.max_delay_ms);
-        let routes = opened
-            .iter_mut()
-            .map(|ch| Admission {
-                min_priority: ch.min_priority,
-                route: Route::new(&ch.match_block),
-                storm: crate::storm::Storm::new(&ch.storm, &hostname),
-            })
-            .collect();
-        let intake = Intake::new(routes, high_water, max_delay.is_zero())
-            .map_err(|e| InitError::io(format!("cannot create a wake-up eventfd: {e}")))?;
-        let progress = Arc::new(Progress::default());
-        let epoch = Instant::now();
-        let batches = Arc::new(BatchPool::default());
-        let mut outputs = Outputs {
-            intake: Arc::new(intake),
-            fanout: None,
-            channels: Vec::new(),
-            capacity: capacity as u64,
-            workers: Vec::new(),
-            watchdog: None,
-            progress: Arc::clone(&progress),
-            closing: AtomicBool::new(false),
-            shut_down: AtomicBool::new(false),
-            pool: Arc::new(AlertPool::default()),
-            output_timeout,
-            log: log.clone(),
-        };
+        let mut opened = open_channels(&cfg, &log, &hostname)?;
+        let intake = new_intake(&cfg, &mut opened, &hostname)?;
+        let mut outputs = Outputs::new(intake, &cfg, log);
         let own_format: Vec<bool> = opened.iter().map(|ch| ch.channel.own_format()).collect();
+        let batches = Arc::new(BatchPool::default());
         let mut local = Vec::new();
         for ch in opened {
-            let written_by = WrittenBy::new(
-                ch.channel.writes_locally(),
-                cfg.outputs_queue.thread_per_channel,
-            );
-            let queue = Queue::new()
-                .map_err(|e| InitError::io(format!("cannot create a wake-up eventfd: {e}")))?;
-            let shared = Arc::new(ChannelShared {
-                name: ch.name,
-                written_by,
-                queue,
-                stats: Arc::new(ChannelStats::default()),
-                reopen_requested: AtomicBool::new(false),
-                flush_requested: AtomicU64::new(0),
-                flush_done: AtomicU64::new(0),
-                closing: Arc::new(AtomicBool::new(false)),
-                aborting: Arc::new(AtomicBool::new(false)),
-                busy_since_ms: AtomicU64::new(0),
-                busy_on_fanout_thread: AtomicBool::new(false),
-                finished: AtomicBool::new(false),
-                progress: Arc::clone(&progress),
-                epoch,
-            });
-            let ctx = ChannelCtx {
-                name: ch.name,
-                log: log.clone(),
-                stats: Arc::clone(&shared.stats),
-                buffered: cfg.buffered_outputs,
-                output_timeout,
-                closing: Arc::clone(&shared.closing),
-                aborting: Arc::clone(&shared.aborting),
-            };
-            let worker = Arc::new(Mutex::new(Worker::new(
-                Arc::clone(&shared),
-                ch.channel,
-                ctx,
-                Arc::clone(&batches),
-                formatter.clone(),
-                Arc::clone(&outputs.pool),
-            )));
-            if written_by == WrittenBy::FanoutWhenIdle {
-                local.push((Arc::clone(&shared), Arc::clone(&worker)));
-            }
-            outputs.channels.push(shared);
-            // On failure `outputs` is dropped here, which stops the workers already started.
-            let handle = spawn_blocking_signals(format!("falco-out-{}", ch.name), move || {
-                Worker::run(worker)
-            })
-            .map_err(|e| {
-                InitError::io(format!("cannot start the {} worker thread: {e}", ch.name))
-            })?;
-            outputs.workers.push(handle);
+            outputs.start_worker(ch, &cfg, &formatter, &batches, &mut local)?;
         }
-        let fanout = Fanout {
+        outputs.start_fanout(Fanout {
             intake: Arc::clone(&outputs.intake),
             channels: outputs.channels.clone(),
             own_format,
             formatter,
             alerts: Arc::clone(&outputs.pool),
             batches,
-            max_delay,
+            max_delay: Duration::from_millis(cfg.outputs_queue.max_delay_ms),
             local,
-        };
-        outputs.fanout = Some(
-            spawn_blocking_signals("falco-out-fmt".into(), move || fanout.run())
-                .map_err(|e| InitError::io(format!("cannot start the fan-out thread: {e}")))?,
+        })?;
+        outputs.start_watchdog()?;
+        Ok(outputs)
+    }
+
+    /// A handle with no thread started yet.
+    fn new(intake: Intake, cfg: &Config, log: Logger) -> Outputs {
+        Outputs {
+            intake: Arc::new(intake),
+            fanout: None,
+            channels: Vec::new(),
+            capacity: cfg.outputs_queue.capacity as u64,
+            workers: Vec::new(),
+            watchdog: None,
+            progress: Arc::new(Progress::default()),
+            epoch: Instant::now(),
+            closing: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
+            pool: Arc::new(AlertPool::default()),
+            output_timeout: Duration::from_millis(cfg.output_timeout_ms),
+            log,
+        }
+    }
+
+    /// Starts the worker of an opened channel (and lists it in `local` when the fan-out thread
+    /// may write it). On failure the caller drops `self`, which stops the workers started.
+    fn start_worker(
+        &mut self,
+        ch: outputs::OpenedChannel,
+        cfg: &Config,
+        formatter: &Formatter,
+        batches: &Arc<BatchPool>,
+        local: &mut Vec<(Arc<ChannelShared>, Arc<Mutex<Worker>>)>,
+    ) -> Result<(), InitError> {
+        let written_by = WrittenBy::new(
+            ch.channel.writes_locally(),
+            cfg.outputs_queue.thread_per_channel,
         );
+        let queue = Queue::new()
+            .map_err(|e| InitError::io(format!("cannot create a wake-up eventfd: {e}")))?;
+        let shared = Arc::new(ChannelShared::new(
+            ch.name,
+            written_by,
+            queue,
+            Arc::clone(&self.progress),
+            self.epoch,
+        ));
+        let ctx = ChannelCtx {
+            name: ch.name,
+            log: self.log.clone(),
+            stats: Arc::clone(shared.stats()),
+            buffered: cfg.buffered_outputs,
+            output_timeout: self.output_timeout,
+            closing: Arc::new(AtomicBool::new(false)),
+            aborting: shared.aborting_flag(),
+        };
+        let worker = Arc::new(Mutex::new(Worker::new(
+            Arc::clone(&shared),
+            ch.channel,
+            ctx,
+            Arc::clone(batches),
+            formatter.clone(),
+            Arc::clone(&self.pool),
+        )));
+        if written_by == WrittenBy::FanoutWhenIdle {
+            local.push((Arc::clone(&shared), Arc::clone(&worker)));
+        }
+        self.channels.push(shared);
+        let handle = spawn_blocking_signals(format!("falco-out-{}", ch.name), move || {
+            Worker::run(worker)
+        })
+        .map_err(|e| InitError::io(format!("cannot start the {} worker thread: {e}", ch.name)))?;
+        self.workers.push(handle);
+        Ok(())
+    }
+
+    fn start_fanout(&mut self, fanout: Fanout) -> Result<(), InitError> {
+        let handle = spawn_blocking_signals("falco-out-fmt".into(), move || fanout.run())
+            .map_err(|e| InitError::io(format!("cannot start the fan-out thread: {e}")))?;
+        self.fanout = Some(handle);
+        Ok(())
+    }
+
+    fn start_watchdog(&mut self) -> Result<(), InitError> {
         let stop = Arc::new(Stop::default());
-        let (watched, stop2, wlog) = (outputs.channels.clone(), Arc::clone(&stop), log.clone());
+        let (watched, stop2, log) = (self.channels.clone(), Arc::clone(&stop), self.log.clone());
+        let timeout = self.output_timeout;
         let handle = spawn_blocking_signals("falco-out-wdog".into(), move || {
-            watchdog::run(watched, output_timeout, wlog, stop2)
+            watchdog::run(watched, timeout, log, stop2)
         })
         .map_err(|e| InitError::io(format!("cannot start the watchdog thread: {e}")))?;
-        outputs.watchdog = Some((handle, stop));
-        Ok(outputs)
+        self.watchdog = Some((handle, stop));
+        Ok(())
     }
 
     /// Queues the alert for every channel whose `min_priority` admits it. Never blocks on I/O.
@@ -235,7 +225,7 @@ impl Outputs {
         // A channel's backlog: admitted to it, not yet delivered, failed or discarded.
         let full = |i: usize, enqueued: u64| {
             self.capacity != 0 && {
-                let s = &self.channels[i].stats;
+                let s = self.channels[i].stats();
                 let settled = s.delivered.load(Ordering::Relaxed)
                     + s.failed.load(Ordering::Relaxed)
                     + s.discarded.load(Ordering::Relaxed);
@@ -252,7 +242,7 @@ impl Outputs {
         }
         for (i, ch) in self.channels.iter().enumerate() {
             if dropped & (1 << i) != 0 {
-                ChannelStats::add(&ch.stats.dropped_queue_full, 1);
+                ChannelStats::add(&ch.stats().dropped_queue_full, 1);
             }
         }
         Err(EmitError::QueueFull)
@@ -261,23 +251,22 @@ impl Outputs {
     /// Asks every channel to reopen. Async-signal-safe: atomics and one write(2) per channel.
     pub fn reopen(&self) {
         for ch in &self.channels {
-            ch.reopen_requested.store(true, Ordering::Release);
-            ch.queue.waker.wake();
+            ch.request_reopen();
         }
     }
 
     /// Waits until everything emitted before the call is delivered (or failed) and flushed.
-    /// Wakes the fan-out thread at once (whatever `max_delay`), which forwards the request to
-    /// every worker once it has queued everything that was emitted before.
+    /// Wakes the fan-out thread at once (whatever `max_delay`), which queues a
+    /// [`Work::Flush`](crate::runtime::queue::Work::Flush) for every worker behind what was
+    /// emitted before.
     pub fn flush(&self, timeout: Duration) -> Result<(), Timeout> {
         let deadline = Instant::now() + timeout;
-        let targets = self.intake.counts().enqueued;
-        let generation = self.intake.flush_requested.fetch_add(1, Ordering::AcqRel) + 1;
-        self.intake.waker.wake();
+        let (generation, targets) = self.intake.request_flush();
         let done = || {
-            self.channels.iter().zip(&targets).all(|(ch, enqueued)| {
-                ch.flush_done.load(Ordering::Acquire) >= generation && ch.settled_up_to(*enqueued)
-            })
+            self.channels
+                .iter()
+                .zip(&targets)
+                .all(|(ch, enqueued)| ch.has_flushed(generation) && ch.settled_up_to(*enqueued))
         };
         // A close that begins meanwhile ends the wait: close drains (or discards and counts).
         let closing = || self.closing.load(Ordering::Acquire);
@@ -309,12 +298,12 @@ impl Outputs {
             .iter()
             .enumerate()
             .map(|(i, ch)| {
-                let mut s = ch.stats.snapshot();
+                let mut s = ch.stats().snapshot();
                 s.enqueued = counts.enqueued[i];
                 s.filtered = counts.filtered[i];
                 s.suppressed = counts.suppressed[i];
                 s.summaries = counts.summaries[i];
-                (ch.name, s)
+                (ch.name(), s)
             })
             .collect()
     }
@@ -330,7 +319,7 @@ impl Outputs {
             .map(|(ch, (name, stats))| crate::metrics::ChannelMetrics {
                 name,
                 stats,
-                queue_depth: intake + ch.queue.lines() as u64,
+                queue_depth: intake + ch.queued_lines() as u64,
             })
             .collect();
         crate::metrics::to_prometheus(env!("CARGO_PKG_VERSION"), self.accepted(), &channels)
@@ -348,78 +337,93 @@ impl Outputs {
         }
         self.begin_close();
         let deadline = Instant::now() + timeout;
-        // The fan-out thread queues what is left, then tells each worker to finish.
-        self.intake.closing.store(true, Ordering::Release);
-        self.intake.waker.wake();
-        let all_finished = || {
-            self.intake.finished.load(Ordering::Acquire)
-                && self
-                    .channels
-                    .iter()
-                    .all(|ch| ch.finished.load(Ordering::Acquire))
-        };
+        // The fan-out thread queues what is left, then a `Work::Close` behind it for each worker.
+        self.intake.request_close();
         let mut result = Ok(());
-        if !self.progress.wait_until(deadline, all_finished) {
+        if !self.progress.wait_until(deadline, || self.all_finished()) {
             result = Err(Timeout);
-            let discarded_before: Vec<u64> = self
-                .channels
-                .iter()
-                .map(|ch| ch.stats.discarded.load(Ordering::Relaxed))
-                .collect();
-            self.intake.aborting.store(true, Ordering::Release);
-            self.intake.waker.wake();
-            for ch in &self.channels {
-                ch.aborting.store(true, Ordering::Release);
-                ch.queue.waker.wake();
-            }
-            // A worker that is not stuck in a system call stops within a few milliseconds.
-            self.progress
-                .wait_until(Instant::now() + Duration::from_millis(200), all_finished);
-            if !self.intake.finished.load(Ordering::Acquire) {
-                // The fan-out thread is stuck (in a local channel's write): what is still in
-                // the intake will never be formatted.
-                let mut left = Vec::new();
-                self.intake.take(&mut left);
-                fanout::discard(&self.intake, &self.channels, &mut left);
-            }
-            for (i, (ch, before)) in self.channels.iter().zip(discarded_before).enumerate() {
-                ch.discard_queued();
-                let discarded = ch.stats.discarded.load(Ordering::Relaxed) - before;
-                let stuck = !ch.finished.load(Ordering::Acquire);
-                if discarded > 0 || stuck {
-                    // A blocked worker holds the alerts of the write it is in: written if that
-                    // system call completes, otherwise lost; close cannot tell which.
-                    let holding = if stuck {
-                        let writer = if ch.busy_on_fanout_thread.load(Ordering::Acquire) {
-                            "the fan-out thread, writing it,"
-                        } else {
-                            "the worker"
-                        };
-                        format!(
-                            "; {writer} is blocked and was left behind holding {} alerts",
-                            self.stats()[i].1.pending()
-                        )
+            self.abort_at_deadline(timeout);
+        }
+        self.join_finished_threads();
+        // A worker left behind must not call the host's callback once close has returned.
+        self.log.close_gate();
+        result
+    }
+
+    /// The fan-out thread and every worker have finished.
+    fn all_finished(&self) -> bool {
+        self.intake.is_finished() && self.channels.iter().all(|ch| ch.is_finished())
+    }
+
+    /// Close's deadline passed: stops the fan-out thread and the workers, counts what they
+    /// still held as discarded, and logs it per channel.
+    fn abort_at_deadline(&self, timeout: Duration) {
+        let discarded_before: Vec<u64> = self
+            .channels
+            .iter()
+            .map(|ch| ch.stats().discarded.load(Ordering::Relaxed))
+            .collect();
+        self.intake.abort();
+        for ch in &self.channels {
+            ch.abort();
+        }
+        // A worker that is not stuck in a system call stops within a few milliseconds.
+        self.progress
+            .wait_until(Instant::now() + Duration::from_millis(200), || {
+                self.all_finished()
+            });
+        if !self.intake.is_finished() {
+            // The fan-out thread is stuck (in a local channel's write): what is still in the
+            // intake will never be formatted.
+            let mut left = Vec::new();
+            self.intake.take_left(&mut left);
+            fanout::discard(&self.intake, &self.channels, &mut left);
+        }
+        for (i, (ch, before)) in self.channels.iter().zip(discarded_before).enumerate() {
+            ch.discard_queued();
+            let discarded = ch.stats().discarded.load(Ordering::Relaxed) - before;
+            let stuck = !ch.is_finished();
+            if discarded > 0 || stuck {
+                self.log.error(&format!(
+                    "{} output: close: deadline of {} ms passed; {} alerts discarded{}",
+                    ch.name(),
+                    timeout.as_millis(),
+                    discarded,
+                    if stuck {
+                        self.left_behind(i, ch)
                     } else {
                         String::new()
-                    };
-                    self.log.error(&format!(
-                        "{} output: close: deadline of {} ms passed; {} alerts discarded{}",
-                        ch.name,
-                        timeout.as_millis(),
-                        discarded,
-                        holding
-                    ));
-                }
+                    }
+                ));
             }
         }
+    }
+
+    /// For close's log line: who was left blocked holding how many alerts. A blocked worker
+    /// holds the alerts of the write it is in: written if that system call completes,
+    /// otherwise lost; close cannot tell which.
+    fn left_behind(&self, i: usize, ch: &ChannelShared) -> String {
+        let writer = if ch.is_busy_on_fanout_thread() {
+            "the fan-out thread, writing it,"
+        } else {
+            "the worker"
+        };
+        format!(
+            "; {writer} is blocked and was left behind holding {} alerts",
+            self.stats()[i].1.pending()
+        )
+    }
+
+    /// Joins the threads that finished; one left behind (blocked in a system call) is
+    /// detached: it owns what it uses through its Arcs.
+    fn join_finished_threads(&mut self) {
         for (ch, handle) in self.channels.iter().zip(self.workers.drain(..)) {
-            if ch.finished.load(Ordering::Acquire) {
+            if ch.is_finished() {
                 let _ = handle.join();
             }
-            // Otherwise the thread is detached; it owns what it uses through its Arcs.
         }
         if let Some(handle) = self.fanout.take() {
-            if self.intake.finished.load(Ordering::Acquire) {
+            if self.intake.is_finished() {
                 let _ = handle.join();
             }
         }
@@ -427,10 +431,51 @@ impl Outputs {
             stop.stop();
             let _ = handle.join();
         }
-        // A worker left behind must not call the host's callback once close has returned.
-        self.log.close_gate();
-        result
     }
+}
+
+/// Opens every enabled channel; at most [`config::MAX_CHANNELS`] (one bit each).
+fn open_channels(
+    cfg: &Config,
+    log: &Logger,
+    hostname: &str,
+) -> Result<Vec<outputs::OpenedChannel>, InitError> {
+    let opened = outputs::open_enabled(cfg, log, hostname)?;
+    // `config::load` refused more before anything was opened; one bit per channel.
+    if opened.len() > config::MAX_CHANNELS {
+        return Err(InitError::new(
+            InitErrorKind::ChannelCap,
+            None,
+            "more than 64 output channels".into(),
+        ));
+    }
+    Ok(opened)
+}
+
+/// The intake, with what decides at emit whether each channel takes an alert.
+fn new_intake(
+    cfg: &Config,
+    opened: &mut [outputs::OpenedChannel],
+    hostname: &str,
+) -> Result<Intake, InitError> {
+    let capacity = cfg.outputs_queue.capacity;
+    // A burst wakes the fan-out thread at once at this many waiting alerts (well before a
+    // bounded queue would fill), otherwise it comes every max_delay.
+    let high_water = if capacity == 0 {
+        MAX_BATCH_LINES
+    } else {
+        (capacity / 2).clamp(1, MAX_BATCH_LINES)
+    };
+    let routes = opened
+        .iter_mut()
+        .map(|ch| Admission {
+            min_priority: ch.min_priority,
+            route: Route::new(&ch.match_block),
+            storm: crate::storm::Storm::new(&ch.storm, hostname),
+        })
+        .collect();
+    Intake::new(routes, high_water, cfg.outputs_queue.max_delay_ms == 0)
+        .map_err(|e| InitError::io(format!("cannot create a wake-up eventfd: {e}")))
 }
 
 impl Drop for Outputs {

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// `enqueued` and `filtered` are not here: emit counts them in the intake, under its lock
-/// (`runtime/queue.rs`), and [`crate::handle::Outputs::stats`] adds them to the snapshot.
+/// (`runtime/intake.rs`), and [`crate::handle::Outputs::stats`] adds them to the snapshot.
 #[derive(Default, Debug)]
 pub struct ChannelStats {
     /// Dropped because the queue was full (never enqueued).

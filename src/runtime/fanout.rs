@@ -25,13 +25,40 @@ use parking_lot::Mutex;
 use crate::batch::{Batch, BatchPool};
 use crate::format::Formatter;
 use crate::runtime::alert_pool::AlertPool;
-use crate::runtime::queue::{Entry, Intake, Work, AWAKE, IDLE, TICKING};
+use crate::runtime::intake::{Entry, Intake, Requests, AWAKE, IDLE, TICKING};
+use crate::runtime::queue::Work;
 use crate::runtime::worker::{ChannelShared, Worker};
 use crate::stats::ChannelStats;
 use crate::sys;
 
 /// How long the thread keeps ticking after the last alert before it sleeps until woken.
 pub const LINGER: Duration = Duration::from_secs(10);
+/// When to hand memory back after a burst: once [`TRIM_AFTER_BYTES`] were formatted since the
+/// last time, every channel is done with them, and again [`TRIM_QUIET`] later (the workers
+/// free the last batches after counting them).
+#[derive(Default)]
+struct Trim {
+    formatted: u64,
+    due_at: Option<Instant>,
+}
+
+impl Trim {
+    /// True (and starts counting again) when the memory is to be handed back now.
+    fn due(&mut self, all_delivered: impl Fn() -> bool) -> bool {
+        if self.formatted < TRIM_AFTER_BYTES || !all_delivered() {
+            return false;
+        }
+        let due_at = *self
+            .due_at
+            .get_or_insert_with(|| Instant::now() + TRIM_QUIET);
+        if Instant::now() < due_at {
+            return false;
+        }
+        *self = Trim::default();
+        true
+    }
+}
+
 /// After this many bytes formatted since the last trim, memory is handed back to the system
 /// (`malloc_trim`) once every queue is empty again.
 const TRIM_AFTER_BYTES: u64 = 64 << 20;
@@ -54,64 +81,55 @@ pub struct Fanout {
 
 impl Fanout {
     pub fn run(mut self) {
-        let intake = Arc::clone(&self.intake);
         let mut entries: Vec<Entry> = Vec::new();
-        let mut forwarded_flush = 0;
+        let mut passed_on = Requests::default();
         let mut last_alert = Instant::now();
-        let mut formatted_since_trim = 0u64;
-        let mut trim_due: Option<Instant> = None;
+        let mut trim = Trim::default();
         loop {
-            // Read before taking the intake: everything pushed before the flush request or
-            // before close began is then in `entries`.
-            let flush_gen = intake.flush_requested.load(Ordering::Acquire);
-            let closing = intake.closing.load(Ordering::Acquire);
-            // Storm windows that ended (all of them at close) send their summaries.
-            intake.storm_summaries(closing);
-            intake.take(&mut entries);
+            let requests = self.intake.take(&mut entries);
             if !entries.is_empty() {
                 last_alert = Instant::now();
-                formatted_since_trim += self.format_and_queue(&mut entries);
+                trim.formatted += self.format_and_queue(&mut entries);
             }
-            if intake.aborting.load(Ordering::Acquire) {
-                // Close gave up; what `format_and_queue` did not queue is counted discarded.
-                discard(&self.intake, &self.channels, &mut entries);
-                intake.take(&mut entries);
-                discard(&self.intake, &self.channels, &mut entries);
+            if self.intake.is_aborting() {
+                self.discard_the_rest(&mut entries);
                 break;
             }
-            if flush_gen > forwarded_flush {
-                for ch in &self.channels {
-                    ch.flush_requested.fetch_max(flush_gen, Ordering::AcqRel);
-                    ch.queue.waker.wake();
-                }
-                forwarded_flush = flush_gen;
+            // Behind every batch of what was emitted before the request.
+            if requests.flush > passed_on.flush {
+                self.queue_request_everywhere(|| Work::Flush(requests.flush));
             }
-            if closing {
-                for ch in &self.channels {
-                    ch.closing.store(true, Ordering::Release);
-                    ch.queue.waker.wake();
-                }
+            if requests.close {
+                self.queue_request_everywhere(|| Work::Close);
                 break;
             }
-            if intake.len() != 0 {
+            passed_on = requests;
+            if self.intake.len() != 0 {
                 continue;
             }
-            // After a burst, once every channel is done with it, and again a moment later
-            // (the workers free the last batches after counting them): hand the memory back.
-            if formatted_since_trim >= TRIM_AFTER_BYTES && self.all_delivered() {
-                let due = *trim_due.get_or_insert_with(|| Instant::now() + TRIM_QUIET);
-                if Instant::now() >= due {
-                    formatted_since_trim = 0;
-                    trim_due = None;
-                    self.give_memory_back();
-                }
+            if trim.due(|| self.all_delivered()) {
+                self.give_memory_back();
             }
-            self.sleep(last_alert, flush_gen);
+            self.sleep(last_alert, passed_on);
         }
-        intake.finished.store(true, Ordering::Release);
+        self.intake.mark_finished();
         if let Some(ch) = self.channels.first() {
-            ch.progress.notify();
+            ch.notify_progress();
         }
+    }
+
+    fn queue_request_everywhere(&self, request: impl Fn() -> Work) {
+        for ch in &self.channels {
+            ch.queue_request(request());
+        }
+    }
+
+    /// Close gave up: what [`Fanout::format_and_queue`] did not queue, and what is still in the
+    /// intake, is counted discarded.
+    fn discard_the_rest(&self, entries: &mut Vec<Entry>) {
+        discard(&self.intake, &self.channels, entries);
+        self.intake.take_left(entries);
+        discard(&self.intake, &self.channels, entries);
     }
 
     /// Writes the local channels' new batches here when nothing else waits to be formatted
@@ -121,24 +139,19 @@ impl Fanout {
     fn write_or_wake_local(&self, more: bool) {
         let idle = !more && self.intake.len() == 0;
         for (ch, worker) in &self.local {
-            if ch.queue.lines() == 0 {
+            if ch.queued_lines() == 0 {
                 continue;
             }
             match worker.try_lock().filter(|_| idle) {
                 Some(mut w) => w.step_on_fanout_thread(),
-                None => ch.queue.wake_if_sleeping(),
+                None => ch.wake_if_sleeping(),
             }
         }
     }
 
     /// Sleeps `max_delay` while alerts keep coming, or until woken after [`LINGER`] of silence.
-    fn sleep(&self, last_alert: Instant, flush_gen: u64) {
+    fn sleep(&self, last_alert: Instant, passed_on: Requests) {
         let intake = &self.intake;
-        let requests = || {
-            intake.flush_requested.load(Ordering::Acquire) != flush_gen
-                || intake.closing.load(Ordering::Acquire)
-                || intake.aborting.load(Ordering::Acquire)
-        };
         let idle = last_alert.elapsed() >= LINGER || self.max_delay.is_zero();
         let (state, timeout) = if idle {
             // Still wakes once a second: cheap, and a lost wake-up could only delay by that.
@@ -148,7 +161,7 @@ impl Fanout {
         };
         intake.sleep_state.store(state, Ordering::SeqCst);
         // Re-checked after announcing the state (see `Intake::push`).
-        if intake.len() == 0 && !requests() {
+        if intake.len() == 0 && !intake.has_requests_after(passed_on) {
             intake.waker.wait(timeout);
         }
         intake.sleep_state.store(AWAKE, Ordering::SeqCst);
@@ -169,7 +182,7 @@ impl Fanout {
         let all: u64 = u64::MAX.checked_shr(64 - n as u32).unwrap_or(0);
         let line_takers = all & !own;
         while done < entries.len() {
-            if self.intake.aborting.load(Ordering::Acquire) {
+            if self.intake.is_aborting() {
                 break;
             }
             let start = done;
@@ -209,8 +222,7 @@ impl Fanout {
             self.hand_over(batch, &takers, everyone, line_takers);
             for (ch, list) in self.channels.iter().zip(alerts) {
                 if !list.is_empty() {
-                    ch.queue
-                        .push(Work::Alerts(list), ch.written_by.wake_per_batch());
+                    ch.queue_work(Work::Alerts(list));
                 }
             }
             // Formatted: the alerts no channel holds go back to the engine threads for reuse.
@@ -239,10 +251,7 @@ impl Fanout {
             let shared = Arc::new(batch);
             for (i, ch) in self.channels.iter().enumerate() {
                 if takes_lines(i) {
-                    ch.queue.push(
-                        Work::Lines(Arc::clone(&shared)),
-                        ch.written_by.wake_per_batch(),
-                    );
+                    ch.queue_work(Work::Lines(Arc::clone(&shared)));
                 }
             }
             return;
@@ -262,8 +271,7 @@ impl Fanout {
             if own.is_empty() {
                 self.batches.give_back(Arc::new(own));
             } else {
-                ch.queue
-                    .push(Work::Lines(Arc::new(own)), ch.written_by.wake_per_batch());
+                ch.queue_work(Work::Lines(Arc::new(own)));
             }
         }
         self.batches.give_back(Arc::new(batch));
@@ -293,7 +301,7 @@ impl Fanout {
 pub fn discard(intake: &Intake, channels: &[Arc<ChannelShared>], entries: &mut Vec<Entry>) {
     for (i, ch) in channels.iter().enumerate() {
         let n = entries.iter().filter(|e| intake.admits(i, e)).count();
-        ChannelStats::add(&ch.stats.discarded, n as u64);
+        ChannelStats::add(&ch.stats().discarded, n as u64);
     }
     entries.clear();
 }

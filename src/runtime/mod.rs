@@ -1,7 +1,9 @@
 //! The pipeline between `emit` and the channels, one file per stage:
 //!
-//! - [`queue`]: the intake every engine thread appends alerts to, each channel's queue of
-//!   formatted batches, and how their threads sleep and are woken;
+//! - [`intake`]: the one queue every engine thread appends alerts to, counted per channel;
+//! - [`queue`]: each channel's queue of formatted batches, with the flush and close requests
+//!   behind them;
+//! - [`waker`]: how those threads sleep and are woken (an eventfd, signal-safe);
 //! - [`route`]: which alerts a channel takes (its `match` block), decided at emit;
 //! - [`fanout`]: the fan-out thread, which formats each alert once and hands the batch to every
 //!   channel that takes it (and writes file and stdout itself when idle);
@@ -16,7 +18,9 @@
 
 pub(crate) mod alert_pool;
 pub(crate) mod fanout;
+pub(crate) mod intake;
 pub(crate) mod queue;
 pub(crate) mod route;
+pub(crate) mod waker;
 pub(crate) mod watchdog;
 pub(crate) mod worker;

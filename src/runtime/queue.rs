@@ -1,392 +1,43 @@
-//! The two queues of the pipeline and how their threads sleep.
-//!
-//! - [`Intake`]: every engine thread pushes alerts here (one lock, no system call); the fan-out
-//!   thread takes them all at once, on its timer.
-//! - [`Queue`]: per channel, the fan-out thread pushes formatted batches and wakes the
-//!   channel's worker.
-//!
-//! Threads sleep on an eventfd rather than a condition variable because `reopen` must be able
-//! to wake a worker from a signal handler, and write(2) is async-signal-safe.
+//! A channel's queue: the fan-out thread pushes formatted batches (and the flush and close
+//! requests, behind them) and wakes the channel's worker, which drains it.
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::alert::{Alert, Priority, RawAlert};
+use crate::alert::Alert;
 use crate::batch::Batch;
-use crate::runtime::route::Route;
-use crate::storm::{Storm, Verdict};
-use crate::sys;
+use crate::runtime::waker::Waker;
 
-/// What the fan-out thread hands a worker: Falco's lines, formatted once and shared by every
-/// channel that takes them, or the alerts themselves for a channel with a format of its own.
+/// What the fan-out thread hands a worker, in order: Falco's lines, formatted once and shared by
+/// every channel that takes them, or the alerts themselves for a channel with a format of its
+/// own; and the handle's requests, queued behind everything emitted before them (as spdlog's
+/// `async_msg_type {log, flush, terminate}`), so the worker meets them in the right place.
 pub enum Work {
     Lines(Arc<Batch>),
     Alerts(Vec<Arc<Alert>>),
+    /// `flush` number N: flush the channel; the flush is done once it holds nothing.
+    Flush(u64),
+    /// `close`: the last item ever queued. Close the channel once it holds nothing.
+    Close,
 }
 
 impl Work {
-    /// Alerts it carries.
+    /// Alerts it carries (none for a request).
     pub fn len(&self) -> usize {
         match self {
             Work::Lines(b) => b.len(),
             Work::Alerts(a) => a.len(),
+            Work::Flush(_) | Work::Close => 0,
         }
     }
 }
 
-/// An eventfd: `wake` is async-signal-safe, `wait` sleeps until woken or timed out.
-pub struct Waker {
-    fd: OwnedFd,
-}
-
-impl Waker {
-    pub fn new() -> io::Result<Waker> {
-        Ok(Waker {
-            fd: sys::eventfd()?,
-        })
-    }
-
-    /// Async-signal-safe: one write(2), no allocation, no lock. A full counter (EAGAIN) already
-    /// means "woken".
-    pub fn wake(&self) {
-        sys::eventfd_signal(self.fd.as_fd());
-    }
-
-    /// Sleeps until `wake` or the timeout (rounded up to whole milliseconds: a 0.5 ms
-    /// remainder must not become a busy poll(0)), then resets the counter.
-    pub fn wait(&self, timeout: Duration) {
-        // A timeout leaves nothing to reset: one system call fewer per timer tick.
-        if !matches!(sys::poll(self.fd.as_fd(), libc::POLLIN, timeout), Ok(0)) {
-            sys::eventfd_reset(self.fd.as_fd());
-        }
-    }
-}
-
-/// One accepted alert and the channels that take it (bit i: channel i admitted it and its
-/// queue was not full), decided once, at emit.
-pub struct Entry {
-    alert: Slot,
-    pub takers: u64,
-}
-
-/// The alert as emit queued it (not yet checked as UTF-8), then as the fan-out thread reads it.
-enum Slot {
-    Raw(Arc<RawAlert>),
-    Checked(Arc<Alert>),
-    Moving,
-}
-
-impl Entry {
-    /// The alert, checked (UTF-8, repaired) the first time it is read: on the fan-out thread,
-    /// right before it is formatted, so that emit scans nothing.
-    pub fn alert(&mut self) -> &Arc<Alert> {
-        if let Slot::Raw(_) = self.alert {
-            if let Slot::Raw(raw) = std::mem::replace(&mut self.alert, Slot::Moving) {
-                self.alert = Slot::Checked(RawAlert::checked(raw));
-            }
-        }
-        match &self.alert {
-            Slot::Checked(alert) => alert,
-            _ => unreachable!("checked just above"),
-        }
-    }
-
-    /// The alert, taken out once it is formatted (to give it back for reuse right away);
-    /// `None` the second time.
-    pub fn take_alert(&mut self) -> Option<Arc<Alert>> {
-        self.alert();
-        match std::mem::replace(&mut self.alert, Slot::Moving) {
-            Slot::Checked(alert) => Some(alert),
-            _ => None,
-        }
-    }
-}
-
-/// What decides, at emit, whether a channel takes an alert.
-pub struct Admission {
-    pub min_priority: Priority,
-    /// The channel's `match` block.
-    pub route: Route,
-    /// The channel's storm control, when on.
-    pub storm: Option<Storm>,
-}
-
-/// An [`Admission`] as emit checks it: the route only where it is not "everything" (so that
-/// the common case reads 16 bytes per channel).
-struct PriorityAndRoute {
-    min_priority: Priority,
-    route: Option<Box<Route>>,
-}
-
-impl PriorityAndRoute {
-    fn new(a: Admission) -> PriorityAndRoute {
-        PriorityAndRoute {
-            min_priority: a.min_priority,
-            route: (!a.route.is_everything()).then(|| Box::new(a.route)),
-        }
-    }
-
-    #[inline]
-    fn admits(&self, alert: &RawAlert) -> bool {
-        alert.priority() <= self.min_priority
-            && self.route.as_ref().map_or(true, |r| r.admits_raw(alert))
-    }
-}
-
-/// Counters kept under the intake's lock (plain integers: the lock already orders them).
-#[derive(Default, Clone)]
-pub struct IntakeCounts {
-    /// Alerts and messages taken by emit.
-    pub accepted: u64,
-    /// Per channel: alerts admitted (priority passed, queue not full).
-    pub enqueued: Vec<u64>,
-    /// Per channel: skipped by `min_priority`.
-    pub filtered: Vec<u64>,
-    /// Per channel: held back by storm control (never queued; a summary tells of them).
-    pub suppressed: Vec<u64>,
-    /// Per channel: storm summaries the library made and queued (counted in `enqueued`).
-    pub summaries: Vec<u64>,
-}
-
-struct IntakeState {
-    entries: Vec<Entry>,
-    counts: IntakeCounts,
-    /// Per channel, its storm control (None: off). Under the lock: emit decides with it.
-    storms: Vec<Option<Storm>>,
-    /// Summaries made, waiting to be queued (a scratch vector).
-    summaries: Vec<Alert>,
-}
-
-impl IntakeState {
-    /// Queues channel `i`'s summaries for it alone.
-    fn queue_summaries(&mut self, i: usize) {
-        for s in self.summaries.drain(..) {
-            self.entries.push(Entry {
-                alert: Slot::Checked(Arc::new(s)),
-                takers: 1 << i,
-            });
-            self.counts.enqueued[i] += 1;
-            self.counts.summaries[i] += 1;
-        }
-    }
-}
-
-/// How the fan-out thread sleeps (what a producer must do to get it going).
-pub const AWAKE: u8 = 0;
-/// Sleeping at most `max_delay`: producers need not wake it, except at the high-water mark.
-pub const TICKING: u8 = 1;
-/// Idle (no alert for a while): the next alert wakes it.
-pub const IDLE: u8 = 2;
-
-/// What [`Intake::push`] did with an alert.
-#[derive(Debug)]
-pub struct Pushed {
-    /// The channels whose queue was full (bit i: channel i; the caller counts those).
-    pub dropped: u64,
-    /// The alert itself when no channel takes it (each filtered or dropped it): never queued.
-    pub untaken: Option<Arc<RawAlert>>,
-}
-
-/// Where every engine thread puts its alerts.
-pub struct Intake {
-    state: Mutex<IntakeState>,
-    filters: Vec<PriorityAndRoute>,
-    /// Some channel's `match` reads rule, source or tags: emit checks the text at once.
-    reads_text: bool,
-    /// Some channel has storm control.
-    any_storm: bool,
-    /// `entries.len()`, readable without the lock.
-    len: AtomicUsize,
-    /// The fan-out thread's [`AWAKE`] / [`TICKING`] / [`IDLE`].
-    pub sleep_state: AtomicU8,
-    /// At this many waiting alerts a producer wakes a ticking fan-out thread at once.
-    pub high_water: usize,
-    /// `outputs_queue.max_delay_ms` is 0: every alert wakes the fan-out thread.
-    pub wake_every_alert: bool,
-    pub waker: Waker,
-    pub flush_requested: AtomicU64,
-    pub closing: AtomicBool,
-    pub aborting: AtomicBool,
-    pub finished: AtomicBool,
-}
-
-impl Intake {
-    pub fn new(
-        routes: Vec<Admission>,
-        high_water: usize,
-        wake_every_alert: bool,
-    ) -> io::Result<Intake> {
-        let n = routes.len();
-        // Storm keys read the rule, fields...: emit checks the text then too.
-        let reads_text = routes
-            .iter()
-            .any(|a| a.route.reads_text() || a.storm.is_some());
-        let mut storms = Vec::with_capacity(n);
-        let filters = routes
-            .into_iter()
-            .map(|mut a| {
-                storms.push(a.storm.take());
-                PriorityAndRoute::new(a)
-            })
-            .collect();
-        let any_storm = storms.iter().any(Option::is_some);
-        Ok(Intake {
-            state: Mutex::new(IntakeState {
-                entries: Vec::new(),
-                counts: IntakeCounts {
-                    accepted: 0,
-                    enqueued: vec![0; n],
-                    filtered: vec![0; n],
-                    suppressed: vec![0; n],
-                    summaries: vec![0; n],
-                },
-                storms,
-                summaries: Vec::new(),
-            }),
-            any_storm,
-            filters,
-            reads_text,
-            len: AtomicUsize::new(0),
-            sleep_state: AtomicU8::new(AWAKE),
-            high_water: high_water.max(1),
-            wake_every_alert,
-            waker: Waker::new()?,
-            flush_requested: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
-            aborting: AtomicBool::new(false),
-            finished: AtomicBool::new(false),
-        })
-    }
-
-    /// Accepts one alert: counts it for every channel (filtered or enqueued, unless dropped as
-    /// full) and queues it for the fan-out thread. `full(i, enqueued_i)` says whether channel
-    /// i's backlog is at its bound. An alert no channel takes is not queued but handed back
-    /// ([`Pushed::untaken`]), so the intake only ever holds alerts within the channels' bounds.
-    ///
-    /// No system call unless the fan-out thread is idle, the high-water mark is reached, or
-    /// `max_delay_ms` is 0.
-    pub fn push(&self, mut alert: Arc<RawAlert>, full: impl Fn(usize, u64) -> bool) -> Pushed {
-        if self.reads_text && alert.as_checked().is_none() {
-            // Unique: emit hands its only reference over (no copy).
-            Arc::make_mut(&mut alert).check();
-        }
-        let (len, dropped) = {
-            let mut st = self.state.lock();
-            let st = &mut *st;
-            let (mut dropped, mut takers) = (0u64, 0u64);
-            st.counts.accepted += 1;
-            let now = self.any_storm.then(Instant::now);
-            for (i, filter) in self.filters.iter().enumerate() {
-                if !filter.admits(&alert) {
-                    st.counts.filtered[i] += 1;
-                    continue;
-                }
-                if let (Some(storm), Some(now)) = (st.storms[i].as_mut(), now) {
-                    let verdict = storm.offer(&alert, now, &mut st.summaries);
-                    st.queue_summaries(i);
-                    if verdict == Verdict::Hold {
-                        st.counts.suppressed[i] += 1;
-                        continue;
-                    }
-                }
-                if full(i, st.counts.enqueued[i]) {
-                    dropped |= 1 << i;
-                } else {
-                    st.counts.enqueued[i] += 1;
-                    takers |= 1 << i;
-                }
-            }
-            if takers == 0 {
-                // Every channel filtered or dropped it: nothing to format, and queueing it
-                // anyway would let memory grow past `outputs_queue.capacity` when the channels
-                // are full and alerts keep coming.
-                self.len.store(st.entries.len(), Ordering::SeqCst);
-                return Pushed {
-                    dropped,
-                    untaken: Some(alert),
-                };
-            }
-            st.entries.push(Entry {
-                alert: Slot::Raw(alert),
-                takers,
-            });
-            let len = st.entries.len();
-            self.len.store(len, Ordering::SeqCst);
-            (len, dropped)
-        };
-        // SeqCst pairs with the fan-out thread's "state = IDLE, then look at len": either it
-        // sees this alert, or this load sees IDLE and wakes it.
-        let state = self.sleep_state.load(Ordering::SeqCst);
-        let wake = match state {
-            AWAKE => false,
-            TICKING => len >= self.high_water || self.wake_every_alert,
-            _ => true,
-        };
-        if wake && self.sleep_state.swap(AWAKE, Ordering::SeqCst) != AWAKE {
-            self.waker.wake();
-        }
-        Pushed {
-            dropped,
-            untaken: None,
-        }
-    }
-
-    /// Queues the storm summaries of the windows that ended (every window with something held
-    /// back, with `all`: at close). Called by the fan-out thread before each take.
-    pub fn storm_summaries(&self, all: bool) {
-        if !self.any_storm {
-            return;
-        }
-        let now = Instant::now();
-        let mut st = self.state.lock();
-        let st = &mut *st;
-        for i in 0..st.storms.len() {
-            if let Some(storm) = st.storms[i].as_mut() {
-                storm.due(now, all, &mut st.summaries);
-                st.queue_summaries(i);
-            }
-        }
-        self.len.store(st.entries.len(), Ordering::SeqCst);
-    }
-
-    /// Everything queued, swapped with `spare` (the fan-out thread's empty vector).
-    pub fn take(&self, spare: &mut Vec<Entry>) {
-        let mut st = self.state.lock();
-        std::mem::swap(&mut st.entries, spare);
-        self.len.store(0, Ordering::SeqCst);
-    }
-
-    pub fn len(&self) -> usize {
-        self.len.load(Ordering::SeqCst)
-    }
-
-    /// A copy of the counters (taken under the lock: every alert counted is in the intake or
-    /// beyond it).
-    pub fn counts(&self) -> IntakeCounts {
-        self.state.lock().counts.clone()
-    }
-
-    /// Gives the memory of a vector that grew during a burst back.
-    pub fn shrink(&self) {
-        let mut st = self.state.lock();
-        if st.entries.is_empty() {
-            st.entries = Vec::new();
-        }
-    }
-
-    /// Whether channel `i` takes this entry (admitted, and its queue was not full).
-    pub fn admits(&self, i: usize, entry: &Entry) -> bool {
-        entry.takers & (1 << i) != 0
-    }
-}
-
-/// A channel's queue of formatted batches: the fan-out thread pushes, the worker drains.
+/// A channel's queue of [`Work`]: the fan-out thread pushes, the worker drains.
 pub struct Queue {
     items: Mutex<VecDeque<Work>>,
     /// Lines in `items`, readable without the lock.
@@ -447,8 +98,9 @@ impl Queue {
         self.lines.load(Ordering::Relaxed)
     }
 
-    /// Sleeps until the fan-out thread, `reopen`, `flush` or `close` wakes the worker, or the
-    /// timeout. `has_work` is re-checked after announcing the sleep, so no wake-up is lost.
+    /// Sleeps until the fan-out thread (work, `flush`, `close`), `reopen` or an abort wakes the
+    /// worker, or the timeout. The queue and `has_work` (the flags) are re-checked after
+    /// announcing the sleep, so no wake-up is lost.
     /// No spinning: the fan-out thread hands over work at most every `max_delay`, so there is
     /// nothing to gain by polling for it.
     pub fn sleep(&self, timeout: Duration, has_work: impl Fn() -> bool) {
@@ -462,37 +114,12 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
-    //! The queues' contract as the fan-out thread and the workers rely on it: FIFO, counts per
-    //! channel, a bound that drops (and says which channel), one take hands over everything,
-    //! who wakes whom, and no lost wake-up.
+    //! The queue's contract as the fan-out thread and the workers rely on it: FIFO, who wakes
+    //! whom, and no lost wake-up.
 
     use super::*;
-    use crate::alert::alert_from_parts;
+    use crate::alert::Priority;
     use std::time::Instant;
-
-    fn alert(n: u64, priority: Priority) -> Arc<RawAlert> {
-        Arc::new(RawAlert::from(alert_from_parts(
-            n,
-            priority,
-            "r",
-            "s",
-            "m",
-            &[],
-            &[],
-        )))
-    }
-
-    fn intake(min: &[Priority], high_water: usize) -> Intake {
-        let routes = min
-            .iter()
-            .map(|&m| Admission {
-                min_priority: m,
-                route: Route::default(),
-                storm: None,
-            })
-            .collect();
-        Intake::new(routes, high_water, false).unwrap()
-    }
 
     fn batch(n: usize) -> Work {
         let mut b = Batch::default();
@@ -505,193 +132,6 @@ mod tests {
     /// Generous for a loaded two-core machine; a missed wake-up would wait for the full timeout.
     const LONG: Duration = Duration::from_secs(20);
     const PROMPT: Duration = Duration::from_secs(10);
-
-    #[test]
-    fn the_intake_keeps_order_and_counts_per_channel() {
-        let i = intake(&[Priority::Debug, Priority::Error], 1000);
-        for n in 0..5 {
-            let p = if n % 2 == 0 {
-                Priority::Error
-            } else {
-                Priority::Debug
-            };
-            assert_eq!(i.push(alert(n, p), |_, _| false).dropped, 0);
-        }
-        let mut got = Vec::new();
-        i.take(&mut got);
-        assert_eq!(
-            got.iter_mut()
-                .map(|e| e.alert().time_ns)
-                .collect::<Vec<_>>(),
-            [0, 1, 2, 3, 4]
-        );
-        assert_eq!(i.len(), 0);
-        let c = i.counts();
-        assert_eq!(c.accepted, 5);
-        assert_eq!((c.enqueued[0], c.filtered[0]), (5, 0));
-        // Channel 1 takes Error and above: the two Debug alerts are filtered there.
-        assert_eq!((c.enqueued[1], c.filtered[1]), (3, 2));
-        assert!(got.iter().all(|e| i.admits(0, e)));
-        assert_eq!(got.iter().filter(|e| i.admits(1, e)).count(), 3);
-    }
-
-    /// A raw alert with invalid UTF-8: a channel whose `match` reads the rule decides on the
-    /// repaired rule at push; the fan-out thread reads every string repaired.
-    #[test]
-    fn a_route_on_the_rule_sees_it_repaired_and_so_does_the_fanout() {
-        use crate::alert::{AlertBuilder, AlertKind, FieldKind};
-        use crate::config::Match;
-        let raw = |rule: &'static [u8]| {
-            let mut raw = RawAlert::empty();
-            let mut b = AlertBuilder::reuse(&mut raw, 2);
-            b.rule(rule).unwrap().source(b"s\xff").unwrap();
-            b.message(b"m\xc3").unwrap();
-            b.field(b"k\xfe", Some(b"v\x80"), FieldKind::String)
-                .unwrap();
-            b.tag(b"t\xff").unwrap();
-            b.build(1, Priority::Error, AlertKind::Event);
-            Arc::new(raw)
-        };
-        let routed = |rules: &[&str]| Admission {
-            min_priority: Priority::Debug,
-            route: Route::new(&Match {
-                rules: rules.iter().map(|r| r.to_string()).collect(),
-                ..Match::default()
-            }),
-            storm: None,
-        };
-        for (with_route, routes) in [
-            (
-                true,
-                vec![
-                    routed(&["r\u{fffd}le"]),
-                    routed(&["r?le"]),
-                    routed(&["rule"]),
-                ],
-            ),
-            (false, vec![routed(&[])]),
-        ] {
-            let i = Intake::new(routes, 1000, false).unwrap();
-            i.push(raw(b"r\xffle"), |_, _| false);
-            let mut got = Vec::new();
-            i.take(&mut got);
-            if with_route {
-                let c = i.counts();
-                assert_eq!(c.enqueued, [1, 1, 0], "only the repaired name matches");
-                assert_eq!(c.filtered, [0, 0, 1]);
-            }
-            let a = got[0].alert();
-            assert_eq!(
-                (a.rule(), a.source(), a.message()),
-                ("r\u{fffd}le", "s\u{fffd}", "m\u{fffd}")
-            );
-            assert_eq!(a.field(0).name, "k\u{fffd}");
-            assert_eq!(a.field(0).value, Some("v\u{fffd}"));
-            assert_eq!(a.tags().collect::<Vec<_>>(), ["t\u{fffd}"]);
-        }
-    }
-
-    #[test]
-    fn a_full_channel_drops_there_only_and_is_named() {
-        let i = intake(&[Priority::Debug, Priority::Debug], 1000);
-        // Channel 1 is "full" from its third alert on.
-        let full = |ch: usize, enqueued: u64| ch == 1 && enqueued >= 2;
-        let dropped: Vec<u64> = (0..4)
-            .map(|n| i.push(alert(n, Priority::Error), full).dropped)
-            .collect();
-        assert_eq!(dropped, [0, 0, 0b10, 0b10]);
-        let c = i.counts();
-        assert_eq!((c.accepted, c.enqueued[0], c.enqueued[1]), (4, 4, 2));
-        let mut got = Vec::new();
-        i.take(&mut got);
-        assert_eq!(got.iter().filter(|e| i.admits(1, e)).count(), 2);
-        assert_eq!(got.iter().filter(|e| i.admits(0, e)).count(), 4);
-    }
-
-    #[test]
-    fn producers_wake_an_idle_fanout_a_ticking_one_only_at_the_high_water_mark() {
-        let i = intake(&[Priority::Debug], 3);
-        i.sleep_state.store(TICKING, Ordering::SeqCst);
-        i.push(alert(0, Priority::Error), |_, _| false);
-        i.push(alert(1, Priority::Error), |_, _| false);
-        assert_eq!(
-            i.sleep_state.load(Ordering::SeqCst),
-            TICKING,
-            "no wake below the mark"
-        );
-        i.push(alert(2, Priority::Error), |_, _| false);
-        assert_eq!(
-            i.sleep_state.load(Ordering::SeqCst),
-            AWAKE,
-            "woken at the mark"
-        );
-        // The wake-up is in the eventfd: the next wait returns at once.
-        let t = Instant::now();
-        i.waker.wait(LONG);
-        assert!(t.elapsed() < PROMPT);
-
-        i.sleep_state.store(IDLE, Ordering::SeqCst);
-        i.push(alert(3, Priority::Error), |_, _| false);
-        assert_eq!(
-            i.sleep_state.load(Ordering::SeqCst),
-            AWAKE,
-            "idle: woken by any alert"
-        );
-        let t = Instant::now();
-        i.waker.wait(LONG);
-        assert!(t.elapsed() < PROMPT);
-    }
-
-    #[test]
-    fn concurrent_producers_lose_nothing_and_each_keeps_its_order() {
-        const PRODUCERS: u64 = 4;
-        const EACH: u64 = 20_000;
-        let i = Arc::new(intake(&[Priority::Debug], 1 << 30));
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|p| {
-                let i = Arc::clone(&i);
-                std::thread::spawn(move || {
-                    for n in 0..EACH {
-                        i.push(alert(p * EACH + n, Priority::Error), |_, _| false);
-                    }
-                })
-            })
-            .collect();
-        let mut got = Vec::new();
-        let mut out = Vec::new();
-        let deadline = Instant::now() + LONG;
-        while (got.len() as u64) < PRODUCERS * EACH && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-            i.take(&mut out);
-            got.extend(out.iter_mut().map(|e| e.alert().time_ns));
-            out.clear();
-        }
-        for p in producers {
-            p.join().unwrap();
-        }
-        assert_eq!(got.len() as u64, PRODUCERS * EACH);
-        assert_eq!(i.counts().enqueued[0], PRODUCERS * EACH);
-        for p in 0..PRODUCERS {
-            let mine: Vec<u64> = got.iter().copied().filter(|n| n / EACH == p).collect();
-            assert_eq!(mine, (p * EACH..(p + 1) * EACH).collect::<Vec<_>>());
-        }
-    }
-
-    #[test]
-    fn an_alert_no_channel_takes_is_handed_back_not_queued() {
-        // Channel 0 takes Warning or worse; channel 1 is full.
-        let i = intake(&[Priority::Warning, Priority::Debug], 1000);
-        let full = |ch: usize, _| ch == 1;
-        let p = i.push(alert(1, Priority::Error), full);
-        assert_eq!((p.dropped, p.untaken.is_none(), i.len()), (0b10, true, 1));
-        let p = i.push(alert(2, Priority::Debug), full);
-        assert_eq!((p.dropped, p.untaken.is_some(), i.len()), (0b10, true, 1));
-        let c = i.counts();
-        assert_eq!(
-            (c.accepted, c.enqueued, c.filtered),
-            (2, vec![1, 0], vec![1, 0])
-        );
-    }
 
     #[test]
     fn work_comes_out_in_push_order_and_a_drain_appends() {
@@ -741,8 +181,7 @@ mod tests {
         // The fan-out thread pushes quietly to a channel it may write itself. The worker has
         // announced its sleep (as `sleep` does before it waits): no wake-up may be sent.
         let q = Queue::new().unwrap();
-        let signalled =
-            |q: &Queue| sys::poll(q.waker.fd.as_fd(), libc::POLLIN, Duration::ZERO).unwrap() != 0;
+        let signalled = |q: &Queue| q.waker.is_signalled();
         q.sleeping.store(true, Ordering::SeqCst);
         q.push(batch(1), false);
         assert!(!signalled(&q), "a quiet push woke the worker");

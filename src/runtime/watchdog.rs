@@ -65,15 +65,16 @@ pub fn run(channels: Vec<Arc<ChannelShared>>, timeout: Duration, log: Logger, st
 }
 
 fn check_stall(w: &mut Watched, timeout: Duration, log: &Logger) {
-    let since = w.shared.busy_since_ms.load(Ordering::Acquire);
-    if since == 0 || since == w.reported_busy_since {
+    let Some(since) = w.shared.busy_since_ms() else {
+        return;
+    };
+    if since == w.reported_busy_since {
         return;
     }
-    let now = w.shared.epoch.elapsed().as_millis() as u64 + 1;
-    let blocked = now.saturating_sub(since);
+    let blocked = w.shared.now_ms().saturating_sub(since);
     if blocked >= timeout.as_millis() as u64 {
         w.reported_busy_since = since;
-        let effect = if w.shared.busy_on_fanout_thread.load(Ordering::Acquire) {
+        let effect = if w.shared.is_busy_on_fanout_thread() {
             "the fan-out thread is writing it, so every channel waits until the write \
              completes (outputs_queue.thread_per_channel: true isolates it)"
         } else {
@@ -82,7 +83,7 @@ fn check_stall(w: &mut Watched, timeout: Duration, log: &Logger) {
         // Falco logs its output timeout at CRIT (falco_outputs.cpp).
         log.critical(&format!(
             "{} output: output timeout: blocked for {} ms (output_timeout {} ms); {effect}",
-            w.shared.name,
+            w.shared.name(),
             blocked,
             timeout.as_millis()
         ));
@@ -91,7 +92,7 @@ fn check_stall(w: &mut Watched, timeout: Duration, log: &Logger) {
 
 /// Logs the drops since the last line, at most once a second unless `last` (at close).
 fn check_drops(w: &mut Watched, log: &Logger, last: bool) {
-    let dropped = w.shared.stats.dropped_queue_full.load(Ordering::Relaxed);
+    let dropped = w.shared.stats().dropped_queue_full.load(Ordering::Relaxed);
     if dropped == w.logged_drops {
         return;
     }
@@ -100,7 +101,7 @@ fn check_drops(w: &mut Watched, log: &Logger, last: bool) {
     }
     log.error(&format!(
         "{} output: queue full (outputs_queue.capacity), {} alerts dropped ({} in total)",
-        w.shared.name,
+        w.shared.name(),
         dropped - w.logged_drops,
         dropped
     ));

@@ -1,6 +1,6 @@
-//! One worker thread per channel: takes the formatted batches the fan-out thread queued,
-//! delivers them, and carries out reopen / flush / close requests in the order that keeps the
-//! contract's promises.
+//! One worker thread per channel: takes what the fan-out thread queued (batches, then flush and
+//! close requests behind them) and carries it out in that order; reopen and abort, which cannot
+//! wait in the queue, are flags it checks on every step.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::batch::Batch;
-use crate::batch::BatchPool;
+use crate::alert::Alert;
+use crate::batch::{Batch, BatchPool};
 use crate::format::Formatter;
 use crate::outputs::{Channel, ChannelCtx};
 use crate::runtime::alert_pool::AlertPool;
@@ -88,41 +88,168 @@ impl WrittenBy {
     }
 }
 
-/// What the handle and the channel's worker share.
+/// What the handle, the fan-out thread, the watchdog and a channel's worker share. Flush and
+/// close are not here: they travel in [`Queue`] behind the work they follow. Only what must
+/// work from a signal handler (reopen) or past close's deadline (abort) is a flag.
 pub struct ChannelShared {
-    pub name: &'static str,
-    pub written_by: WrittenBy,
-    /// The channel call in progress (see `busy_since_ms`) runs on the fan-out thread.
-    pub busy_on_fanout_thread: AtomicBool,
-    pub queue: Queue,
-    pub stats: Arc<ChannelStats>,
-    pub reopen_requested: AtomicBool,
-    pub flush_requested: AtomicU64,
-    pub flush_done: AtomicU64,
-    pub closing: Arc<AtomicBool>,
-    pub aborting: Arc<AtomicBool>,
+    name: &'static str,
+    written_by: WrittenBy,
+    queue: Queue,
+    stats: Arc<ChannelStats>,
+    progress: Arc<Progress>,
+    /// Set by `reopen` (async-signal-safe), taken by the worker.
+    reopen_requested: AtomicBool,
+    /// Close's deadline passed: stop, discard and count what is left. Shared with the
+    /// channel's [`ChannelCtx`], so that a channel blocked in a retry gives up too.
+    aborting: Arc<AtomicBool>,
+    /// The last flush generation the channel has carried out (flushed, holding nothing).
+    flushed: AtomicU64,
+    /// The worker has closed the channel (or was abandoned by close).
+    finished: AtomicBool,
     /// Milliseconds since `epoch` + 1 when the worker entered a channel call; 0 when idle.
-    pub busy_since_ms: AtomicU64,
-    pub finished: AtomicBool,
-    pub progress: Arc<Progress>,
-    pub epoch: Instant,
+    busy_since_ms: AtomicU64,
+    /// The channel call in progress runs on the fan-out thread.
+    busy_on_fanout_thread: AtomicBool,
+    epoch: Instant,
 }
 
 impl ChannelShared {
+    pub fn new(
+        name: &'static str,
+        written_by: WrittenBy,
+        queue: Queue,
+        progress: Arc<Progress>,
+        epoch: Instant,
+    ) -> ChannelShared {
+        ChannelShared {
+            name,
+            written_by,
+            queue,
+            stats: Arc::new(ChannelStats::default()),
+            progress,
+            reopen_requested: AtomicBool::new(false),
+            aborting: Arc::new(AtomicBool::new(false)),
+            flushed: AtomicU64::new(0),
+            finished: AtomicBool::new(false),
+            busy_since_ms: AtomicU64::new(0),
+            busy_on_fanout_thread: AtomicBool::new(false),
+            epoch,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn stats(&self) -> &Arc<ChannelStats> {
+        &self.stats
+    }
+
+    /// Wakes whoever waits in `flush` or `close` (cheap when nobody does).
+    pub fn notify_progress(&self) {
+        self.progress.notify();
+    }
+
+    /// The abort flag, for the channel's [`ChannelCtx::aborting`].
+    pub fn aborting_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.aborting)
+    }
+
+    /// Queues a batch the fan-out thread formatted; wakes the worker unless the fan-out thread
+    /// may write the channel itself ([`WrittenBy::wake_per_batch`]).
+    pub fn queue_work(&self, work: Work) {
+        self.queue.push(work, self.written_by.wake_per_batch());
+    }
+
+    /// Queues a request ([`Work::Flush`], [`Work::Close`]) behind everything queued so far,
+    /// and wakes the worker.
+    pub fn queue_request(&self, request: Work) {
+        self.queue.push(request, true);
+    }
+
+    /// Lines queued, not yet taken by the worker.
+    pub fn queued_lines(&self) -> usize {
+        self.queue.lines()
+    }
+
+    /// Wakes the worker if it sleeps (for a batch queued by [`ChannelShared::queue_work`]
+    /// without a wake-up).
+    pub fn wake_if_sleeping(&self) {
+        self.queue.wake_if_sleeping();
+    }
+
+    /// Asks the worker to reopen the channel before it writes anything it has not taken yet.
+    /// Async-signal-safe: an atomic store and one write(2).
+    pub fn request_reopen(&self) {
+        self.reopen_requested.store(true, Ordering::Release);
+        self.queue.waker.wake();
+    }
+
+    fn take_reopen_request(&self) -> bool {
+        self.reopen_requested.swap(false, Ordering::AcqRel)
+    }
+
+    /// Close's deadline passed: the worker discards (and counts) what is left, closes the
+    /// channel and finishes; a retrying channel gives up.
+    pub fn abort(&self) {
+        self.aborting.store(true, Ordering::Release);
+        self.queue.waker.wake();
+    }
+
+    pub fn is_aborting(&self) -> bool {
+        self.aborting.load(Ordering::Acquire)
+    }
+
+    /// The worker has carried out flush `generation` (or a later one).
+    pub fn has_flushed(&self, generation: u64) -> bool {
+        self.flushed.load(Ordering::Acquire) >= generation
+    }
+
+    fn mark_flushed(&self, generation: u64) {
+        self.flushed.store(generation, Ordering::Release);
+        self.progress.notify();
+    }
+
+    /// The channel is closed, or its worker was abandoned by close.
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    fn mark_finished(&self) {
+        self.finished.store(true, Ordering::Release);
+        self.progress.notify();
+    }
+
+    /// Milliseconds since the handle started, + 1 (0 is "idle" for [`Self::busy_since_ms`]).
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    /// When (in [`Self::now_ms`]'s clock) the channel call in progress began; `None` when idle.
+    pub fn busy_since_ms(&self) -> Option<u64> {
+        Some(self.busy_since_ms.load(Ordering::Acquire)).filter(|&since| since != 0)
+    }
+
+    /// The channel call in progress runs on the fan-out thread (so every channel waits for it).
+    pub fn is_busy_on_fanout_thread(&self) -> bool {
+        self.busy_on_fanout_thread.load(Ordering::Acquire)
+    }
+
+    /// A channel call begins (`on_fanout_thread`: the fan-out thread makes it), for the watchdog.
+    fn mark_busy(&self, on_fanout_thread: bool) {
+        self.busy_on_fanout_thread
+            .store(on_fanout_thread, Ordering::Release);
+        self.busy_since_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    fn mark_idle(&self) {
+        self.busy_since_ms.store(0, Ordering::Release);
+    }
+
     /// Everything enqueued so far has been delivered, failed or discarded.
     pub fn settled_up_to(&self, enqueued: u64) -> bool {
         let s = self.stats.snapshot();
         s.delivered + s.failed + s.discarded >= enqueued
-    }
-
-    /// A request the worker has not acted on yet (`closing_seen`: close was already handled
-    /// once, the worker is only waiting for a retrying channel; `flushed_for`: the last flush
-    /// generation the channel was flushed for).
-    fn has_requests(&self, closing_seen: bool, flushed_for: u64) -> bool {
-        self.reopen_requested.load(Ordering::Acquire)
-            || self.flush_requested.load(Ordering::Acquire) > flushed_for
-            || (self.closing.load(Ordering::Acquire) && !closing_seen)
-            || self.aborting.load(Ordering::Acquire)
     }
 
     /// Moves whatever is still queued out and counts it as discarded.
@@ -132,6 +259,16 @@ impl ChannelShared {
         let n = rest.iter().map(|b| b.len() as u64).sum();
         ChannelStats::add(&self.stats.discarded, n);
         n
+    }
+
+    /// Sleeps until `until`, or until the queue gets work, a reopen or an abort.
+    fn sleep_until(&self, until: Instant) {
+        let now = Instant::now();
+        if until > now {
+            self.queue.sleep(until - now, || {
+                self.reopen_requested.load(Ordering::Acquire) || self.is_aborting()
+            });
+        }
     }
 }
 
@@ -155,9 +292,7 @@ struct WorkerState {
     pending: VecDeque<Work>,
     own_batch: Batch,
     last_tick: Instant,
-    /// Close was handled once; the worker only waits for a retrying channel.
-    closing_seen: bool,
-    /// The last flush generation the channel was flushed for.
+    /// The last flush generation taken off the queue (done once the channel holds nothing).
     flushed_for: u64,
 }
 
@@ -167,7 +302,6 @@ impl Default for WorkerState {
             pending: VecDeque::new(),
             own_batch: Batch::default(),
             last_tick: Instant::now(),
-            closing_seen: false,
             flushed_for: 0,
         }
     }
@@ -209,22 +343,13 @@ impl Worker {
     /// with the fan-out thread, which may step a local channel's worker itself (it only ever
     /// tries the lock, so a worker blocked in a write never holds it up).
     pub fn run(worker: Arc<Mutex<Worker>>) {
-        let sh = Arc::clone(&worker.lock().shared);
+        let shared = Arc::clone(&worker.lock().shared);
         loop {
-            let (step, closing_seen, flushed_for) = {
-                let mut w = worker.lock();
-                (w.step(), w.state.closing_seen, w.state.flushed_for)
-            };
+            let step = worker.lock().step();
             match step {
                 Step::Again => {}
                 Step::Finished => break,
-                Step::Idle(until) => {
-                    let now = Instant::now();
-                    if until > now {
-                        sh.queue
-                            .sleep(until - now, || sh.has_requests(closing_seen, flushed_for));
-                    }
-                }
+                Step::Idle(until) => shared.sleep_until(until),
             }
         }
     }
@@ -236,120 +361,156 @@ impl Worker {
         self.on_fanout_thread = false;
     }
 
-    /// Does everything the channel has to do now: a due timer, a reopen, the queued batches,
-    /// a flush, the one-second tick, close. Never sleeps (a channel call may block in I/O).
-    /// Runs on the worker's own thread, or on the fan-out thread for a channel that writes
-    /// there (see `runtime/fanout.rs`).
+    /// Does everything the channel has to do now: a due timer, a reopen, the queued work in
+    /// its order (batches, flushes, close), the one-second tick. Never sleeps (a channel call
+    /// may block in I/O). Runs on the worker's own thread, or on the fan-out thread for a
+    /// channel that writes there (see `runtime/fanout.rs`).
     pub fn step(&mut self) -> Step {
-        let sh = Arc::clone(&self.shared);
-        if sh.finished.load(Ordering::Acquire) {
+        if self.shared.is_finished() {
             return Step::Finished;
         }
-        if let Some(t) = self.channel.next_wake() {
-            if Instant::now() >= t {
-                self.busy(|w| w.channel.tick(&w.ctx));
-                sh.progress.notify();
-            }
+        self.run_timer_if_due();
+        self.shared.queue.drain_into(&mut self.state.pending);
+        // After the drain: an alert emitted after `reopen` returned goes to the reopened target.
+        if self.shared.take_reopen_request() {
+            self.reopen();
         }
-        // Read the flush generation before draining: everything the fan-out thread queued
-        // before it forwarded the flush request is then in `pending`.
-        let flush_gen = sh.flush_requested.load(Ordering::Acquire);
-        sh.queue.drain_into(&mut self.state.pending);
-        // Checked after draining: an alert emitted after `reopen` returned cannot be in
-        // `pending` without this flag being visible, so it goes to the reopened target.
-        if sh.reopen_requested.swap(false, Ordering::AcqRel) {
-            self.busy(|w| {
-                w.channel.flush(&w.ctx);
-                w.channel.reopen(&w.ctx);
-            });
-        }
-        if sh.aborting.load(Ordering::Acquire) {
-            let n: usize = self.state.pending.drain(..).map(|b| b.len()).sum();
-            ChannelStats::add(&sh.stats.discarded, n as u64);
-            sh.discard_queued();
-            self.busy(|w| w.channel.close(&w.ctx));
-            return self.finish();
+        if self.shared.is_aborting() {
+            return self.abort();
         }
         let had_work = !self.state.pending.is_empty();
         while let Some(work) = self.state.pending.pop_front() {
             // Close gave up: nothing more may be written once it has returned.
-            if sh.aborting.load(Ordering::Acquire) {
+            if self.shared.is_aborting() {
                 self.state.pending.push_front(work);
                 return Step::Again;
             }
-            match work {
-                Work::Lines(batch) => {
-                    self.busy(|w| w.channel.deliver(&batch, &w.ctx));
-                    self.batches.give_back(batch);
-                }
-                Work::Alerts(mut alerts) => {
-                    let mut own_batch = std::mem::take(&mut self.state.own_batch);
-                    let mut from = 0;
-                    while from < alerts.len() {
-                        from = self.format_own(&alerts, from, &mut own_batch);
-                        self.busy(|w| w.channel.deliver(&own_batch, &w.ctx));
-                    }
-                    self.state.own_batch = own_batch;
-                    self.alerts.give_back(&mut alerts);
-                }
-            }
-            sh.progress.notify();
+            self.handle(work);
         }
-        if flush_gen > self.state.flushed_for {
-            self.busy(|w| w.channel.flush(&w.ctx));
-            self.state.flushed_for = flush_gen;
-        }
-        // A flush is done once the channel holds nothing unaccounted: a channel may settle
-        // lines out of order (a hung per-alert program), and a count alone would then let
-        // flush return before an earlier alert is settled.
-        let flushed_for = self.state.flushed_for;
-        if flushed_for > sh.flush_done.load(Ordering::Acquire) && self.channel.held() == 0 {
-            sh.flush_done.store(flushed_for, Ordering::Release);
-            sh.progress.notify();
-        }
-        if self.state.last_tick.elapsed() >= TICK {
-            self.state.last_tick = Instant::now();
-            self.busy(|w| {
-                if w.ctx.buffered {
-                    w.channel.flush(&w.ctx);
-                }
-                w.channel.tick(&w.ctx);
-            });
-            sh.progress.notify();
-        }
-        // `closing` is set by the fan-out thread once it has queued its last batch.
-        if sh.closing.load(Ordering::Acquire) && sh.queue.is_empty() {
-            self.busy(|w| w.channel.flush(&w.ctx));
-            if self.channel.held() == 0 {
-                self.busy(|w| w.channel.close(&w.ctx));
-                return self.finish();
-            }
-            self.state.closing_seen = true;
+        self.report_flush_once_settled();
+        self.tick_if_due();
+        if self.ctx.is_closing() && self.close_once_settled() {
+            return Step::Finished;
         }
         if had_work {
-            return Step::Again;
+            Step::Again
+        } else {
+            Step::Idle(self.next_wake())
         }
-        let mut wake_at = self.state.last_tick + TICK;
-        if let Some(t) = self.channel.next_wake() {
-            wake_at = wake_at.min(t);
+    }
+
+    /// Carries out one item of the queue.
+    fn handle(&mut self, work: Work) {
+        match work {
+            Work::Lines(batch) => {
+                self.busy(|w| w.channel.deliver(&batch, &w.ctx));
+                self.batches.give_back(batch);
+            }
+            Work::Alerts(alerts) => self.deliver_own_format(alerts),
+            Work::Flush(generation) => {
+                self.busy(|w| w.channel.flush(&w.ctx));
+                self.state.flushed_for = generation;
+                self.report_flush_once_settled();
+            }
+            // Nothing follows it in the queue: the fan-out thread queued its last batch.
+            Work::Close => self.ctx.closing.store(true, Ordering::Release),
         }
-        Step::Idle(wake_at)
+        self.shared.progress.notify();
+    }
+
+    /// Formats the alerts with the channel's own format, in batches, and delivers them.
+    fn deliver_own_format(&mut self, mut alerts: Vec<Arc<Alert>>) {
+        let mut own_batch = std::mem::take(&mut self.state.own_batch);
+        let mut from = 0;
+        while from < alerts.len() {
+            from = self.format_own(&alerts, from, &mut own_batch);
+            self.busy(|w| w.channel.deliver(&own_batch, &w.ctx));
+        }
+        self.state.own_batch = own_batch;
+        self.alerts.give_back(&mut alerts);
+    }
+
+    /// A flush is done once the channel holds nothing unaccounted: a channel may settle lines
+    /// out of order (a hung per-alert program), and a count alone would then let flush return
+    /// before an earlier alert is settled. Checked right after the channel's flush (usually
+    /// done then), and after every step until then (a retrying channel).
+    fn report_flush_once_settled(&mut self) {
+        let generation = self.state.flushed_for;
+        if !self.shared.has_flushed(generation) && self.channel.held() == 0 {
+            self.shared.mark_flushed(generation);
+        }
+    }
+
+    /// The channel's own timer (a retry, a batch's deadline), when due.
+    fn run_timer_if_due(&mut self) {
+        if self
+            .channel
+            .next_wake()
+            .is_some_and(|t| Instant::now() >= t)
+        {
+            self.busy(|w| w.channel.tick(&w.ctx));
+            self.shared.progress.notify();
+        }
+    }
+
+    /// Every [`TICK`]: flushes a buffered channel, and lets the channel do its periodic work.
+    fn tick_if_due(&mut self) {
+        if self.state.last_tick.elapsed() < TICK {
+            return;
+        }
+        self.state.last_tick = Instant::now();
+        self.busy(|w| {
+            if w.ctx.buffered {
+                w.channel.flush(&w.ctx);
+            }
+            w.channel.tick(&w.ctx);
+        });
+        self.shared.progress.notify();
+    }
+
+    fn reopen(&mut self) {
+        self.busy(|w| {
+            w.channel.flush(&w.ctx);
+            w.channel.reopen(&w.ctx);
+        });
+    }
+
+    /// After [`Work::Close`]: flushes, and closes the channel once it holds nothing; true when
+    /// it did. Until then (a retrying channel) it is called again on every step, until the
+    /// lines are settled or close's deadline aborts.
+    fn close_once_settled(&mut self) -> bool {
+        self.busy(|w| w.channel.flush(&w.ctx));
+        if self.channel.held() != 0 {
+            return false;
+        }
+        self.busy(|w| w.channel.close(&w.ctx));
+        self.finish();
+        true
+    }
+
+    /// Close's deadline passed: discards (and counts) what is queued, closes the channel.
+    fn abort(&mut self) -> Step {
+        let n: usize = self.state.pending.drain(..).map(|w| w.len()).sum();
+        ChannelStats::add(&self.shared.stats.discarded, n as u64);
+        self.shared.discard_queued();
+        self.busy(|w| w.channel.close(&w.ctx));
+        self.finish()
     }
 
     fn finish(&mut self) -> Step {
-        self.shared.finished.store(true, Ordering::Release);
-        self.shared.progress.notify();
+        self.shared.mark_finished();
         Step::Finished
+    }
+
+    /// The next one-second tick, or the channel's own timer if sooner.
+    fn next_wake(&self) -> Instant {
+        let tick = self.state.last_tick + TICK;
+        self.channel.next_wake().map_or(tick, |t| t.min(tick))
     }
 
     /// Formats `alerts[from..]` with the channel's own format into `batch`, up to the batch
     /// bounds; returns where it stopped.
-    fn format_own(
-        &mut self,
-        alerts: &[Arc<crate::alert::Alert>],
-        from: usize,
-        batch: &mut Batch,
-    ) -> usize {
+    fn format_own(&mut self, alerts: &[Arc<Alert>], from: usize, batch: &mut Batch) -> usize {
         batch.clear();
         let mut i = from;
         while i < alerts.len() {
@@ -368,12 +529,8 @@ impl Worker {
 
     /// Runs a channel call with the watchdog's busy marker set.
     fn busy(&mut self, f: impl FnOnce(&mut Worker)) {
-        let since = self.shared.epoch.elapsed().as_millis() as u64 + 1;
-        self.shared
-            .busy_on_fanout_thread
-            .store(self.on_fanout_thread, Ordering::Release);
-        self.shared.busy_since_ms.store(since, Ordering::Release);
+        self.shared.mark_busy(self.on_fanout_thread);
         f(self);
-        self.shared.busy_since_ms.store(0, Ordering::Release);
+        self.shared.mark_idle();
     }
 }
