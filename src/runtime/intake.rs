@@ -615,4 +615,27 @@ mod tests {
             (2, vec![1, 0], vec![1, 0])
         );
     }
+
+    #[test]
+    fn a_take_hands_over_each_request_with_every_alert_emitted_before_it() {
+        let i = intake(&[Priority::Debug], 1000);
+        let mut got = Vec::new();
+        assert_eq!(i.take(&mut got), Requests::default());
+        i.push(alert(0, Priority::Error), |_, _| false);
+        i.push(alert(1, Priority::Error), |_, _| false);
+        assert_eq!(
+            i.request_flush(),
+            (1, vec![2]),
+            "its number, and what it waits for"
+        );
+        assert!(i.has_requests_after(Requests::default()));
+        let requests = i.take(&mut got);
+        assert_eq!((got.len(), requests.flush, requests.close), (2, 1, false));
+        assert!(!i.has_requests_after(requests));
+        got.clear();
+        i.push(alert(2, Priority::Error), |_, _| false);
+        i.request_close();
+        let requests = i.take(&mut got);
+        assert_eq!((got.len(), requests.flush, requests.close), (1, 1, true));
+    }
 }

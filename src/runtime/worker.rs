@@ -534,3 +534,181 @@ impl Worker {
         self.shared.mark_idle();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Flush and close are carried out where they stand in the queue: a flush is done once what
+    //! was queued before it is delivered (not what came after), close once everything is.
+
+    use super::*;
+    use crate::alert::Priority;
+    use crate::date::LocalZone;
+    use crate::format::{Extras, FormatOptions};
+    use crate::log::Logger;
+
+    /// What the channel saw, in order.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        /// A batch of this many lines, and whether flush 1 was already reported done.
+        Deliver { lines: usize, flush_1_done: bool },
+        /// The channel's flush, with the lines delivered so far.
+        Flush { delivered: u64 },
+        /// The channel's close, with the lines delivered so far.
+        Close { delivered: u64 },
+    }
+
+    /// A buffered channel: holds what it is given until its flush delivers it, except `keep`
+    /// lines, which it holds for a retry (its timer delivers them once `keep` is 0).
+    struct Buffered {
+        shared: Arc<ChannelShared>,
+        buffered: usize,
+        keep: Arc<AtomicUsize>,
+        seen: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    impl Channel for Buffered {
+        fn deliver(&mut self, batch: &Batch, _ctx: &ChannelCtx) {
+            self.buffered += batch.len();
+            self.seen.lock().push(Seen::Deliver {
+                lines: batch.len(),
+                flush_1_done: self.shared.has_flushed(1),
+            });
+        }
+        fn flush(&mut self, ctx: &ChannelCtx) {
+            let keep = self.keep.load(Ordering::SeqCst).min(self.buffered);
+            ctx.delivered(self.buffered - keep);
+            self.buffered = keep;
+            let delivered = ctx.stats.snapshot().delivered;
+            self.seen.lock().push(Seen::Flush { delivered });
+        }
+        fn held(&self) -> usize {
+            self.buffered
+        }
+        fn next_wake(&self) -> Option<Instant> {
+            let retry_due = self.buffered > 0 && self.keep.load(Ordering::SeqCst) == 0;
+            retry_due.then(Instant::now)
+        }
+        fn tick(&mut self, ctx: &ChannelCtx) {
+            if self.next_wake().is_some() {
+                self.flush(ctx);
+            }
+        }
+        fn close(&mut self, ctx: &ChannelCtx) {
+            let delivered = ctx.stats.snapshot().delivered;
+            self.seen.lock().push(Seen::Close { delivered });
+        }
+    }
+
+    fn lines(n: usize) -> Work {
+        let mut b = Batch::default();
+        for i in 0..n {
+            b.push_line(format!("line {i}").as_bytes(), Priority::Error, i as u64);
+        }
+        Work::Lines(Arc::new(b))
+    }
+
+    /// A worker on a [`Buffered`] channel, and the channel's `keep`.
+    fn worker(seen: &Arc<Mutex<Vec<Seen>>>) -> (Worker, Arc<AtomicUsize>) {
+        let shared = Arc::new(ChannelShared::new(
+            "test",
+            WrittenBy::OwnWorker,
+            Queue::new().unwrap(),
+            Arc::new(Progress::default()),
+            Instant::now(),
+        ));
+        let ctx = ChannelCtx {
+            name: "test",
+            log: Logger::stderr(),
+            stats: Arc::clone(shared.stats()),
+            buffered: true,
+            output_timeout: Duration::from_secs(2),
+            closing: Arc::new(AtomicBool::new(false)),
+            aborting: shared.aborting_flag(),
+        };
+        let keep = Arc::new(AtomicUsize::new(0));
+        let channel = Buffered {
+            shared: Arc::clone(&shared),
+            buffered: 0,
+            keep: Arc::clone(&keep),
+            seen: Arc::clone(seen),
+        };
+        let options = FormatOptions {
+            json: false,
+            iso8601: false,
+            include_output: true,
+            include_tags: true,
+            include_message: false,
+            include_output_fields: true,
+            hostname: "h".to_string(),
+            extras: Extras::default(),
+        };
+        let worker = Worker::new(
+            shared,
+            Box::new(channel),
+            ctx,
+            Arc::new(BatchPool::default()),
+            Formatter::new(options, LocalZone::utc()),
+            Arc::new(AlertPool::default()),
+        );
+        (worker, keep)
+    }
+
+    #[test]
+    fn a_flush_is_done_after_what_was_queued_before_it_and_close_after_everything() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (mut w, _) = worker(&seen);
+        let shared = Arc::clone(&w.shared);
+        // All of it queued before the worker's first step: only the order in the queue tells
+        // the flush where it stands.
+        shared.queue_work(lines(2));
+        shared.queue_work(lines(1));
+        shared.queue_request(Work::Flush(1));
+        shared.queue_work(lines(3));
+        shared.queue_request(Work::Close);
+        assert_eq!(w.step(), Step::Finished);
+        assert_eq!(
+            *seen.lock(),
+            [
+                Seen::Deliver {
+                    lines: 2,
+                    flush_1_done: false
+                },
+                Seen::Deliver {
+                    lines: 1,
+                    flush_1_done: false
+                },
+                // The flush delivers exactly the first group, and is reported done at once.
+                Seen::Flush { delivered: 3 },
+                Seen::Deliver {
+                    lines: 3,
+                    flush_1_done: true
+                },
+                // Close flushes the rest, then closes.
+                Seen::Flush { delivered: 6 },
+                Seen::Close { delivered: 6 },
+            ]
+        );
+        assert!(shared.has_flushed(1) && !shared.has_flushed(2));
+        assert!(shared.is_finished());
+        assert_eq!(w.step(), Step::Finished);
+    }
+
+    #[test]
+    fn a_flush_waits_for_lines_the_channel_still_holds() {
+        // A line the channel could not settle at its flush (held for a retry): the flush is
+        // done only once the retry settled it.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (mut w, keep) = worker(&seen);
+        let shared = Arc::clone(&w.shared);
+        keep.store(1, Ordering::SeqCst);
+        shared.queue_work(lines(2));
+        shared.queue_request(Work::Flush(1));
+        assert_eq!(w.step(), Step::Again);
+        assert_eq!(w.step(), Step::Idle(w.next_wake()));
+        assert!(!shared.has_flushed(1), "done while a line is held");
+        keep.store(0, Ordering::SeqCst);
+        w.step();
+        assert!(shared.has_flushed(1));
+        assert_eq!(shared.stats().snapshot().delivered, 2);
+    }
+}
