@@ -1,6 +1,7 @@
 //! The handle's lifecycle: opens the channels and starts the fan-out thread (`runtime/fanout.rs`) and
 //! the workers; `emit` counts each alert for the channels that take it and appends it to the
-//! one intake; flush and close go through the fan-out thread, reopen straight to the workers.
+//! one intake; flush and close go through the fan-out thread, which queues them to every worker
+//! behind the alerts emitted before them; reopen goes straight to the workers (a flag).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

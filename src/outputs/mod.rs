@@ -36,7 +36,8 @@ pub struct ChannelCtx {
     /// `buffered_outputs`.
     pub buffered: bool,
     pub output_timeout: Duration,
-    /// Set by `close`: deliver what is queued, then stop.
+    /// Set by the worker when it takes `close`'s request off its queue (nothing is queued
+    /// after it): deliver what is held, then stop.
     pub closing: Arc<AtomicBool>,
     /// Set when `close`'s deadline passed: stop retrying, discard (and count) what is left.
     pub aborting: Arc<AtomicBool>,

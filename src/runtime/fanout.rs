@@ -7,8 +7,9 @@
 //! an alert waits at most `max_delay` (plus the time to format what is ahead of it) before its
 //! channel's worker is woken. A producer wakes this thread at once only when `max_delay` is 0,
 //! when the intake reaches its high-water mark (a burst), or after [`LINGER`] without alerts
-//! (then this thread sleeps until the next alert). `flush` and `close` wake it at once, and
-//! `reopen` goes straight to the workers.
+//! (then this thread sleeps until the next alert). `flush` and `close` wake it at once; it takes
+//! them with the alerts emitted before them and queues them to every channel behind those
+//! alerts' batches (`Work::Flush`, `Work::Close`). `reopen` goes straight to the workers.
 //!
 //! Channels that only write locally (file, stdout; [`crate::outputs::Channel::writes_locally`])
 //! are written by this thread itself, right after formatting, when nothing else waits to be

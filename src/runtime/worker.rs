@@ -272,16 +272,17 @@ impl ChannelShared {
     }
 }
 
+/// A channel and what its worker needs to drive it (see [`Worker::step`]).
 pub struct Worker {
-    pub shared: Arc<ChannelShared>,
-    pub channel: Box<dyn Channel>,
-    pub ctx: ChannelCtx,
+    shared: Arc<ChannelShared>,
+    channel: Box<dyn Channel>,
+    ctx: ChannelCtx,
     /// Where delivered batches go back for reuse by the fan-out thread.
-    pub batches: Arc<BatchPool>,
+    batches: Arc<BatchPool>,
     /// For a channel with a format of its own (it gets alerts, not lines).
-    pub formatter: Formatter,
+    formatter: Formatter,
     /// Where the alerts it formatted go back for reuse by emit.
-    pub alerts: Arc<AlertPool>,
+    alerts: Arc<AlertPool>,
     state: WorkerState,
     /// Being stepped by the fan-out thread (see [`Worker::step_on_fanout_thread`]).
     on_fanout_thread: bool,
