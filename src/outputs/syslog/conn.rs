@@ -75,10 +75,6 @@ impl Conn {
         &self.counted().sock
     }
 
-    pub fn kind(&self) -> Kind {
-        self.kind
-    }
-
     pub fn is_stream(&self) -> bool {
         matches!(self.kind, Kind::UnixStream | Kind::Tcp)
     }
