@@ -4,8 +4,8 @@
 //! docs, and it changes whenever the internals do.
 
 pub use crate::config::{
-    Config, HttpConfig, HttpMethod, HttpUrl, SyslogAddress, SyslogConfig, SyslogFormat,
-    SyslogTlsConfig,
+    Config, HttpConfig, HttpMethod, HttpTransportConfig, HttpUrl, SyslogAddress, SyslogConfig,
+    SyslogFormat, SyslogTlsConfig,
 };
 pub use crate::date::LocalZone;
 pub use crate::error::InitError;

@@ -28,10 +28,10 @@ pub fn check_channels(config: &Config, origin: &str) -> Result<(), InitError> {
     if config.program.enabled && config.program.program.trim().is_empty() {
         return Err(missing("program", "program"));
     }
-    if config.http.enabled && config.http.url.is_empty() {
+    if config.http.enabled && config.http.transport.url.is_empty() {
         return Err(missing("http", "url"));
     }
-    if config.otlp.enabled && config.otlp.url.is_empty() {
+    if config.otlp.enabled && config.otlp.transport.url.is_empty() {
         return Err(missing("otlp", "url"));
     }
     if config.nats.enabled && config.nats.servers.is_empty() {
@@ -122,8 +122,8 @@ fn check_extra_outputs(config: &Config) -> Result<(), InitError> {
         let required = match &e.kind {
             ExtraKind::File(c) if c.filename.is_empty() => Some("filename"),
             ExtraKind::Program(c) if c.program.trim().is_empty() => Some("program"),
-            ExtraKind::Http(c) if c.url.is_empty() => Some("url"),
-            ExtraKind::Otlp(c) if c.url.is_empty() => Some("url"),
+            ExtraKind::Http(c) if c.transport.url.is_empty() => Some("url"),
+            ExtraKind::Otlp(c) if c.transport.url.is_empty() => Some("url"),
             ExtraKind::Nats(c) if c.servers.is_empty() => Some("servers"),
             _ => None,
         };

@@ -135,10 +135,13 @@ settings! {
 }
 
 settings! {
-    /// `http_output`.
-    pub struct HttpConfig {
-        enabled: bool = false,
-        /// Required when enabled (Falco's error otherwise).
+    flat
+    /// The HTTP transport's keys (client, retries, store and spool, batching), declared once and
+    /// embedded in `http_output` and `otlp_output`, which write them in their own block. The
+    /// defaults here are `http_output`'s; [`HttpTransportConfig::otlp_defaults`] are OTLP's.
+    pub struct HttpTransportConfig {
+        /// Required when enabled (Falco's error otherwise); OTLP: a URL without a path gets
+        /// `/v1/logs`.
         url: HttpUrl = HttpUrl::default(),
         user_agent: String = "falcosecurity/falco".to_string() => read_user_agent,
         insecure: bool = false,
@@ -148,13 +151,10 @@ settings! {
         mtls: bool = false,
         client_cert: String = "/etc/ssl/certs/client.crt".to_string(),
         client_key: String = "/etc/ssl/certs/client.key".to_string(),
-        echo: bool = false,
         compress_uploads: bool = false,
         keep_alive: bool = false,
-        max_consecutive_timeouts: u32 = 5,
         /// Header name and value, in the order written.
         headers: Vec<(String, String)> = Vec::new() => read_headers,
-        method: HttpMethod = HttpMethod::Post,
         timeout_ms: u64 = 5000 => positive,
         retry_max_backoff_ms: u64 = 30000,
         /// "" = memory only.
@@ -162,6 +162,30 @@ settings! {
         spool_max_mb: u64 = 256 => positive,
         batch_max_alerts: usize = 1 => positive,
         batch_max_wait_ms: u64 = 100,
+    }
+}
+
+impl HttpTransportConfig {
+    /// `otlp_output`'s defaults: a kept-alive connection, the OpenTelemetry exporters' timeout,
+    /// and batches, as OTLP collectors expect.
+    pub fn otlp_defaults() -> HttpTransportConfig {
+        HttpTransportConfig {
+            keep_alive: true,
+            timeout_ms: 10000,
+            batch_max_alerts: 100,
+            batch_max_wait_ms: 200,
+            ..HttpTransportConfig::default()
+        }
+    }
+}
+
+settings! {
+    /// `http_output`: the HTTP transport's keys, and what only this channel has.
+    pub struct HttpConfig {
+        enabled: bool = false,
+        echo: bool = false,
+        max_consecutive_timeouts: u32 = 5,
+        method: HttpMethod = HttpMethod::Post,
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
@@ -173,32 +197,13 @@ settings! {
         elasticsearch_bulk: ElasticsearchConfig = ElasticsearchConfig::default(),
         loki: LokiConfig = LokiConfig::default(),
     }
+    flattened transport: HttpTransportConfig = HttpTransportConfig::default();
 }
 
 settings! {
-    /// `otlp_output`: the HTTP channel's transport keys (same meaning), OTLP's defaults.
+    /// `otlp_output`: the HTTP transport's keys (same meaning), OTLP's defaults.
     pub struct OtlpConfig {
         enabled: bool = false,
-        /// Required when enabled; a URL without a path gets `/v1/logs`.
-        url: HttpUrl = HttpUrl::default(),
-        user_agent: String = "falcosecurity/falco".to_string() => read_user_agent,
-        insecure: bool = false,
-        ca_cert: String = String::new(),
-        ca_bundle: String = String::new(),
-        ca_path: String = "/etc/ssl/certs".to_string(),
-        mtls: bool = false,
-        client_cert: String = "/etc/ssl/certs/client.crt".to_string(),
-        client_key: String = "/etc/ssl/certs/client.key".to_string(),
-        compress_uploads: bool = false,
-        keep_alive: bool = true,
-        headers: Vec<(String, String)> = Vec::new() => read_headers,
-        /// The OpenTelemetry exporters' default.
-        timeout_ms: u64 = 10000 => positive,
-        retry_max_backoff_ms: u64 = 30000,
-        spool_dir: String = String::new(),
-        spool_max_mb: u64 = 256 => positive,
-        batch_max_alerts: usize = 100 => positive,
-        batch_max_wait_ms: u64 = 200,
         min_priority: Priority = Priority::Debug,
         /// Which alerts the channel takes (an extension; docs/routing.md).
         route as "match": Match = Match::default(),
@@ -207,4 +212,5 @@ settings! {
         /// Added to the resource after `service.name` and `host.name` (which they may replace).
         resource_attributes: Vec<(String, String)> = Vec::new() => read_attributes,
     }
+    flattened transport: HttpTransportConfig = HttpTransportConfig::otlp_defaults();
 }

@@ -100,7 +100,9 @@ mod tests;
 pub use append::{applicable as applicable_appends, AppendRule};
 pub use checks::MAX_CHANNELS;
 pub use extra::ExtraKind;
-pub use keys::{HttpConfig, OtlpConfig, RotateConfig, SyslogConfig, SyslogTlsConfig};
+pub use keys::{
+    HttpConfig, HttpTransportConfig, OtlpConfig, RotateConfig, SyslogConfig, SyslogTlsConfig,
+};
 pub use match_storm::{Match, StormConfig};
 #[cfg(test)]
 pub use nats::SubjectTemplate;

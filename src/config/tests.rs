@@ -109,19 +109,19 @@ fn defaults_match_falco() {
     assert_eq!(c.syslog.format, SyslogFormat::Rfc3164);
     assert_eq!(c.syslog.facility, 1);
     let h = &c.http;
-    assert_eq!(h.user_agent, "falcosecurity/falco");
-    assert_eq!(h.ca_path, "/etc/ssl/certs");
-    assert_eq!(h.client_cert, "/etc/ssl/certs/client.crt");
-    assert_eq!(h.client_key, "/etc/ssl/certs/client.key");
+    assert_eq!(h.transport.user_agent, "falcosecurity/falco");
+    assert_eq!(h.transport.ca_path, "/etc/ssl/certs");
+    assert_eq!(h.transport.client_cert, "/etc/ssl/certs/client.crt");
+    assert_eq!(h.transport.client_key, "/etc/ssl/certs/client.key");
     assert_eq!(h.max_consecutive_timeouts, 5);
     assert_eq!(h.method, HttpMethod::Post);
-    assert_eq!(h.timeout_ms, 5000);
-    assert_eq!(h.retry_max_backoff_ms, 30000);
-    assert_eq!(h.spool_dir, "");
-    assert_eq!(h.spool_max_mb, 256);
-    assert_eq!(h.batch_max_alerts, 1);
-    assert_eq!(h.batch_max_wait_ms, 100);
-    assert!(h.headers.is_empty());
+    assert_eq!(h.transport.timeout_ms, 5000);
+    assert_eq!(h.transport.retry_max_backoff_ms, 30000);
+    assert_eq!(h.transport.spool_dir, "");
+    assert_eq!(h.transport.spool_max_mb, 256);
+    assert_eq!(h.transport.batch_max_alerts, 1);
+    assert_eq!(h.transport.batch_max_wait_ms, 100);
+    assert!(h.transport.headers.is_empty());
     for p in [
         c.stdout.min_priority,
         c.file.min_priority,
@@ -150,8 +150,8 @@ fn null_values_mean_default() {
     assert_eq!(c.output_timeout_ms, 2000);
     assert!(c.json_include_output_property);
     assert_eq!(c.file.mode, 0o600);
-    assert_eq!(c.http.user_agent, "falcosecurity/falco");
-    assert!(c.http.headers.is_empty());
+    assert_eq!(c.http.transport.user_agent, "falcosecurity/falco");
+    assert!(c.http.transport.headers.is_empty());
 }
 
 #[test]
@@ -240,29 +240,43 @@ http_output:
     assert!(c.program.program.starts_with("jq '{text: .output}' | curl"));
     assert_eq!(c.program.min_priority, Priority::Informational);
     let h = &c.http;
-    assert!(h.enabled && h.insecure && h.mtls && h.echo && h.compress_uploads && h.keep_alive);
-    assert_eq!(h.url.as_str(), "https://example.com/alerts");
-    assert_eq!(h.user_agent, "me/1");
+    assert!(
+        h.enabled
+            && h.transport.insecure
+            && h.transport.mtls
+            && h.echo
+            && h.transport.compress_uploads
+            && h.transport.keep_alive
+    );
+    assert_eq!(h.transport.url.as_str(), "https://example.com/alerts");
+    assert_eq!(h.transport.user_agent, "me/1");
     assert_eq!(
-        (h.ca_cert.as_str(), h.ca_bundle.as_str(), h.ca_path.as_str()),
+        (
+            h.transport.ca_cert.as_str(),
+            h.transport.ca_bundle.as_str(),
+            h.transport.ca_path.as_str()
+        ),
         ("/ca.pem", "/bundle.pem", "/capath")
     );
     assert_eq!(
-        (h.client_cert.as_str(), h.client_key.as_str()),
+        (
+            h.transport.client_cert.as_str(),
+            h.transport.client_key.as_str()
+        ),
         ("/c.crt", "/c.key")
     );
     assert_eq!(h.max_consecutive_timeouts, 9);
     assert_eq!(
-        h.headers,
+        h.transport.headers,
         vec![("Authorization".to_string(), "Bearer x".to_string())]
     );
     assert_eq!(h.method, HttpMethod::Put);
-    assert_eq!(h.timeout_ms, 1234);
-    assert_eq!(h.retry_max_backoff_ms, 60000);
-    assert_eq!(h.spool_dir, "/var/spool/falco");
-    assert_eq!(h.spool_max_mb, 10);
-    assert_eq!(h.batch_max_alerts, 50);
-    assert_eq!(h.batch_max_wait_ms, 250);
+    assert_eq!(h.transport.timeout_ms, 1234);
+    assert_eq!(h.transport.retry_max_backoff_ms, 60000);
+    assert_eq!(h.transport.spool_dir, "/var/spool/falco");
+    assert_eq!(h.transport.spool_max_mb, 10);
+    assert_eq!(h.transport.batch_max_alerts, 50);
+    assert_eq!(h.transport.batch_max_wait_ms, 250);
     assert_eq!(h.min_priority, Priority::Critical);
 }
 
@@ -423,8 +437,8 @@ fn thread_per_channel_is_off_unless_asked_for() {
 #[test]
 fn strings_accept_any_scalar_but_not_collections() {
     let c = yaml("http_output:\n  user_agent: 12\n  ca_path: true\n");
-    assert_eq!(c.http.user_agent, "12");
-    assert_eq!(c.http.ca_path, "true");
+    assert_eq!(c.http.transport.user_agent, "12");
+    assert_eq!(c.http.transport.ca_path, "true");
     let e = yaml_err("file_output:\n  filename: [a, b]\n");
     assert_names(&e, &["`file_output.filename`", "a sequence"]);
     let e = yaml_err("program_output:\n  program: {a: b}\n");
@@ -678,10 +692,16 @@ fn headers_keep_order() {
     let c = yaml(
         "http_output:\n  headers:\n    Zeta: z\n    Alpha: a\n    X-Num: 5\n    Empty:\n    M: \"m\"\n",
     );
-    let names: Vec<&str> = c.http.headers.iter().map(|(k, _)| k.as_str()).collect();
+    let names: Vec<&str> = c
+        .http
+        .transport
+        .headers
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
     assert_eq!(names, ["Zeta", "Alpha", "X-Num", "Empty", "M"]);
-    assert_eq!(c.http.headers[2].1, "5");
-    assert_eq!(c.http.headers[3].1, "");
+    assert_eq!(c.http.transport.headers[2].1, "5");
+    assert_eq!(c.http.transport.headers[3].1, "");
 }
 
 #[test]
@@ -714,7 +734,7 @@ fn url_quotes_are_stripped() {
         ("http://a/b", "http://a/b"),
     ] {
         let c = yaml(&format!("http_output:\n  url: {text}\n"));
-        assert_eq!(c.http.url.as_str(), url, "url: {text}");
+        assert_eq!(c.http.transport.url.as_str(), url, "url: {text}");
     }
     // Mismatched quotes are not stripped, so the URL is refused.
     let e = yaml_err("http_output:\n  url: \"'http://a/b\"\n");
@@ -737,7 +757,10 @@ fn bad_urls() {
         assert_names(&e, &["`http_output.url`", &format!("\"{bad}\""), "http://"]);
     }
     let c = yaml("http_output:\n  url: HTTPS://Example.com:8443/x?y=1\n");
-    assert_eq!(c.http.url.as_str(), "HTTPS://Example.com:8443/x?y=1");
+    assert_eq!(
+        c.http.transport.url.as_str(),
+        "HTTPS://Example.com:8443/x?y=1"
+    );
 }
 
 #[test]
@@ -810,8 +833,8 @@ fn precedence_file_then_yaml_then_overrides() {
     let c = r.unwrap();
     assert_eq!(c.output_timeout_ms, 200); // yaml over file
     assert!(c.json_output); // file kept
-    assert_eq!(c.http.user_agent, "cli"); // -o over yaml
-    assert_eq!(c.http.ca_path, "/from/file"); // deep merge kept the file's sibling key
+    assert_eq!(c.http.transport.user_agent, "cli"); // -o over yaml
+    assert_eq!(c.http.transport.ca_path, "/from/file"); // deep merge kept the file's sibling key
     let (r, _) = load_with(
         Some(f.path()),
         Some("output_timeout: 200\n"),
@@ -840,13 +863,13 @@ fn override_values_are_text_unless_braced() {
     let c = r.unwrap();
     assert!(c.stdout.enabled);
     assert_eq!(c.outputs_queue.capacity, 100);
-    assert_eq!(c.http.user_agent, "\"x y\""); // quotes kept, as in Falco
+    assert_eq!(c.http.transport.user_agent, "\"x y\""); // quotes kept, as in Falco
     assert_eq!(
         c.program.program,
         "curl -H \"a: b\" http://x # not a comment"
     );
     assert_eq!(
-        c.http.headers,
+        c.http.transport.headers,
         vec![
             ("X-A".to_string(), "1".to_string()),
             ("X-B".to_string(), "two".to_string()),
@@ -869,9 +892,9 @@ fn override_values_are_text_unless_braced() {
     );
     let c = r.unwrap();
     assert_eq!(c.program.program, " cat [a, b] ~"); // not trimmed
-    assert_eq!(c.http.user_agent, "~"); // a string, not null
-    assert_eq!(c.http.ca_path, "[x]"); // only {...} is YAML
-    assert_eq!(c.http.headers[0].1, "  spaced  ");
+    assert_eq!(c.http.transport.user_agent, "~"); // a string, not null
+    assert_eq!(c.http.transport.ca_path, "[x]"); // only {...} is YAML
+    assert_eq!(c.http.transport.headers[0].1, "  spaced  ");
 }
 
 #[test]
@@ -930,7 +953,7 @@ fn empty_override_value() {
         ],
     );
     let c = r.unwrap();
-    assert_eq!(c.http.user_agent, "");
+    assert_eq!(c.http.transport.user_agent, "");
     assert_eq!(c.output_timeout_ms, 2000);
 }
 
@@ -980,7 +1003,7 @@ fn null_block_in_later_source_keeps_earlier_block() {
         Some("stdout_output:\n  enabled: true\nhttp_output:\n  user_agent: a\n"),
         &[],
     );
-    assert_eq!(r.unwrap().http.user_agent, "a");
+    assert_eq!(r.unwrap().http.transport.user_agent, "a");
     let f = TempFile::new("nullblock.yaml", "stdout_output:\n  enabled: true\n");
     let (r, _) = load_with(Some(f.path()), Some("stdout_output:\n"), &[]);
     assert!(r.unwrap().stdout.enabled);
@@ -1004,8 +1027,8 @@ fn env_expansion() {
     let c = r.unwrap();
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(c.file.filename, "/var/log/a.txt");
-    assert_eq!(c.http.headers[0].1, "Bearer s3cr3t");
-    assert_eq!(c.http.user_agent, "${NOT_EXPANDED} $ s3cr3t");
+    assert_eq!(c.http.transport.headers[0].1, "Bearer s3cr3t");
+    assert_eq!(c.http.transport.user_agent, "${NOT_EXPANDED} $ s3cr3t");
 }
 
 #[test]
@@ -1018,7 +1041,7 @@ fn env_unset_warns_and_expands_to_empty() {
         ),
         &[],
     );
-    assert_eq!(r.unwrap().http.user_agent, "ab");
+    assert_eq!(r.unwrap().http.transport.user_agent, "ab");
     assert_eq!(w.len(), 1, "{w:?}");
     assert_names(
         &w[0],
@@ -1062,8 +1085,14 @@ fn env_expansion_feeds_typed_values() {
     );
     let c = r.unwrap();
     assert!(w.is_empty(), "{w:?}");
-    assert_eq!(c.http.user_agent, "${FALCO_OUTPUTS_CFGTEST_ENV3_ON}");
-    assert_eq!(c.http.headers[0].1, "${FALCO_OUTPUTS_CFGTEST_ENV3_ON}");
+    assert_eq!(
+        c.http.transport.user_agent,
+        "${FALCO_OUTPUTS_CFGTEST_ENV3_ON}"
+    );
+    assert_eq!(
+        c.http.transport.headers[0].1,
+        "${FALCO_OUTPUTS_CFGTEST_ENV3_ON}"
+    );
 }
 
 // ---- the shipped falco.yaml ----
@@ -1110,7 +1139,7 @@ fn shipped_falco_yaml_loads() {
             assert_names(&w[0], &["`append_output[0]`", "suggested_output", "engine"]);
         } else {
             // 0.39 shipped an example URL (master ships none).
-            expected.http.url = "http://some.url".parse().unwrap();
+            expected.http.transport.url = "http://some.url".parse().unwrap();
             assert!(w.is_empty(), "{path}: unexpected warnings: {w:?}");
         }
         assert_eq!(c, expected, "{path}");
@@ -1170,7 +1199,7 @@ fn shipped_falco_yaml_with_overrides() {
     );
     let c = r.unwrap();
     assert!(c.program.enabled && c.http.enabled);
-    assert_eq!(c.http.url.as_str(), "http://h:1/");
+    assert_eq!(c.http.transport.url.as_str(), "http://h:1/");
 }
 
 // ---- scalars are read from their text ----
@@ -1195,8 +1224,8 @@ fn strings_keep_their_spelling() {
     let c = yaml(
         "http_output:\n  user_agent: 1.10\n  ca_path: True\n  headers:\n    X-Version: 2.50\n    X-Hex: 0x1F\n",
     );
-    assert_eq!(c.http.user_agent, "1.10");
-    assert_eq!(c.http.ca_path, "True");
-    assert_eq!(c.http.headers[0].1, "2.50");
-    assert_eq!(c.http.headers[1].1, "0x1F");
+    assert_eq!(c.http.transport.user_agent, "1.10");
+    assert_eq!(c.http.transport.ca_path, "True");
+    assert_eq!(c.http.transport.headers[0].1, "2.50");
+    assert_eq!(c.http.transport.headers[1].1, "0x1F");
 }

@@ -19,13 +19,14 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::alert::Alert;
-use crate::config::HttpConfig;
+use crate::config::HttpTransportConfig;
 use crate::error::InitError;
 use crate::format::Formatter;
 use crate::log::Logger;
 use crate::outputs::log_limit::LogLimit;
 use crate::outputs::{Batch, Channel, ChannelCtx};
 
+pub use client::Requests;
 use client::{Client, Outcome};
 use payload::{Judgement, Payload};
 use retry::{Backoff, Verdict};
@@ -84,7 +85,8 @@ struct Outage {
 impl HttpChannel {
     /// The transport for any payload; `block` names the configuration block in messages.
     pub(crate) fn open_with(
-        http: &HttpConfig,
+        http: &HttpTransportConfig,
+        requests: Requests,
         payload: Box<dyn Payload>,
         block: &'static str,
         log: &Logger,
@@ -96,7 +98,13 @@ impl HttpChannel {
                 "{what}: insecure: true, the server's TLS certificate is not verified"
             ));
         }
-        let client = Client::open(http, block, payload.content_type(), payload.answer_kept())?;
+        let client = Client::open(
+            http,
+            requests,
+            block,
+            payload.content_type(),
+            payload.answer_kept(),
+        )?;
         let max_bytes = http.spool_max_mb.saturating_mul(1 << 20);
         let target = http.url.redacted();
         let mut store = Store::memory();
@@ -136,7 +144,7 @@ impl HttpChannel {
             payload,
             gzip: http.compress_uploads,
             max_bytes,
-            max_consecutive_timeouts: http.max_consecutive_timeouts,
+            max_consecutive_timeouts: requests.max_consecutive_timeouts,
             first_pending_at: None,
             retry_at: None,
             backoff: Backoff::new(millis(http.retry_max_backoff_ms.max(1))),
@@ -582,7 +590,7 @@ impl Channel for HttpChannel {
 }
 
 /// The certificate files must be readable now (the configuration has checked every value).
-fn validate(http: &HttpConfig, block: &str) -> Result<(), InitError> {
+fn validate(http: &HttpTransportConfig, block: &str) -> Result<(), InitError> {
     let must_read = |key: &str, path: &str| -> Result<(), InitError> {
         std::fs::File::open(path)
             .map(|_| ())

@@ -12,7 +12,7 @@ use crate::config::{Config, HttpConfig, HttpFormat};
 use crate::error::InitError;
 use crate::log::Logger;
 use crate::outputs::http::payload::Payload;
-use crate::outputs::http::HttpChannel;
+use crate::outputs::http::{HttpChannel, Requests};
 
 use elasticsearch_bulk::ElasticBulk;
 use lines::Lines;
@@ -32,20 +32,21 @@ impl HttpChannel {
         json_output: bool,
         log: &Logger,
     ) -> Result<HttpChannel, InitError> {
+        let requests = Requests::of(http);
         let payload: Box<dyn Payload> = match http.format {
-            HttpFormat::Falco => Box::new(Lines::new(json_output, http.batch_max_alerts)),
+            HttpFormat::Falco => Box::new(Lines::new(json_output, http.transport.batch_max_alerts)),
             HttpFormat::SplunkHec => {
                 // HEC's token goes in a header of every request.
-                let mut transport = http.clone();
+                let mut transport = http.transport.clone();
                 transport
                     .headers
                     .push(SplunkHec::authorization(&http.splunk_hec));
                 let payload = Box::new(SplunkHec::new(&http.splunk_hec));
-                return HttpChannel::open_with(&transport, payload, "http_output", log);
+                return HttpChannel::open_with(&transport, requests, payload, "http_output", log);
             }
             HttpFormat::ElasticsearchBulk => Box::new(ElasticBulk::new(&http.elasticsearch_bulk)),
             HttpFormat::Loki => Box::new(LokiPush::new(&http.loki)),
         };
-        HttpChannel::open_with(http, payload, "http_output", log)
+        HttpChannel::open_with(&http.transport, requests, payload, "http_output", log)
     }
 }

@@ -10,13 +10,14 @@
 use std::time::SystemTime;
 
 use crate::alert::{Alert, AlertKind, FieldKind, Priority};
-use crate::config::{HttpConfig, HttpMethod, OtlpConfig};
+use crate::config::{HttpMethod, HttpTransportConfig, OtlpConfig};
 use crate::error::InitError;
 use crate::format::{push_json_string, with_fields_sorted, Formatter};
 use crate::log::Logger;
 use crate::outputs::http::payload::{Judgement, Payload};
 use crate::outputs::http::retry::Verdict;
 use crate::outputs::http::HttpChannel;
+use crate::outputs::http::Requests;
 
 /// The instrumentation scope of every record.
 const SCOPE_NAME: &str = "falco-outputs";
@@ -29,43 +30,34 @@ const RESERVED: [&str; 4] = ["priority", "rule", "source", "tags"];
 /// Opens the channel: the HTTP transport with the OTLP payload.
 pub fn open(cfg: &OtlpConfig, log: &Logger, hostname: &str) -> Result<HttpChannel, InitError> {
     let envelope = Envelope::new(hostname, &cfg.resource_attributes);
-    HttpChannel::open_with(&transport(cfg), Box::new(envelope), "otlp_output", log)
+    HttpChannel::open_with(
+        &transport(cfg),
+        REQUESTS,
+        Box::new(envelope),
+        "otlp_output",
+        log,
+    )
 }
 
-/// The HTTP channel's settings for an `otlp_output` block.
-fn transport(cfg: &OtlpConfig) -> HttpConfig {
-    HttpConfig {
-        enabled: cfg.enabled,
-        url: with_logs_path(cfg.url.as_str())
+/// The HTTP transport's settings for an `otlp_output` block: its own keys, with `/v1/logs` added
+/// to a URL without a path.
+fn transport(cfg: &OtlpConfig) -> HttpTransportConfig {
+    let url = &cfg.transport.url;
+    HttpTransportConfig {
+        url: with_logs_path(url.as_str())
             .parse()
-            .unwrap_or_else(|_| cfg.url.clone()),
-        user_agent: cfg.user_agent.clone(),
-        insecure: cfg.insecure,
-        ca_cert: cfg.ca_cert.clone(),
-        ca_bundle: cfg.ca_bundle.clone(),
-        ca_path: cfg.ca_path.clone(),
-        mtls: cfg.mtls,
-        client_cert: cfg.client_cert.clone(),
-        client_key: cfg.client_key.clone(),
-        echo: false,
-        compress_uploads: cfg.compress_uploads,
-        keep_alive: cfg.keep_alive,
-        // OTLP retries a timeout with backoff like any transient failure.
-        max_consecutive_timeouts: 0,
-        headers: cfg.headers.clone(),
-        method: HttpMethod::Post,
-        timeout_ms: cfg.timeout_ms,
-        retry_max_backoff_ms: cfg.retry_max_backoff_ms,
-        spool_dir: cfg.spool_dir.clone(),
-        spool_max_mb: cfg.spool_max_mb,
-        batch_max_alerts: cfg.batch_max_alerts,
-        batch_max_wait_ms: cfg.batch_max_wait_ms,
-        min_priority: cfg.min_priority,
-        route: cfg.route.clone(),
-        storm: cfg.storm.clone(),
-        ..HttpConfig::default()
+            .unwrap_or_else(|_| url.clone()),
+        ..cfg.transport.clone()
     }
 }
+
+/// OTLP's requests: a POST, answers not echoed; a timeout is retried with backoff like any
+/// transient failure.
+const REQUESTS: Requests = Requests {
+    method: HttpMethod::Post,
+    echo: false,
+    max_consecutive_timeouts: 0,
+};
 
 /// `http://collector:4318` -> `http://collector:4318/v1/logs`; a URL with a path is kept.
 fn with_logs_path(url: &str) -> String {

@@ -14,11 +14,11 @@ fn ten_thousand_alerts_in_far_fewer_requests_none_lost_each_batch_ordered() {
     }
     let srv = Server::start(ServerOpts::default());
     let mut cfg = http_config(&srv.url("/bulk"));
-    cfg.batch_max_alerts = 100;
+    cfg.transport.batch_max_alerts = 100;
     // Only full batches: a short wait would also send partial ones whenever a round trip takes
     // longer than it (a loaded machine), which is its promise. The wait has its own test below.
-    cfg.batch_max_wait_ms = 60_000;
-    cfg.keep_alive = true;
+    cfg.transport.batch_max_wait_ms = 60_000;
+    cfg.transport.keep_alive = true;
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     let lines = alert_lines("bulk", 10_000);
@@ -66,8 +66,8 @@ fn a_partial_batch_leaves_after_batch_max_wait_ms() {
     }
     let srv = Server::start(ServerOpts::default());
     let mut cfg = http_config(&srv.url("/"));
-    cfg.batch_max_alerts = 100;
-    cfg.batch_max_wait_ms = 300;
+    cfg.transport.batch_max_alerts = 100;
+    cfg.transport.batch_max_wait_ms = 300;
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, false, &ctx.logger()).unwrap();
     let lines = [
@@ -103,8 +103,8 @@ fn flush_sends_a_partial_batch_at_once() {
     }
     let srv = Server::start(ServerOpts::default());
     let mut cfg = http_config(&srv.url("/"));
-    cfg.batch_max_alerts = 100;
-    cfg.batch_max_wait_ms = 60_000;
+    cfg.transport.batch_max_alerts = 100;
+    cfg.transport.batch_max_wait_ms = 60_000;
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     ch.deliver(&batch(&alert_lines("flush", 2)), &ctx.ctx);
@@ -127,8 +127,8 @@ fn batches_stay_whole_and_ordered_through_retries() {
         ..Default::default()
     });
     let mut cfg = http_config(&srv.url("/"));
-    cfg.batch_max_alerts = 100;
-    cfg.compress_uploads = true;
+    cfg.transport.batch_max_alerts = 100;
+    cfg.transport.compress_uploads = true;
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     let lines = alert_lines("retry-batch", 250);

@@ -76,11 +76,11 @@ fn fast_server() -> (u16, Arc<AtomicUsize>) {
 fn run(name: &str, n: usize, edit: impl Fn(&mut falco_outputs::testing::HttpConfig)) {
     let (port, count) = fast_server();
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
-    cfg.keep_alive = true;
+    cfg.transport.keep_alive = true;
     edit(&mut cfg);
     let spool = tempfile::tempdir().unwrap();
-    if cfg.spool_dir == "SPOOL" {
-        cfg.spool_dir = spool.path().to_string_lossy().into();
+    if cfg.transport.spool_dir == "SPOOL" {
+        cfg.transport.spool_dir = spool.path().to_string_lossy().into();
     }
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
@@ -113,20 +113,20 @@ fn run(name: &str, n: usize, edit: impl Fn(&mut falco_outputs::testing::HttpConf
 fn http_delivery_throughput() {
     run("batch 1, keep_alive", 20_000, |_| {});
     run("batch 1, keep_alive: false", 5_000, |c| {
-        c.keep_alive = false
+        c.transport.keep_alive = false
     });
     run("batch 100, keep_alive", 200_000, |c| {
-        c.batch_max_alerts = 100
+        c.transport.batch_max_alerts = 100
     });
     run("batch 100, keep_alive, gzip", 200_000, |c| {
-        c.batch_max_alerts = 100;
-        c.compress_uploads = true
+        c.transport.batch_max_alerts = 100;
+        c.transport.compress_uploads = true
     });
     run("batch 1, keep_alive, spool_dir", 20_000, |c| {
-        c.spool_dir = "SPOOL".into()
+        c.transport.spool_dir = "SPOOL".into()
     });
     run("batch 100, keep_alive, spool_dir", 200_000, |c| {
-        c.batch_max_alerts = 100;
-        c.spool_dir = "SPOOL".into()
+        c.transport.batch_max_alerts = 100;
+        c.transport.spool_dir = "SPOOL".into()
     });
 }

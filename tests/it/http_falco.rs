@@ -61,7 +61,7 @@ fn text_output_is_text_plain_and_user_agent_is_configurable() {
     }
     let srv = Server::start(ServerOpts::default());
     let mut cfg = http_config(&srv.url("/"));
-    cfg.user_agent = "my-agent/1.0".into();
+    cfg.transport.user_agent = "my-agent/1.0".into();
     let line = "16:31:56.746609046: Error File opened for writing (user=root)".to_string();
     send(&cfg, false, std::slice::from_ref(&line)).1.unwrap();
     let reqs = srv.wait_requests(1, Duration::from_secs(5));
@@ -96,13 +96,13 @@ fn https_with_test_ca_refused_by_default_accepted_with_each_trust_option() {
     assert!(ctx.log_text().contains("certificate"), "{}", ctx.log_text());
 
     let mut with_ca_cert = http_config(&url);
-    with_ca_cert.ca_cert = c.ca.to_string_lossy().into();
+    with_ca_cert.transport.ca_cert = c.ca.to_string_lossy().into();
     let mut with_bundle = http_config(&url);
-    with_bundle.ca_bundle = c.ca.to_string_lossy().into();
+    with_bundle.transport.ca_bundle = c.ca.to_string_lossy().into();
     let mut with_path = http_config(&url);
-    with_path.ca_path = c.ca_dir.to_string_lossy().into();
+    with_path.transport.ca_path = c.ca_dir.to_string_lossy().into();
     let mut insecure = http_config(&url);
-    insecure.insecure = true;
+    insecure.transport.insecure = true;
     for (name, cfg) in [
         ("ca_cert", with_ca_cert),
         ("ca_bundle", with_bundle),
@@ -140,16 +140,16 @@ fn mtls_required_by_server_refused_without_client_cert() {
         ..Default::default()
     });
     let mut cfg = http_config(&srv.url("/mtls"));
-    cfg.ca_cert = c.ca.to_string_lossy().into();
+    cfg.transport.ca_cert = c.ca.to_string_lossy().into();
 
     let (ctx, r) = send(&cfg, true, &alert_lines("no-client-cert", 1));
     r.unwrap();
     assert_eq!(ctx.stats().delivered, 0);
     assert_eq!(srv.requests().len(), 0);
 
-    cfg.mtls = true;
-    cfg.client_cert = c.client_cert.to_string_lossy().into();
-    cfg.client_key = c.client_key.to_string_lossy().into();
+    cfg.transport.mtls = true;
+    cfg.transport.client_cert = c.client_cert.to_string_lossy().into();
+    cfg.transport.client_key = c.client_key.to_string_lossy().into();
     let (ctx, r) = send(&cfg, true, &alert_lines("client-cert", 1));
     r.unwrap();
     assert_eq!(ctx.stats().delivered, 1, "{}", ctx.log_text());
@@ -167,7 +167,7 @@ fn compress_uploads_sends_a_gzip_body_that_decompresses_to_the_line() {
     }
     let srv = Server::start(ServerOpts::default());
     let mut cfg = http_config(&srv.url("/gz"));
-    cfg.compress_uploads = true;
+    cfg.transport.compress_uploads = true;
     let lines = alert_lines("gzip", 1);
     send(&cfg, true, &lines).1.unwrap();
     let reqs = srv.wait_requests(1, Duration::from_secs(5));
@@ -189,7 +189,7 @@ fn put_and_custom_headers() {
     let srv = Server::start(ServerOpts::default());
     let mut cfg = http_config(&srv.url("/put"));
     cfg.method = HttpMethod::Put;
-    cfg.headers = vec![
+    cfg.transport.headers = vec![
         ("Authorization".into(), "Bearer s3cr3t-token".into()),
         ("X-Tenant".into(), "blue".into()),
     ];
@@ -215,7 +215,7 @@ fn header_values_never_appear_in_errors_or_logs() {
         "http://user:pa55@127.0.0.1:{}/x?token=qs-secret",
         free_port()
     ));
-    cfg.headers = vec![("Authorization".into(), "Bearer s3cr3t-token".into())];
+    cfg.transport.headers = vec![("Authorization".into(), "Bearer s3cr3t-token".into())];
     let (ctx, r) = send(&cfg, true, &alert_lines("down", 2));
     r.unwrap();
     let text = ctx.log_text();
@@ -235,9 +235,9 @@ fn bad_settings_name_the_key() {
     // channel checks that the files they name can be read.
     let cases: [(&str, Edit); 2] = [
         ("http_output.ca_cert", |c| {
-            c.ca_cert = "/nonexistent/ca.pem".into()
+            c.transport.ca_cert = "/nonexistent/ca.pem".into()
         }),
-        ("http_output.client_cert", |c| c.mtls = true),
+        ("http_output.client_cert", |c| c.transport.mtls = true),
     ];
     for (key, f) in cases {
         let mut cfg = http_config("http://127.0.0.1:9/");

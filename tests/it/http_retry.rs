@@ -108,7 +108,7 @@ fn too_many_requests_waits_for_retry_after() {
     });
     let ctx = Harness::http();
     let mut cfg = http_config(&srv.url("/"));
-    cfg.retry_max_backoff_ms = 5000;
+    cfg.transport.retry_max_backoff_ms = 5000;
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     ch.deliver(&batch(&alert_lines("429", 1)), &ctx.ctx);
     assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(5), || ctx
@@ -174,9 +174,9 @@ fn never_answering_server_times_out_and_is_retried_as_falco_does() {
     });
     let ctx = Harness::http();
     let mut cfg = http_config(&srv.url("/"));
-    cfg.timeout_ms = 300;
+    cfg.transport.timeout_ms = 300;
     cfg.max_consecutive_timeouts = 2;
-    cfg.retry_max_backoff_ms = 400;
+    cfg.transport.retry_max_backoff_ms = 400;
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     let lines = alert_lines("hang", 2);
     ch.deliver(&batch(&lines), &ctx.ctx);
@@ -214,7 +214,7 @@ fn close_deadline_interrupts_a_hung_request_and_counts_the_discard() {
     });
     let ctx = Harness::http();
     let mut cfg = http_config(&srv.url("/"));
-    cfg.timeout_ms = 30_000;
+    cfg.transport.timeout_ms = 30_000;
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     ctx.abort_after(Duration::from_millis(300));
     let t0 = Instant::now();

@@ -37,7 +37,7 @@ fn spool_survives_close_and_a_new_handle_delivers_the_old_alerts_first() {
     let spool = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
-    cfg.spool_dir = spool.path().join("spool").to_string_lossy().into();
+    cfg.transport.spool_dir = spool.path().join("spool").to_string_lossy().into();
     let first = alert_lines("first-run", 30);
     {
         let ctx = Harness::http();
@@ -106,7 +106,7 @@ fn spool_survives_close_and_a_new_handle_delivers_the_old_alerts_first() {
 fn one_spool_dir_serves_one_handle_at_a_time() {
     let spool = tempfile::tempdir().unwrap();
     let mut cfg = http_config(&format!("http://127.0.0.1:{}/", free_port()));
-    cfg.spool_dir = spool.path().to_string_lossy().into();
+    cfg.transport.spool_dir = spool.path().to_string_lossy().into();
     let ctx = Harness::http();
     let _first = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     match HttpChannel::open_http(&cfg, true, &ctx.logger()) {
@@ -123,8 +123,8 @@ fn spool_over_its_bound_drops_the_oldest_and_counts_them() {
     let spool = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
-    cfg.spool_dir = spool.path().to_string_lossy().into();
-    cfg.spool_max_mb = 1;
+    cfg.transport.spool_dir = spool.path().to_string_lossy().into();
+    cfg.transport.spool_max_mb = 1;
     let pad = "x".repeat(1000);
     let lines: Vec<String> = (0..3000)
         .map(|i| format!("{{\"seq\":{i},\"pad\":\"{pad}\"}}"))
@@ -221,7 +221,7 @@ fn spool_survives_a_killed_process_parent(child: &TestChild) {
         ..Default::default()
     });
     let mut cfg = http_config(&srv.url("/"));
-    cfg.spool_dir = spool.path().to_string_lossy().into();
+    cfg.transport.spool_dir = spool.path().to_string_lossy().into();
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     assert!(drive(&mut ch, &ctx.ctx, Duration::from_secs(10), || srv
@@ -243,7 +243,7 @@ fn crash_child() {
     let arg = std::env::var("HTTP_CRASH_CHILD").expect("set by the parent");
     let (port, dir) = arg.split_once(' ').unwrap();
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
-    cfg.spool_dir = dir.into();
+    cfg.transport.spool_dir = dir.into();
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     ch.deliver(&batch(&alert_lines("crash", 40)), &ctx.ctx);

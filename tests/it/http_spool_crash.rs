@@ -167,11 +167,11 @@ fn crash_child() {
         it.next().unwrap().parse::<u64>().unwrap(),
     );
     let mut cfg = http_config(&format!("http://127.0.0.1:{port}/"));
-    cfg.spool_dir = dir;
-    cfg.timeout_ms = 300;
-    cfg.retry_max_backoff_ms = 40;
-    cfg.batch_max_alerts = if round % 3 == 0 { 1 } else { 20 };
-    cfg.batch_max_wait_ms = 5;
+    cfg.transport.spool_dir = dir;
+    cfg.transport.timeout_ms = 300;
+    cfg.transport.retry_max_backoff_ms = 40;
+    cfg.transport.batch_max_alerts = if round % 3 == 0 { 1 } else { 20 };
+    cfg.transport.batch_max_wait_ms = 5;
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     let mut rng = round.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -284,8 +284,8 @@ fn kill_children_then_deliver(child: &TestChild) {
 
     // A last process on the same spool, endpoint up, not killed: delivers what is left.
     let mut cfg = http_config(&format!("http://127.0.0.1:{}/", ep.port));
-    cfg.spool_dir = spool.path().to_string_lossy().into();
-    cfg.batch_max_alerts = 100;
+    cfg.transport.spool_dir = spool.path().to_string_lossy().into();
+    cfg.transport.batch_max_alerts = 100;
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     let want: BTreeSet<(u64, u64)> = accepted

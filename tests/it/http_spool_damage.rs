@@ -44,7 +44,7 @@ fn peak_rss_kib() -> u64 {
 
 fn spool_cfg(url: &str, dir: &Path) -> HttpConfig {
     let mut cfg = http_config(url);
-    cfg.spool_dir = dir.to_string_lossy().into();
+    cfg.transport.spool_dir = dir.to_string_lossy().into();
     cfg
 }
 
@@ -149,7 +149,7 @@ fn v1_garbage_head_deletes_nothing_and_is_counted() {
 
     let srv = Server::start(ServerOpts::default());
     let mut cfg = spool_cfg(&srv.url("/"), &dir);
-    cfg.batch_max_alerts = 50;
+    cfg.transport.batch_max_alerts = 50;
     let ctx = Harness::http();
     let mut ch = HttpChannel::open_http(&cfg, true, &ctx.logger()).unwrap();
     drive(&mut ch, &ctx.ctx, Duration::from_secs(5), || {

@@ -186,7 +186,7 @@ fn files_the_spool_did_not_write_survive() {
     }
     let srv = Server::start(ServerOpts::default());
     let mut cfg = http_config(&srv.url("/"));
-    cfg.spool_dir = dir.to_string_lossy().into();
+    cfg.transport.spool_dir = dir.to_string_lossy().into();
     let lines = alert_lines("shared", 40);
     for round in 0..2 {
         let ctx = Harness::http();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use curl::easy::{Easy2, Handler, List, WriteError};
 use curl::multi::{Easy2Handle, Multi};
 
-use crate::config::{HttpConfig, HttpMethod};
+use crate::config::{HttpConfig, HttpMethod, HttpTransportConfig};
 use crate::error::InitError;
 use crate::sys;
 
@@ -82,23 +82,46 @@ pub struct Client {
 // and is opened on the host's thread then used only by the channel's worker.
 unsafe impl Send for Client {}
 
+/// How requests are made beyond the transport's keys: `http_output`'s own keys, fixed for
+/// OTLP.
+#[derive(Clone, Copy)]
+pub struct Requests {
+    pub method: HttpMethod,
+    /// Each answer's body is printed to stdout (Falco's `echo`).
+    pub echo: bool,
+    /// Timeouts in a row after which a batch is dropped instead of retried; 0 = never.
+    pub max_consecutive_timeouts: u32,
+}
+
+impl Requests {
+    /// `http_output`'s keys.
+    pub fn of(http: &HttpConfig) -> Requests {
+        Requests {
+            method: http.method,
+            echo: http.echo,
+            max_consecutive_timeouts: http.max_consecutive_timeouts,
+        }
+    }
+}
+
 impl Client {
     /// Sets up the handle from the configuration (`block` names it in errors); `content_type`
     /// is the channel's fixed one; the first `keep` bytes of each answer are kept.
     pub fn open(
-        http: &HttpConfig,
+        http: &HttpTransportConfig,
+        requests: Requests,
         block: &str,
         content_type: &str,
         keep: usize,
     ) -> Result<Client, InitError> {
         init_libcurl(block)?;
         let mut easy = Easy2::new(Collector {
-            echo: http.echo,
+            echo: requests.echo,
             keep,
             body_prefix: Vec::new(),
             retry_after: None,
         });
-        configure(&mut easy, http, content_type).map_err(|(key, e)| {
+        configure(&mut easy, http, requests.method, content_type).map_err(|(key, e)| {
             InitError::config(format!(
                 "{block}.{key}: libcurl refused it: {}",
                 describe(&e)
@@ -218,7 +241,8 @@ pub fn describe(e: &curl::Error) -> String {
 /// Applies the options; the error names the key at fault.
 fn configure(
     easy: &mut Easy2<Collector>,
-    http: &HttpConfig,
+    http: &HttpTransportConfig,
+    method: HttpMethod,
     content_type: &str,
 ) -> Result<(), (&'static str, curl::Error)> {
     let k = |key: &'static str| move |e| (key, e);
@@ -228,7 +252,7 @@ fn configure(
     // multi-threaded host.
     easy.signal(false).map_err(k("url"))?;
     easy.post(true).map_err(k("method"))?;
-    if http.method == HttpMethod::Put {
+    if method == HttpMethod::Put {
         easy.custom_request("PUT").map_err(k("method"))?;
     }
     easy.timeout(Duration::from_millis(http.timeout_ms))

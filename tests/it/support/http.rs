@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use falco_outputs::testing::HttpConfig;
+use falco_outputs::testing::{HttpConfig, HttpTransportConfig};
 
 /// Test PKI: a CA, a server certificate for 127.0.0.1/localhost, a client certificate.
 pub struct Certs {
@@ -287,9 +287,12 @@ pub fn header<'a>(req: &'a serde_json::Value, name: &str) -> Option<&'a str> {
 pub fn http_config(url: &str) -> HttpConfig {
     HttpConfig {
         enabled: true,
-        url: url.parse().unwrap(),
-        timeout_ms: 2000,
-        retry_max_backoff_ms: 200,
+        transport: HttpTransportConfig {
+            url: url.parse().unwrap(),
+            timeout_ms: 2000,
+            retry_max_backoff_ms: 200,
+            ..HttpTransportConfig::default()
+        },
         ..HttpConfig::default()
     }
 }
