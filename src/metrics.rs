@@ -19,12 +19,75 @@ type Value = fn(&ChannelMetrics<'_>) -> String;
 
 const PREFIX: &str = "falcosecurity_falco_outputs_";
 
+/// The per-channel families with one sample per channel: name, type, help, value.
+const PER_CHANNEL: [(&str, &str, &str, Value); 10] = [
+    (
+        "alerts_pending",
+        "gauge",
+        "Alerts enqueued for the channel and not yet accounted for (queued, in a batch, or held for a retry).",
+        |c| c.stats.pending().to_string(),
+    ),
+    (
+        "queue_depth",
+        "gauge",
+        "Alerts waiting for the channel: in the intake, not yet formatted (counted for every channel), or on the channel's own queue.",
+        |c| c.queue_depth.to_string(),
+    ),
+    (
+        "spool_bytes",
+        "gauge",
+        "Bytes of alerts held for a retry: in spool_dir when set, else in memory (bounded by spool_max_mb).",
+        |c| c.stats.held_bytes.to_string(),
+    ),
+    (
+        "retries_total",
+        "counter",
+        "Failed delivery attempts that the channel makes again.",
+        |c| c.stats.retries.to_string(),
+    ),
+    (
+        "write_errors_total",
+        "counter",
+        "Failed writes or requests, retried or not.",
+        |c| c.stats.errors.to_string(),
+    ),
+    (
+        "spool_corrupt_total",
+        "counter",
+        "Damaged places found in the channel's on-disk spool (skipped or rebuilt); not alerts.",
+        |c| c.stats.spool_corrupt.to_string(),
+    ),
+    (
+        "storm_summaries_total",
+        "counter",
+        "Summary alerts storm control made and queued for the channel (counted in alerts_total like any alert).",
+        |c| c.stats.summaries.to_string(),
+    ),
+    (
+        "file_rotations_total",
+        "counter",
+        "Files the channel rotated itself (file_output.rotate); 0 on other channels.",
+        |c| c.stats.rotations.to_string(),
+    ),
+    (
+        "duplicates_total",
+        "counter",
+        "Delivered alerts the peer already held (a NATS PubAck with duplicate: true); part of delivered.",
+        |c| c.stats.duplicates.to_string(),
+    ),
+    (
+        "last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the channel's last delivery; 0 before the first.",
+        |c| seconds(c.stats.last_success_ns),
+    ),
+];
+
 /// The whole exposition: one `# HELP` and `# TYPE` per family, a sample per channel.
 pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_>]) -> String {
     let mut out = String::with_capacity(1024 + channels.len() * 1024);
     family(&mut out, "version_info", "gauge", "The library's version.");
     sample(&mut out, "version_info", &[("version", version)], "1");
-
     family(
         &mut out,
         "alerts_accepted_total",
@@ -37,9 +100,20 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
         &[],
         &accepted.to_string(),
     );
+    alerts_by_outcome(&mut out, channels);
+    for (name, kind, help, value) in PER_CHANNEL {
+        family(&mut out, name, kind, help);
+        for ch in channels {
+            sample(&mut out, name, &[("channel", ch.name)], &value(ch));
+        }
+    }
+    out
+}
 
+/// `alerts_total`: a sample per channel and outcome.
+fn alerts_by_outcome(out: &mut String, channels: &[ChannelMetrics<'_>]) {
     family(
-        &mut out,
+        out,
         "alerts_total",
         "counter",
         "Alerts per channel by final outcome: delivered, failed (refused or unwritable), \
@@ -58,82 +132,13 @@ pub fn to_prometheus(version: &str, accepted: u64, channels: &[ChannelMetrics<'_
             ("suppressed", s.suppressed),
         ] {
             sample(
-                &mut out,
+                out,
                 "alerts_total",
                 &[("channel", ch.name), ("status", status)],
                 &n.to_string(),
             );
         }
     }
-    let per_channel: [(&str, &str, &str, Value); 10] = [
-        (
-            "alerts_pending",
-            "gauge",
-            "Alerts enqueued for the channel and not yet accounted for (queued, in a batch, or held for a retry).",
-            |c| c.stats.pending().to_string(),
-        ),
-        (
-            "queue_depth",
-            "gauge",
-            "Alerts waiting for the channel: in the intake, not yet formatted (counted for every channel), or on the channel's own queue.",
-            |c| c.queue_depth.to_string(),
-        ),
-        (
-            "spool_bytes",
-            "gauge",
-            "Bytes of alerts held for a retry: in spool_dir when set, else in memory (bounded by spool_max_mb).",
-            |c| c.stats.held_bytes.to_string(),
-        ),
-        (
-            "retries_total",
-            "counter",
-            "Failed delivery attempts that the channel makes again.",
-            |c| c.stats.retries.to_string(),
-        ),
-        (
-            "write_errors_total",
-            "counter",
-            "Failed writes or requests, retried or not.",
-            |c| c.stats.errors.to_string(),
-        ),
-        (
-            "spool_corrupt_total",
-            "counter",
-            "Damaged places found in the channel's on-disk spool (skipped or rebuilt); not alerts.",
-            |c| c.stats.spool_corrupt.to_string(),
-        ),
-        (
-            "storm_summaries_total",
-            "counter",
-            "Summary alerts storm control made and queued for the channel (counted in alerts_total like any alert).",
-            |c| c.stats.summaries.to_string(),
-        ),
-        (
-            "file_rotations_total",
-            "counter",
-            "Files the channel rotated itself (file_output.rotate); 0 on other channels.",
-            |c| c.stats.rotations.to_string(),
-        ),
-        (
-            "duplicates_total",
-            "counter",
-            "Delivered alerts the peer already held (a NATS PubAck with duplicate: true); part of delivered.",
-            |c| c.stats.duplicates.to_string(),
-        ),
-        (
-            "last_success_timestamp_seconds",
-            "gauge",
-            "Unix time of the channel's last delivery; 0 before the first.",
-            |c| seconds(c.stats.last_success_ns),
-        ),
-    ];
-    for (name, kind, help, value) in per_channel {
-        family(&mut out, name, kind, help);
-        for ch in channels {
-            sample(&mut out, name, &[("channel", ch.name)], &value(ch));
-        }
-    }
-    out
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

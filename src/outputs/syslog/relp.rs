@@ -117,90 +117,112 @@ impl Parser {
 
     /// The next complete reply, `Ok(None)` if it has not fully arrived.
     pub fn next(&mut self) -> Result<Option<Reply>, ProtocolError> {
-        let s = &self.buf[self.pos..];
-        let mut i = 0;
-        let Some(txnr) = number(s, &mut i, "transaction number")? else {
+        let Some(frame) = cut_frame(&self.buf[self.pos..])? else {
             return Ok(None);
         };
-        if s[i] != b' ' {
-            return bad("no space after the transaction number");
-        }
-        i += 1;
-        let cmd_start = i;
-        while i < s.len() && s[i].is_ascii_alphabetic() {
-            i += 1;
-            if i - cmd_start > MAX_COMMAND {
-                return bad("command longer than 32 letters");
-            }
-        }
-        if i == s.len() {
-            return Ok(None);
-        }
-        if i == cmd_start || s[i] != b' ' {
-            return bad("malformed command");
-        }
-        let command = String::from_utf8_lossy(&s[cmd_start..i]).into_owned();
-        i += 1;
-        let Some(len) = number(s, &mut i, "data length")? else {
-            return Ok(None);
-        };
-        let len = len as usize;
-        if len > MAX_RESPONSE_DATA {
-            return bad(format!("data length {len} over {MAX_RESPONSE_DATA}"));
-        }
-        let data_start = if len > 0 {
-            if s[i] != b' ' {
-                return bad("no space before the data");
-            }
-            i + 1
-        } else {
-            i
-        };
-        // DATA, then the LF trailer.
-        if s.len() <= data_start + len {
-            return Ok(None);
-        }
-        if s[data_start + len] != b'\n' {
-            return bad("no LF after the data");
-        }
-        let data = &s[data_start..data_start + len];
-        let reply = match command.as_str() {
-            "rsp" => {
-                if txnr == 0 || txnr > TXNR_MAX {
-                    return bad(format!("rsp with transaction number {txnr}"));
-                }
-                if data.is_empty() {
-                    // The answer to `close` carries no status.
-                    self.pos += data_start + len + 1;
-                    return Ok(Some(Reply::Rsp {
-                        txnr,
-                        code: 0,
-                        text: String::new(),
-                    }));
-                }
-                let code_end = data.iter().position(|b| !b.is_ascii_digit());
-                let code_end = code_end.unwrap_or(data.len());
-                if code_end != 3 {
-                    return bad("rsp without a 3-digit status code");
-                }
-                let code = std::str::from_utf8(&data[..3])
-                    .ok()
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(0);
-                // The text: up to the end of the first line, bounded.
-                let rest = &data[3..];
-                let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-                let text = String::from_utf8_lossy(&rest[..line_end.min(200)])
-                    .trim()
-                    .to_string();
-                Reply::Rsp { txnr, code, text }
-            }
+        let reply = match frame.command.as_str() {
+            "rsp" => rsp(frame.txnr, frame.data)?,
             "serverclose" => Reply::ServerClose,
             other => return bad(format!("unexpected command '{other}' from the server")),
         };
-        self.pos += data_start + len + 1;
+        self.pos += frame.len;
         Ok(Some(reply))
     }
+}
+
+/// One complete frame, cut from the bytes received.
+struct Frame<'a> {
+    txnr: u32,
+    command: String,
+    data: &'a [u8],
+    /// Bytes it takes, trailer included.
+    len: usize,
+}
+
+/// The frame at the start of `s`: `Ok(None)` if it has not fully arrived.
+fn cut_frame(s: &[u8]) -> Result<Option<Frame<'_>>, ProtocolError> {
+    let mut i = 0;
+    let Some(txnr) = number(s, &mut i, "transaction number")? else {
+        return Ok(None);
+    };
+    if s[i] != b' ' {
+        return bad("no space after the transaction number");
+    }
+    i += 1;
+    let cmd_start = i;
+    while i < s.len() && s[i].is_ascii_alphabetic() {
+        i += 1;
+        if i - cmd_start > MAX_COMMAND {
+            return bad("command longer than 32 letters");
+        }
+    }
+    if i == s.len() {
+        return Ok(None);
+    }
+    if i == cmd_start || s[i] != b' ' {
+        return bad("malformed command");
+    }
+    let command = String::from_utf8_lossy(&s[cmd_start..i]).into_owned();
+    i += 1;
+    let Some(len) = number(s, &mut i, "data length")? else {
+        return Ok(None);
+    };
+    let len = len as usize;
+    if len > MAX_RESPONSE_DATA {
+        return bad(format!("data length {len} over {MAX_RESPONSE_DATA}"));
+    }
+    let data_start = if len > 0 {
+        if s[i] != b' ' {
+            return bad("no space before the data");
+        }
+        i + 1
+    } else {
+        i
+    };
+    // DATA, then the LF trailer.
+    if s.len() <= data_start + len {
+        return Ok(None);
+    }
+    if s[data_start + len] != b'\n' {
+        return bad("no LF after the data");
+    }
+    Ok(Some(Frame {
+        txnr,
+        command,
+        data: &s[data_start..data_start + len],
+        len: data_start + len + 1,
+    }))
+}
+
+/// An `rsp` frame's reply: its status code and the first line of its text.
+fn rsp(txnr: u32, data: &[u8]) -> Result<Reply, ProtocolError> {
+    if txnr == 0 || txnr > TXNR_MAX {
+        return bad(format!("rsp with transaction number {txnr}"));
+    }
+    if data.is_empty() {
+        // The answer to `close` carries no status.
+        return Ok(Reply::Rsp {
+            txnr,
+            code: 0,
+            text: String::new(),
+        });
+    }
+    let code_end = data.iter().position(|b| !b.is_ascii_digit());
+    let code_end = code_end.unwrap_or(data.len());
+    if code_end != 3 {
+        return bad("rsp without a 3-digit status code");
+    }
+    let code = std::str::from_utf8(&data[..3])
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // The text: up to the end of the first line, bounded.
+    let rest = &data[3..];
+    let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    let text = String::from_utf8_lossy(&rest[..line_end.min(200)])
+        .trim()
+        .to_string();
+    Ok(Reply::Rsp { txnr, code, text })
 }
 
 #[cfg(test)]

@@ -26,6 +26,15 @@ const HOLD_MAX_BYTES: usize = 32 << 20;
 
 /// How a stream transport frames its alerts and learns that the peer has them.
 pub(super) trait Confirmations: Send {
+    /// While no connection can be made: whether the held alerts are kept for the next one
+    /// (RELP, bounded by the ledger), or failed as datagrams would be (TCP, unix stream).
+    fn keeps_alerts_while_disconnected(&self) -> bool;
+    /// Waits at most `slice` for the peer to answer or acknowledge.
+    fn wait_for_peer(&self, conn: Option<&Conn>, slice: Duration);
+    /// The connection is gone (lost, reopened or closed).
+    fn ended(&mut self);
+    /// At close, with nothing held: ends the session politely (RELP's `close`).
+    fn end_session(&mut self, conn: &mut Conn);
     /// Runs on each new connection before any alert (RELP opens its session).
     fn start(
         &mut self,
@@ -33,11 +42,6 @@ pub(super) trait Confirmations: Send {
         deadline: Instant,
         abort: &dyn Fn() -> bool,
     ) -> io::Result<()>;
-    /// While no connection can be made: whether the held alerts are kept for the next one
-    /// (RELP, bounded by the ledger), or failed as datagrams would be (TCP, unix stream).
-    fn keeps_alerts_while_disconnected(&self) -> bool;
-    /// Waits at most `slice` for the peer to answer or acknowledge.
-    fn wait_for_peer(&self, conn: Option<&Conn>, slice: Duration);
     /// Whether one more alert may go on the wire now (RELP: its window of transactions).
     fn has_room(
         &mut self,
@@ -78,10 +82,6 @@ pub(super) trait Confirmations: Send {
         outage: &mut Outage,
         ctx: &ChannelCtx,
     );
-    /// The connection is gone (lost, reopened or closed).
-    fn ended(&mut self);
-    /// At close, with nothing held: ends the session politely (RELP's `close`).
-    fn end_session(&mut self, conn: &mut Conn);
 }
 
 /// What [`Confirmations::collect`] saw.
