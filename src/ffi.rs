@@ -348,38 +348,18 @@ pub unsafe extern "C" fn falco_outputs_init(
             err.write("options is NULL");
             return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
         };
-        // SAFETY: (this and each `string` below) the caller's contract: `overrides` holds
-        // `overrides_len` pointers, and every string of `options` is NULL or NUL-terminated,
-        // all valid for the call.
-        let overrides = match unsafe { slice(o.overrides, o.overrides_len) } {
+        // SAFETY: the caller's contract: `overrides` holds `overrides_len` pointers, each NULL
+        // or NUL-terminated, all valid for the call.
+        let override_strings = match unsafe { override_strings(o) } {
             Ok(s) => s,
-            Err(e) => {
-                err.write("overrides is NULL but overrides_len is not 0");
+            Err((e, message)) => {
+                err.write(&message);
                 return e;
             }
         };
-        let mut override_strings = Vec::with_capacity(overrides.len());
-        for (i, p) in overrides.iter().enumerate() {
-            // SAFETY: see `overrides` above.
-            match unsafe { string(*p) } {
-                Some(s) => override_strings.push(s),
-                None => {
-                    err.write(&format!("overrides[{i}] is NULL"));
-                    return FALCO_OUTPUTS_ERR_NULL_ARGUMENT;
-                }
-            }
-        }
-        let log = match o.log_fn {
-            Some(func) => {
-                let host = HostLog {
-                    func,
-                    userdata: o.log_userdata,
-                };
-                Logger::from_fn(move |level, message| host.call(level, message))
-            }
-            None => Logger::stderr(),
-        };
-        // SAFETY: see `overrides` above.
+        let log = host_logger(o);
+        // SAFETY: the caller's contract: every string of `options` is NULL or NUL-terminated,
+        // valid for the call.
         let (config_path, config_yaml, hostname) = unsafe {
             (
                 string(o.config_path),
@@ -414,6 +394,49 @@ pub unsafe extern "C" fn falco_outputs_init(
             }
         }
     })
+}
+
+/// The `overrides` of `options` as strings; the error says which pointer is NULL.
+///
+/// # Safety
+/// `o.overrides` holds `o.overrides_len` pointers (or is NULL with 0), each NULL or
+/// NUL-terminated, all valid for the call.
+unsafe fn override_strings(
+    o: &falco_outputs_options,
+) -> Result<Vec<String>, (falco_outputs_result, String)> {
+    // SAFETY: the caller's contract (above).
+    let overrides = match unsafe { slice(o.overrides, o.overrides_len) } {
+        Ok(s) => s,
+        Err(e) => return Err((e, "overrides is NULL but overrides_len is not 0".into())),
+    };
+    let mut strings = Vec::with_capacity(overrides.len());
+    for (i, p) in overrides.iter().enumerate() {
+        // SAFETY: see `overrides` above.
+        match unsafe { string(*p) } {
+            Some(s) => strings.push(s),
+            None => {
+                return Err((
+                    FALCO_OUTPUTS_ERR_NULL_ARGUMENT,
+                    format!("overrides[{i}] is NULL"),
+                ))
+            }
+        }
+    }
+    Ok(strings)
+}
+
+/// The host's log callback as the handle's logger; stderr without one.
+fn host_logger(o: &falco_outputs_options) -> Logger {
+    match o.log_fn {
+        Some(func) => {
+            let host = HostLog {
+                func,
+                userdata: o.log_userdata,
+            };
+            Logger::from_fn(move |level, message| host.call(level, message))
+        }
+        None => Logger::stderr(),
+    }
 }
 
 /// The host's log callback and its userdata, called from the library's threads.
