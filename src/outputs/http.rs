@@ -76,6 +76,13 @@ pub struct HttpChannel {
     spool_error_log: LogLimit,
 }
 
+/// The server's answer to a request.
+struct Answer {
+    code: u32,
+    retry_after: Option<String>,
+    body_prefix: Vec<u8>,
+}
+
 struct Outage {
     since: Instant,
     attempts: u64,
@@ -255,121 +262,157 @@ impl HttpChannel {
     }
 
     fn send_due(&mut self, ctx: &ChannelCtx, force: bool) {
-        loop {
-            let total = self.total();
-            if total == 0 {
-                self.first_pending_at = None;
-                return;
-            }
-            let now = Instant::now();
-            if let Some(at) = self.retry_at {
-                if now < at {
-                    return;
-                }
-                self.retry_at = None;
-            }
-            let want = total.min(self.batch_max);
-            if want < self.batch_max && !force {
-                let since = *self.first_pending_at.get_or_insert(now);
-                if now < since + self.batch_wait {
-                    return;
-                }
-            }
-            let from_overflow = self.store.is_empty();
-            self.body.clear();
-            let peeked = if from_overflow {
-                self.overflow.peek(want, &mut self.body)
-            } else {
-                self.store.peek(want, &mut self.body)
-            };
-            let got = match peeked.and_then(|n| self.finish_body().map(|_| n)) {
-                Ok(n) if n > 0 => n,
-                Ok(_) => return,
-                Err(e) => {
-                    ctx.retrying();
-                    ctx.error(&format!("cannot read alerts back from spool_dir: {e}"));
-                    self.schedule_retry(None, "spool read error", ctx);
-                    return;
-                }
-            };
-            let outcome = self.client.send(&self.body, &|| ctx.is_aborting());
-            match outcome {
-                Outcome::Aborted => return,
+        while let Some((got, from_overflow)) = self.next_request(ctx, force) {
+            let go_on = match self.client.send(&self.body, &|| ctx.is_aborting()) {
+                Outcome::Aborted => false,
                 Outcome::Status {
                     code,
                     retry_after,
                     body_prefix,
                 } => {
                     self.consecutive_timeouts = 0;
-                    match self.payload.judge(code, &body_prefix, got) {
-                        Judgement::Whole(Verdict::Delivered) => {
-                            self.forget(got, from_overflow, ChannelCtx::delivered, ctx);
-                            self.recovered(ctx);
-                        }
-                        Judgement::Partly { refused, message } => {
-                            self.partially_refused(got, from_overflow, refused, &message, ctx);
-                            self.recovered(ctx);
-                        }
-                        Judgement::Prefix { delivered, message } => {
-                            // The rest stays first in line: sent again at once.
-                            self.forget(delivered, from_overflow, ChannelCtx::delivered, ctx);
-                            self.forget(1, from_overflow, ChannelCtx::failed, ctx);
-                            self.recovered(ctx);
-                            self.refused_log.error(
-                                ctx,
-                                &format!(
-                                    "{} took {delivered} of {got} alerts and refused the next with HTTP {code}, not retried: {}",
-                                    self.target,
-                                    message.chars().take(LOGGED_ANSWER).collect::<String>()
-                                ),
-                            );
-                        }
-                        Judgement::Whole(Verdict::Permanent) => {
-                            self.forget(got, from_overflow, ChannelCtx::failed, ctx);
-                            self.recovered(ctx);
-                            self.refused_log.error(
-                                ctx,
-                                &format!(
-                                    "{} refused {got} alerts with HTTP {code}, not retried: {:?}",
-                                    self.target,
-                                    String::from_utf8_lossy(
-                                        &body_prefix[..body_prefix.len().min(LOGGED_ANSWER)]
-                                    ),
-                                ),
-                            );
-                        }
-                        Judgement::Whole(Verdict::Retry) => {
-                            ctx.retrying();
-                            let wait = retry_after
-                                .as_deref()
-                                .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-                            self.schedule_retry(wait, &format!("HTTP {code}"), ctx);
-                            return;
-                        }
-                    }
+                    let answer = Answer {
+                        code,
+                        retry_after,
+                        body_prefix,
+                    };
+                    self.answered(answer, got, from_overflow, ctx)
                 }
                 Outcome::Transport { message, timeout } => {
-                    ctx.retrying();
-                    if timeout {
-                        self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
-                        // Falco retries a timed-out request at once, max_consecutive_timeouts times.
-                        if self.consecutive_timeouts <= self.max_consecutive_timeouts {
-                            continue;
-                        }
-                        if self.consecutive_timeouts == self.max_consecutive_timeouts + 1 {
-                            ctx.error(&format!(
-                                "{} consecutive timeouts sending to {} (max_consecutive_timeouts: {}); backing off, alerts kept",
-                                self.consecutive_timeouts, self.target, self.max_consecutive_timeouts
-                            ));
-                        }
-                    } else {
-                        self.consecutive_timeouts = 0;
-                    }
-                    self.schedule_retry(None, &message, ctx);
-                    return;
+                    self.not_answered(&message, timeout, ctx)
                 }
+            };
+            if !go_on {
+                return;
             }
         }
+    }
+
+    /// The next request's body, when one is due (not waiting for a retry or a batch to fill):
+    /// how many alerts it carries, and whether they come from the overflow store.
+    fn next_request(&mut self, ctx: &ChannelCtx, force: bool) -> Option<(usize, bool)> {
+        let total = self.total();
+        if total == 0 {
+            self.first_pending_at = None;
+            return None;
+        }
+        let now = Instant::now();
+        if let Some(at) = self.retry_at {
+            if now < at {
+                return None;
+            }
+            self.retry_at = None;
+        }
+        let want = total.min(self.batch_max);
+        if want < self.batch_max && !force {
+            let since = *self.first_pending_at.get_or_insert(now);
+            if now < since + self.batch_wait {
+                return None;
+            }
+        }
+        let from_overflow = self.store.is_empty();
+        self.body.clear();
+        let peeked = if from_overflow {
+            self.overflow.peek(want, &mut self.body)
+        } else {
+            self.store.peek(want, &mut self.body)
+        };
+        match peeked.and_then(|n| self.finish_body().map(|_| n)) {
+            Ok(n) if n > 0 => Some((n, from_overflow)),
+            Ok(_) => None,
+            Err(e) => {
+                ctx.retrying();
+                ctx.error(&format!("cannot read alerts back from spool_dir: {e}"));
+                self.schedule_retry(None, "spool read error", ctx);
+                None
+            }
+        }
+    }
+
+    /// The server answered the request of `got` alerts: they are counted as the payload judges
+    /// the answer, or kept for a retry. `false`: stop sending for now.
+    fn answered(
+        &mut self,
+        answer: Answer,
+        got: usize,
+        from_overflow: bool,
+        ctx: &ChannelCtx,
+    ) -> bool {
+        let Answer {
+            code,
+            retry_after,
+            body_prefix,
+        } = answer;
+        match self.payload.judge(code, &body_prefix, got) {
+            Judgement::Whole(Verdict::Delivered) => {
+                self.forget(got, from_overflow, ChannelCtx::delivered, ctx);
+                self.recovered(ctx);
+            }
+            Judgement::Partly { refused, message } => {
+                self.partially_refused(got, from_overflow, refused, &message, ctx);
+                self.recovered(ctx);
+            }
+            Judgement::Prefix { delivered, message } => {
+                // The rest stays first in line: sent again at once.
+                self.forget(delivered, from_overflow, ChannelCtx::delivered, ctx);
+                self.forget(1, from_overflow, ChannelCtx::failed, ctx);
+                self.recovered(ctx);
+                self.refused_log.error(
+                    ctx,
+                    &format!(
+                        "{} took {delivered} of {got} alerts and refused the next with HTTP {code}, not retried: {}",
+                        self.target,
+                        message.chars().take(LOGGED_ANSWER).collect::<String>()
+                    ),
+                );
+            }
+            Judgement::Whole(Verdict::Permanent) => {
+                self.forget(got, from_overflow, ChannelCtx::failed, ctx);
+                self.recovered(ctx);
+                self.refused_log.error(
+                    ctx,
+                    &format!(
+                        "{} refused {got} alerts with HTTP {code}, not retried: {:?}",
+                        self.target,
+                        String::from_utf8_lossy(
+                            &body_prefix[..body_prefix.len().min(LOGGED_ANSWER)]
+                        ),
+                    ),
+                );
+            }
+            Judgement::Whole(Verdict::Retry) => {
+                ctx.retrying();
+                let wait = retry_after
+                    .as_deref()
+                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                self.schedule_retry(wait, &format!("HTTP {code}"), ctx);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// No answer (connection refused, TLS failure, timeout): the alerts are kept for a retry.
+    /// `true`: a timeout that Falco's `max_consecutive_timeouts` retries at once.
+    fn not_answered(&mut self, message: &str, timeout: bool, ctx: &ChannelCtx) -> bool {
+        ctx.retrying();
+        if timeout {
+            self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+            // Falco retries a timed-out request at once, max_consecutive_timeouts times.
+            if self.consecutive_timeouts <= self.max_consecutive_timeouts {
+                return true;
+            }
+            if self.consecutive_timeouts == self.max_consecutive_timeouts + 1 {
+                ctx.error(&format!(
+                    "{} consecutive timeouts sending to {} (max_consecutive_timeouts: {}); backing off, alerts kept",
+                    self.consecutive_timeouts, self.target, self.max_consecutive_timeouts
+                ));
+            }
+        } else {
+            self.consecutive_timeouts = 0;
+        }
+        self.schedule_retry(None, message, ctx);
+        false
     }
 
     /// Turns the stored records in `body` into the request body: the payload's, gzipped if
