@@ -6,7 +6,7 @@
 //! Files: `NNNNNNNNNNNNNNNNNNNN.seg` segments; `ack`, the id of the oldest unacknowledged record
 //! (checksummed, rewritten in place after every acknowledgement); `lock`, flock'ed while a handle
 //! uses the directory. Nothing is trusted that does not check out: at open every segment is
-//! scanned (the index is rebuilt from the records' ids), and every record is checked again when
+//! scanned (the index is rebuilt from the records' ids; [`recover`]), and every record is checked again when
 //! it is read. A damaged place (bad bytes, a missing run of records, a damaged ack) is skipped,
 //! counted (see [`Damage`]) and logged once per segment with its name; the records lost with it
 //! are counted too. A segment holding unread records is deleted only when the caller drops them
@@ -22,16 +22,15 @@
 mod dir;
 mod format;
 mod lock;
+mod recover;
 mod v1;
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::error::InitError;
 use crate::log::Logger;
 use dir::SpoolDir;
 use format::{Record, SegmentReader, MAX_RECORD, SEGMENT_HEADER};
@@ -108,167 +107,6 @@ enum Found {
 }
 
 impl Spool {
-    /// Opens (creating it if needed) the spool in `path`, keeping what a previous run left.
-    pub fn open(path: &Path, max_bytes: u64, key: &str, log: &Logger) -> Result<Spool, InitError> {
-        let dir = SpoolDir::open(path, key)?;
-        let io_err = |what: &str, e: io::Error| {
-            InitError::io(format!("{key} {}: {what}: {e}", dir.display()))
-        };
-        let lock = dir
-            .open_file("lock", true, true)
-            .map_err(|e| io_err("cannot open its lock file", e))?;
-        let lock = SpoolLock::acquire(lock, path, key)?;
-        let mut seqs = Vec::new();
-        for name in dir.names().map_err(|e| io_err("cannot list it", e))? {
-            if let Some(num) = name.strip_suffix(".seg.tmp") {
-                // An interrupted migration's half-written copy (the original is still there):
-                // removed only when it is one (empty, or starting with the segment header).
-                if seq_of(num).is_some() && is_ours(&dir, &name, true) {
-                    let _ = dir.remove(&name);
-                }
-            } else if let Some(seq) = name.strip_suffix(".seg").and_then(seq_of) {
-                seqs.push(seq);
-            }
-        }
-        seqs.sort_unstable();
-        // After every name found, ours or not: a new segment never meets an existing name.
-        let next_seq = seqs.last().map_or(1, |s| s + 1);
-
-        let mut damage = Damage::default();
-        let mut next_id = 1;
-        if v1::present(&dir, &seqs) {
-            let last_id = |seq| scan(&dir, seq, 0).map(|s| s.last_id);
-            let m = v1::migrate(&dir, &seqs, &mut next_id, last_id, key, log)
-                .map_err(|e| io_err("cannot migrate the previous spool format", e))?;
-            damage.places += m.damaged;
-            if m.segments > 0 {
-                log.notice(&format!(
-                    "{key} {}: {} alerts in {} segments of the previous spool format migrated",
-                    dir.display(),
-                    m.records,
-                    m.segments
-                ));
-            }
-        }
-
-        let ack_file = dir
-            .open_file("ack", true, true)
-            .map_err(|e| io_err("cannot open its ack file", e))?;
-        let mut ack = Vec::new();
-        let ack_len = ack_file.metadata().map(|m| m.len()).unwrap_or(0);
-        // Anything much longer than an ack is not one (and is not read into memory).
-        if ack_len <= format::ACK_LEN as u64 * 4 {
-            let _ = io::Read::read_to_end(&mut &ack_file, &mut ack);
-        }
-        let ack = match format::decode_ack(&ack) {
-            Some(a) => Some(a),
-            None if ack_len == 0 => None,
-            None => {
-                damage.places += 1;
-                log.error(&format!(
-                    "{key} {}: the ack file is damaged; resending every record still on disk",
-                    dir.display()
-                ));
-                None
-            }
-        };
-        let ack_id = ack.map(|a| a.head);
-
-        // Rebuild the index from the records themselves.
-        let mut scans = Vec::with_capacity(seqs.len());
-        for &seq in &seqs {
-            let s = scan(&dir, seq, ack_id.unwrap_or(0))
-                .map_err(|e| io_err(&format!("cannot read segment {}", seg_name(seq)), e))?;
-            if s.bad_header {
-                // Not a segment this spool wrote (or its header is damaged): neither read nor
-                // ever removed.
-                damage.places += 1;
-                log.error(&format!(
-                    "{key}: {}: does not start with a version-2 spool segment header (another \
-                     program's file, or damaged): left in place, not read",
-                    dir.path(&seg_name(seq)).display()
-                ));
-                continue;
-            }
-            if let Some(last) = s.last_id {
-                next_id = next_id.max(last + 1);
-            }
-            scans.push((seq, s));
-        }
-        // Records the ack counts as written but that no intact record carries are lost: reading
-        // finds them missing and counts them.
-        next_id = next_id.max(ack.map_or(0, |a| a.next));
-
-        // Leading segments that hold nothing unread go; from the first other one, all stay.
-        let mut segs = VecDeque::new();
-        let mut head_off = SEGMENT_HEADER;
-        let mut first_id = None;
-        for (seq, s) in scans {
-            let path = dir.path(&seg_name(seq));
-            if segs.is_empty() {
-                let read = match (ack_id, s.last_id) {
-                    (Some(ack), Some(last)) => last < ack,
-                    _ => s.size <= SEGMENT_HEADER,
-                };
-                if read {
-                    let _ = dir.remove(&seg_name(seq));
-                    continue;
-                }
-                if ack_id.is_some() {
-                    head_off = s.first_unacked_off.unwrap_or(SEGMENT_HEADER);
-                }
-            }
-            if first_id.is_none() {
-                first_id = s.first_id;
-            }
-            let mut end = s.size;
-            if s.intact_end < s.size {
-                // What follows the last intact record: typically a write cut by a crash.
-                damage.places += 1;
-                log.error(&format!(
-                    "{key}: segment {}: the {} bytes from byte {} are not intact records (damaged, or a write cut by a crash); cut off",
-                    path.display(),
-                    s.size - s.intact_end,
-                    s.intact_end
-                ));
-                if dir
-                    .open_file(&seg_name(seq), true, false)
-                    .and_then(|f| f.set_len(s.intact_end))
-                    .is_ok()
-                {
-                    end = s.intact_end;
-                }
-            }
-            segs.push_back(Segment { seq, end });
-        }
-        let head_id = ack_id.or(first_id).unwrap_or(next_id);
-        let mut spool = Spool {
-            dir,
-            key: key.to_string(),
-            log: log.clone(),
-            _lock: lock,
-            ack_file,
-            segs,
-            head_id,
-            head_off,
-            next_id,
-            next_seq,
-            writer: None,
-            reader: None,
-            seg_max: (max_bytes / 16).clamp(64 << 10, 8 << 20),
-            peeked: None,
-            damage,
-            logged_seq: None,
-            buf: Vec::new(),
-            dirty: false,
-            last_sync: Instant::now(),
-        };
-        spool.persist_ack();
-        // A damaged ack may have been longer than an ack.
-        let _ = spool.ack_file.set_len(format::ACK_LEN as u64);
-        Ok(spool)
-    }
-
     /// Records held (including any a damaged place lost, until reading finds them missing).
     pub fn len(&self) -> usize {
         (self.next_id - self.head_id) as usize
@@ -587,75 +425,6 @@ impl Spool {
         };
         let _ = self.ack_file.write_all_at(&format::encode_ack(ack), 0);
     }
-}
-
-/// What a segment holds, as far as its intact records tell.
-struct Scan {
-    size: u64,
-    first_id: Option<u64>,
-    last_id: Option<u64>,
-    /// Where the first record with an id of at least the one asked for starts.
-    first_unacked_off: Option<u64>,
-    /// Where the last intact record ends (the header's end if there is none).
-    intact_end: u64,
-    bad_header: bool,
-}
-
-/// `NNNNNNNNNNNNNNNNNNNN` (20 digits): a segment's number.
-fn seq_of(num: &str) -> Option<u64> {
-    (num.len() == 20 && num.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| num.parse().ok())
-        .flatten()
-}
-
-/// Whether the file `name` starts with the segment header (or, with `short_too`, is shorter
-/// than it: a copy cut before its header was written): only such a file is one this spool
-/// wrote and may remove.
-fn is_ours(dir: &SpoolDir, name: &str, short_too: bool) -> bool {
-    let Ok(f) = dir.open_file(name, false, false) else {
-        return false;
-    };
-    let mut h = [0u8; SEGMENT_HEADER as usize];
-    match f.read_exact_at(&mut h, 0) {
-        Ok(()) => h == format::segment_header(),
-        Err(_) => short_too && f.metadata().is_ok_and(|m| m.len() < SEGMENT_HEADER),
-    }
-}
-
-/// Reads a whole segment, checking every record (resuming after damage).
-fn scan(dir: &SpoolDir, seq: u64, unacked_from: u64) -> io::Result<Scan> {
-    let file = dir.open_file(&seg_name(seq), false, false)?;
-    let size = file.metadata()?.len();
-    let mut header = [0u8; SEGMENT_HEADER as usize];
-    let bad_header = size > 0
-        && (file.read_exact_at(&mut header, 0).is_err() || header != format::segment_header());
-    let mut r = SegmentReader::new(Some(file));
-    let mut s = Scan {
-        size,
-        first_id: None,
-        last_id: None,
-        first_unacked_off: None,
-        intact_end: SEGMENT_HEADER.min(size),
-        bad_header,
-    };
-    let mut off = SEGMENT_HEADER;
-    while off < size {
-        let rec = match r.record_at(off, size)? {
-            Some(rec) => rec,
-            None => match r.resync(off + 1, size)? {
-                Some(rec) => rec,
-                None => break,
-            },
-        };
-        s.first_id.get_or_insert(rec.id);
-        s.last_id = Some(rec.id);
-        if rec.id >= unacked_from && s.first_unacked_off.is_none() {
-            s.first_unacked_off = Some(rec.off);
-        }
-        off = rec.end();
-        s.intact_end = off;
-    }
-    Ok(s)
 }
 
 #[cfg(test)]
