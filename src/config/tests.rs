@@ -154,10 +154,8 @@ fn null_values_mean_default() {
     assert!(c.http.transport.headers.is_empty());
 }
 
-#[test]
-fn all_keys_read() {
-    let c = yaml(
-        r#"
+/// Every key Falco documents, each set to a value other than its default.
+const ALL_KEYS: &str = r#"
 json_output: true
 json_include_output_property: false
 json_include_tags_property: false
@@ -213,8 +211,11 @@ http_output:
   batch_max_alerts: 50
   batch_max_wait_ms: 250
   min_priority: critical
-"#,
-    );
+"#;
+
+#[test]
+fn all_keys_read() {
+    let c = yaml(ALL_KEYS);
     assert!(c.json_output);
     assert!(!c.json_include_output_property);
     assert!(!c.json_include_tags_property);
@@ -239,44 +240,35 @@ http_output:
     assert!(c.program.enabled && c.program.keep_alive);
     assert!(c.program.program.starts_with("jq '{text: .output}' | curl"));
     assert_eq!(c.program.min_priority, Priority::Informational);
-    let h = &c.http;
-    assert!(
-        h.enabled
-            && h.transport.insecure
-            && h.transport.mtls
-            && h.echo
-            && h.transport.compress_uploads
-            && h.transport.keep_alive
-    );
-    assert_eq!(h.transport.url.as_str(), "https://example.com/alerts");
-    assert_eq!(h.transport.user_agent, "me/1");
+    http_keys_read(&c.http);
+}
+
+/// `all_keys_read`'s `http_output` block.
+fn http_keys_read(h: &HttpConfig) {
+    let t = &h.transport;
+    assert!(h.enabled && t.insecure && t.mtls && h.echo && t.compress_uploads && t.keep_alive);
+    assert_eq!(t.url.as_str(), "https://example.com/alerts");
+    assert_eq!(t.user_agent, "me/1");
     assert_eq!(
-        (
-            h.transport.ca_cert.as_str(),
-            h.transport.ca_bundle.as_str(),
-            h.transport.ca_path.as_str()
-        ),
+        (t.ca_cert.as_str(), t.ca_bundle.as_str(), t.ca_path.as_str()),
         ("/ca.pem", "/bundle.pem", "/capath")
     );
     assert_eq!(
-        (
-            h.transport.client_cert.as_str(),
-            h.transport.client_key.as_str()
-        ),
+        (t.client_cert.as_str(), t.client_key.as_str()),
         ("/c.crt", "/c.key")
     );
     assert_eq!(h.max_consecutive_timeouts, 9);
     assert_eq!(
-        h.transport.headers,
+        t.headers,
         vec![("Authorization".to_string(), "Bearer x".to_string())]
     );
     assert_eq!(h.method, HttpMethod::Put);
-    assert_eq!(h.transport.timeout_ms, 1234);
-    assert_eq!(h.transport.retry_max_backoff_ms, 60000);
-    assert_eq!(h.transport.spool_dir, "/var/spool/falco");
-    assert_eq!(h.transport.spool_max_mb, 10);
-    assert_eq!(h.transport.batch_max_alerts, 50);
-    assert_eq!(h.transport.batch_max_wait_ms, 250);
+    assert_eq!(t.timeout_ms, 1234);
+    assert_eq!(t.retry_max_backoff_ms, 60000);
+    assert_eq!(t.spool_dir, "/var/spool/falco");
+    assert_eq!(t.spool_max_mb, 10);
+    assert_eq!(t.batch_max_alerts, 50);
+    assert_eq!(t.batch_max_wait_ms, 250);
     assert_eq!(h.min_priority, Priority::Critical);
 }
 
