@@ -1,11 +1,11 @@
-//! Generates `include/falco_outputs.h` from `src/ffi.rs` with cbindgen, as `cbindgen.toml`
+//! Generates `include/falco_outputs.h` from `src/ffi/` with cbindgen, as `cbindgen.toml`
 //! says (the header is committed; the test command fails when the committed copy differs from
 //! what this writes), and gives the shared library its SONAME.
 
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
     soname();
@@ -15,9 +15,9 @@ fn main() {
         .expect("cannot read cbindgen.toml");
     let bindings = cbindgen::Builder::new()
         .with_config(config)
-        .with_src(crate_dir.join("src/ffi.rs"))
+        .with_src(crate_dir.join("src/ffi/mod.rs"))
         .generate()
-        .expect("cbindgen could not generate the header from src/ffi.rs");
+        .expect("cbindgen could not generate the header from src/ffi/");
     std::fs::create_dir_all(crate_dir.join("include")).expect("cannot create include/");
     // Only rewrites when it changed, so builds do not touch the committed file's mtime.
     bindings.write_to_file(crate_dir.join("include/falco_outputs.h"));
