@@ -25,14 +25,14 @@ pub struct Field<'a> {
 }
 
 /// An owned alert: one arena of text plus spans. Every string is valid UTF-8 (repaired with
-/// U+FFFD): an `Alert` is only made by [`RawAlert::checked`] (or [`AlertBuilder::build`]),
-/// which checks the arena and every span.
+/// U+FFFD): an `Alert` is only made by [`RawAlert::checked`](super::RawAlert::checked) (or
+/// [`AlertBuilder::build`](super::AlertBuilder::build)), which checks the arena and every span.
 #[derive(Clone, Debug)]
 pub struct Alert {
     pub time_ns: u64,
     pub priority: Priority,
     pub kind: AlertKind,
-    /// Bytes, not `String`, so that a [`RawAlert`] can hold what the host gave before it is
+    /// Bytes, not `String`, so that a [`RawAlert`](super::RawAlert) can hold what the host gave before it is
     /// checked. Kept as a `Vec` (not boxed) so that a recycled alert keeps its capacity.
     pub(super) text: Vec<u8>,
     pub(super) rule: Span,
@@ -41,7 +41,8 @@ pub struct Alert {
     /// The fields, then the tags (as `name`): one allocation for both.
     pub(super) entries: Vec<FieldSpans>,
     pub(super) fields_len: usize,
-    /// [`Alert::check`] ran since the text was last written (for [`RawAlert::as_checked`]; an
+    /// [`Alert::check`] ran since the text was last written (for
+    /// [`RawAlert::as_checked`](super::RawAlert::as_checked); an
     /// `Alert` is valid whatever this says).
     pub(super) checked: bool,
 }

@@ -15,7 +15,8 @@ use super::kinds::Priority;
 pub struct RawAlert(pub(super) Alert);
 
 impl RawAlert {
-    /// An alert with nothing in it, to be filled by [`AlertBuilder::reuse`].
+    /// An alert with nothing in it, to be filled by
+    /// [`AlertBuilder::reuse`](super::AlertBuilder::reuse).
     pub fn empty() -> RawAlert {
         RawAlert(Alert::empty())
     }

@@ -36,6 +36,10 @@
 //!    is a shape of its own, so the check lives in one place), or a reader function such as
 //!    [`values::read_mode`]. Return `Ok(None)` for "empty: keep the default"; errors through
 //!    [`InitError::key`], which names the key.
+//!    A key `http_output` and `otlp_output` share (the HTTP transport's) goes into
+//!    `HttpTransportConfig` instead, once: both blocks embed it (`flattened transport: ..;`),
+//!    their users still write it in the block itself, and `otlp_defaults()` holds OTLP's own
+//!    default where it differs.
 //! 3. A new scheme for an existing value (e.g. `relp://` for `syslog_output.address`): extend
 //!    that value's reader in `values.rs`; the channel receives the parsed value.
 //! 4. A rule spanning keys goes to `checks.rs`.
@@ -49,7 +53,10 @@
 //! and add it to [`Config`] as one line, `otlp as "otlp_output": OtlpConfig =
 //! OtlpConfig::default(),`. A block is itself a `Setting`, so it can be a list entry too:
 //! `Vec<T>` reads a YAML sequence of blocks (e.g. named channels of each type). If an enabled
-//! block counts as an output, add it to the "no output" check in `checks.rs`. A page of its
+//! block counts as an output, add it to the "no output" check in `checks.rs`. An HTTP-based
+//! channel embeds the transport's keys (`flattened transport: HttpTransportConfig =
+//! HttpTransportConfig::default();` after its own keys) and opens `HttpChannel::open_with`
+//! with its `Payload`, as `otlp_output` does. A page of its
 //! own that names its keys short (`timeout_ms`) goes into `PAGE_BLOCKS` in `docs_tests.rs`.
 //!
 //! # Falco compatibility
