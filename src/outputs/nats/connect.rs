@@ -85,7 +85,15 @@ pub async fn options(
     hostname: &str,
     events: Events,
 ) -> Result<ConnectOptions, InitError> {
-    let mut o = ConnectOptions::new()
+    let o = connection(cfg, hostname, events);
+    let o = auth(o, cfg, block)?;
+    tls(o, cfg, block)
+}
+
+/// The connection's behaviour: its name, reconnecting for ever with backoff, timeouts, and the
+/// client's events kept for the worker.
+fn connection(cfg: &NatsConfig, hostname: &str, events: Events) -> ConnectOptions {
+    ConnectOptions::new()
         .name(format!("falco-outputs {hostname}"))
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -105,7 +113,11 @@ pub async fn options(
                 };
                 events.push(text);
             }
-        });
+        })
+}
+
+/// The one login the block sets, if any: token, user and password, nkey seed, credentials.
+fn auth(mut o: ConnectOptions, cfg: &NatsConfig, block: &str) -> Result<ConnectOptions, InitError> {
     let auths = [
         !cfg.token.is_empty(),
         !cfg.user.is_empty(),
@@ -128,43 +140,68 @@ pub async fn options(
         )));
     }
     if !cfg.nkey_seed_file.is_empty() {
-        let path = readable(block, "nkey_seed_file", &cfg.nkey_seed_file)?;
-        let seed = std::fs::read_to_string(&path).map_err(|e| {
-            InitError::config(format!(
-                "{block}.nkey_seed_file: cannot read {}: {e}",
-                path.display()
-            ))
-        })?;
-        let seed = seed
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with("SU"))
-            .ok_or_else(|| {
-                InitError::config(format!(
-                    "{block}.nkey_seed_file: {} holds no user seed (a line starting with SU)",
-                    path.display()
-                ))
-            })?
-            .to_string();
-        o = o.nkey(seed);
+        o = o.nkey(nkey_seed(cfg, block)?);
     }
     if !cfg.credentials_file.is_empty() {
-        let path = readable(block, "credentials_file", &cfg.credentials_file)?;
-        // Read here, not by the client's tokio file I/O (a thread of its own, spawned from
-        // the host's thread at init).
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            InitError::config(format!(
-                "{block}.credentials_file: cannot read {}: {e}",
-                path.display()
-            ))
-        })?;
-        o = o.credentials(&text).map_err(|_| {
-            InitError::config(format!(
-                "{block}.credentials_file: {} is not a NATS credentials file (a JWT and a seed)",
-                path.display()
-            ))
-        })?;
+        o = credentials(o, cfg, block)?;
     }
+    Ok(o)
+}
+
+/// The user seed (the line starting with `SU`) of `nkey_seed_file`.
+fn nkey_seed(cfg: &NatsConfig, block: &str) -> Result<String, InitError> {
+    let path = readable(block, "nkey_seed_file", &cfg.nkey_seed_file)?;
+    let seed = std::fs::read_to_string(&path).map_err(|e| {
+        InitError::config(format!(
+            "{block}.nkey_seed_file: cannot read {}: {e}",
+            path.display()
+        ))
+    })?;
+    seed.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("SU"))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            InitError::config(format!(
+                "{block}.nkey_seed_file: {} holds no user seed (a line starting with SU)",
+                path.display()
+            ))
+        })
+}
+
+fn credentials(
+    o: ConnectOptions,
+    cfg: &NatsConfig,
+    block: &str,
+) -> Result<ConnectOptions, InitError> {
+    let path = readable(block, "credentials_file", &cfg.credentials_file)?;
+    // Read here, not by the client's tokio file I/O (a thread of its own, spawned from
+    // the host's thread at init).
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        InitError::config(format!(
+            "{block}.credentials_file: cannot read {}: {e}",
+            path.display()
+        ))
+    })?;
+    o.credentials(&text).map_err(|_| {
+        InitError::config(format!(
+            "{block}.credentials_file: {} is not a NATS credentials file (a JWT and a seed)",
+            path.display()
+        ))
+    })
+}
+
+fn both_or_neither(cfg: &NatsConfig, block: &str) -> InitError {
+    let (missing, given) = if cfg.client_key.is_empty() {
+        ("client_key", "client_cert")
+    } else {
+        ("client_cert", "client_key")
+    };
+    InitError::config(format!("{block}.{missing}: required with {given}"))
+}
+
+/// TLS: the CA that verifies the server, the client certificate, and whether TLS is required.
+fn tls(mut o: ConnectOptions, cfg: &NatsConfig, block: &str) -> Result<ConnectOptions, InitError> {
     if !cfg.ca_cert.is_empty() {
         o = o.add_root_certificates(readable(block, "ca_cert", &cfg.ca_cert)?);
     }
@@ -176,16 +213,7 @@ pub async fn options(
                 readable(block, "client_key", &cfg.client_key)?,
             )
         }
-        (false, true) => {
-            return Err(InitError::config(format!(
-                "{block}.client_key: required with client_cert"
-            )))
-        }
-        (true, false) => {
-            return Err(InitError::config(format!(
-                "{block}.client_cert: required with client_key"
-            )))
-        }
+        _ => return Err(both_or_neither(cfg, block)),
     }
     if tls_required(cfg) {
         o = o.require_tls(true);

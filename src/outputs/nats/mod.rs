@@ -88,6 +88,17 @@ pub struct NatsChannel {
     spool_error_log: LogLimit,
 }
 
+/// What one pass of publishing came to.
+#[derive(Default)]
+struct Pass {
+    /// Records answered (delivered or refused), oldest first: those the store forgets.
+    done: usize,
+    /// The first record that must be sent again, and why.
+    retry: Option<Reason>,
+    /// Why each refused record was refused.
+    refused: Vec<String>,
+}
+
 struct Outage {
     since: Instant,
     attempts: u64,
@@ -276,100 +287,120 @@ impl NatsChannel {
     /// Publishes what is held, oldest first, until everything is answered or a record must
     /// wait for a retry.
     fn pump(&mut self, ctx: &ChannelCtx) {
-        loop {
-            let total = self.total();
-            if total == 0 {
-                break;
-            }
+        while self.total() > 0 {
             if self.retry_at.is_some_and(|t| Instant::now() < t) {
                 break;
             }
             self.retry_at = None;
-            let from_overflow = self.store.is_empty();
-            let want = total.min((self.window * PASS_PER_SLOT).min(PASS_MAX));
-            self.buf.clear();
-            let peeked = if from_overflow {
-                self.overflow.peek(want, &mut self.buf)
-            } else {
-                self.store.peek(want, &mut self.buf)
+            let Some((from_overflow, got)) = self.read_pass(ctx) else {
+                break;
             };
-            let got = match peeked {
-                Ok(n) if n > 0 => n,
-                Ok(_) => break,
-                Err(e) => {
-                    ctx.retrying();
-                    ctx.error(&format!("cannot read alerts back from spool_dir: {e}"));
-                    self.schedule_retry(Reason::Other("spool read error".into()), ctx);
-                    break;
-                }
-            };
-            let records: Vec<&[u8]> = self.buf.split(|b| *b == b'\n').take(got).collect();
-            let aborting = || ctx.is_aborting();
-            let outcomes = match &self.client {
-                Client::JetStream(js) => {
-                    self.rt
-                        .block_on(publish::jetstream(js, &records, self.window, &aborting))
-                }
-                Client::Core(c, timeout) => self.rt.block_on(publish::core(c, &records, *timeout)),
-            };
-            let mut done = 0;
-            let mut retry = None;
-            let mut refused = Vec::new();
-            for o in outcomes {
-                match o {
-                    Some(Outcome::Delivered { duplicate }) => {
-                        if duplicate {
-                            ctx.duplicate();
-                        }
-                        self.account(1, ChannelCtx::delivered, ctx);
-                    }
-                    Some(Outcome::Refused(why)) => {
-                        self.account(1, ChannelCtx::failed, ctx);
-                        refused.push(why);
-                    }
-                    Some(Outcome::Retry(r)) => {
-                        retry = Some(r);
-                        break;
-                    }
-                    None => break,
-                }
-                done += 1;
-            }
-            let res = if from_overflow {
-                self.overflow.consume(done)
-            } else {
-                self.store.consume(done)
-            };
-            if let Err(e) = res {
-                ctx.write_error();
-                ctx.error(&format!(
-                    "cannot mark alerts as published in spool_dir: {e}"
-                ));
-            }
-            if let Some(why) = refused.first() {
+            let outcomes = self.publish_pass(got, ctx);
+            let pass = self.settle(outcomes, ctx);
+            self.consume(from_overflow, pass.done, ctx);
+            if let Some(why) = pass.refused.first() {
                 self.refused_log.error(
                     ctx,
                     &format!(
                         "{} alerts refused by {}, not retried (counted failed): {why}",
-                        refused.len(),
+                        pass.refused.len(),
                         self.target
                     ),
                 );
             }
-            if let Some(r) = retry {
+            if let Some(r) = pass.retry {
                 ctx.retrying();
                 self.schedule_retry(r, ctx);
                 break;
             }
-            if done < got {
+            if pass.done < got {
                 // Aborted at the close deadline.
                 break;
             }
-            if done > 0 {
+            if pass.done > 0 {
                 self.recovered(ctx);
             }
         }
         self.note_damage(ctx);
+    }
+
+    /// Reads the oldest records (the spool's first, then the overflow's) into `buf`: whether
+    /// they came from the overflow, and how many; `None` when there is nothing to publish now.
+    fn read_pass(&mut self, ctx: &ChannelCtx) -> Option<(bool, usize)> {
+        let from_overflow = self.store.is_empty();
+        let want = self
+            .total()
+            .min((self.window * PASS_PER_SLOT).min(PASS_MAX));
+        self.buf.clear();
+        let peeked = if from_overflow {
+            self.overflow.peek(want, &mut self.buf)
+        } else {
+            self.store.peek(want, &mut self.buf)
+        };
+        match peeked {
+            Ok(n) if n > 0 => Some((from_overflow, n)),
+            Ok(_) => None,
+            Err(e) => {
+                ctx.retrying();
+                ctx.error(&format!("cannot read alerts back from spool_dir: {e}"));
+                self.schedule_retry(Reason::Other("spool read error".into()), ctx);
+                None
+            }
+        }
+    }
+
+    /// Publishes the `got` records in `buf`: one outcome per record.
+    fn publish_pass(&self, got: usize, ctx: &ChannelCtx) -> Vec<Option<Outcome>> {
+        let records: Vec<&[u8]> = self.buf.split(|b| *b == b'\n').take(got).collect();
+        let aborting = || ctx.is_aborting();
+        match &self.client {
+            Client::JetStream(js) => {
+                self.rt
+                    .block_on(publish::jetstream(js, &records, self.window, &aborting))
+            }
+            Client::Core(c, timeout) => self.rt.block_on(publish::core(c, &records, *timeout)),
+        }
+    }
+
+    /// Counts the outcomes in order, up to the first record not answered or to be retried.
+    fn settle(&mut self, outcomes: Vec<Option<Outcome>>, ctx: &ChannelCtx) -> Pass {
+        let mut pass = Pass::default();
+        for o in outcomes {
+            match o {
+                Some(Outcome::Delivered { duplicate }) => {
+                    if duplicate {
+                        ctx.duplicate();
+                    }
+                    self.account(1, ChannelCtx::delivered, ctx);
+                }
+                Some(Outcome::Refused(why)) => {
+                    self.account(1, ChannelCtx::failed, ctx);
+                    pass.refused.push(why);
+                }
+                Some(Outcome::Retry(r)) => {
+                    pass.retry = Some(r);
+                    break;
+                }
+                None => break,
+            }
+            pass.done += 1;
+        }
+        pass
+    }
+
+    /// Forgets the `done` oldest records of the store they were read from.
+    fn consume(&mut self, from_overflow: bool, done: usize, ctx: &ChannelCtx) {
+        let res = if from_overflow {
+            self.overflow.consume(done)
+        } else {
+            self.store.consume(done)
+        };
+        if let Err(e) = res {
+            ctx.write_error();
+            ctx.error(&format!(
+                "cannot mark alerts as published in spool_dir: {e}"
+            ));
+        }
     }
 
     fn schedule_retry(&mut self, reason: Reason, ctx: &ChannelCtx) {
