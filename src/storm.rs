@@ -152,7 +152,7 @@ impl Storm {
     /// The summaries of the windows that ended by `now` (every window with `all`, at close);
     /// forgets ended windows.
     pub fn due(&mut self, now: Instant, all: bool, summaries: &mut Vec<Alert>) {
-        if !all && self.next_end.map_or(true, |n| now < n) {
+        if !all && self.next_end.is_none_or(|n| now < n) {
             return;
         }
         let mut next: Option<Instant> = None;

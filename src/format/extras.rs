@@ -24,8 +24,8 @@ impl Extras {
     /// `rule_loader_compiler`: same source, every entry tag among the alert's, same rule).
     fn matching<'a>(&'a self, alert: &'a Alert) -> impl Iterator<Item = &'a AppendRule> + 'a {
         self.appends.iter().filter(move |r| {
-            r.source.as_deref().map_or(true, |s| s == alert.source())
-                && r.rule.as_deref().map_or(true, |n| n == alert.rule())
+            r.source.as_deref().is_none_or(|s| s == alert.source())
+                && r.rule.as_deref().is_none_or(|n| n == alert.rule())
                 && r.tags.iter().all(|t| alert.tags().any(|a| a == t))
         })
     }

@@ -151,7 +151,7 @@ pub(super) fn push_f64_like_nlohmann(out: &mut Vec<u8>, f: f64) {
     const MAX_EXP: i32 = 15;
     if k <= n && n <= MAX_EXP {
         out.extend_from_slice(&digits);
-        out.extend(std::iter::repeat(b'0').take((n - k) as usize));
+        out.extend(std::iter::repeat_n(b'0', (n - k) as usize));
         out.extend_from_slice(b".0");
     } else if 0 < n && n <= MAX_EXP {
         out.extend_from_slice(&digits[..n as usize]);
@@ -159,7 +159,7 @@ pub(super) fn push_f64_like_nlohmann(out: &mut Vec<u8>, f: f64) {
         out.extend_from_slice(&digits[n as usize..]);
     } else if MIN_EXP < n && n <= 0 {
         out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat(b'0').take((-n) as usize));
+        out.extend(std::iter::repeat_n(b'0', (-n) as usize));
         out.extend_from_slice(&digits);
     } else {
         out.push(digits[0]);

@@ -524,7 +524,7 @@ fn library_rotation_and_an_external_logrotate_together_lose_and_duplicate_nothin
             while runs.load(Ordering::Acquire) < RUNS && n < 200_000 && Instant::now() < end {
                 out.emit(numbered(n)).unwrap();
                 n += 1;
-                if n % 64 == 0 {
+                if n.is_multiple_of(64) {
                     std::thread::sleep(Duration::from_micros(500));
                 }
             }

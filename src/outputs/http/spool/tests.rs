@@ -222,7 +222,7 @@ impl Harness {
         let segs = self.segments();
         if let Some(seg) = segs.get(rng.below(segs.len() as u64) as usize) {
             let mut data = std::fs::read(seg).unwrap();
-            data.extend(std::iter::repeat(0).take(1 + rng.below(5000) as usize));
+            data.extend(std::iter::repeat_n(0, 1 + rng.below(5000) as usize));
             std::fs::write(seg, data).unwrap();
         }
         self.open();
@@ -290,7 +290,7 @@ fn run(seed: u64, steps: usize) {
             75..=82 => "damage a record",
             83..=86 => "zeros",
             // Odd seeds keep the ack intact, so that they check the lost count exactly.
-            87..=88 if seed % 2 == 0 => "damage the ack",
+            87..=88 if seed.is_multiple_of(2) => "damage the ack",
             87..=88 => "read+ack",
             _ => "bound",
         };
