@@ -30,6 +30,8 @@ settings! {
         ca_cert: String = String::new(),
         client_cert: String = String::new(),
         client_key: String = String::new(),
+        /// The name the server's certificate must carry; "" = the URL's host. Requires TLS.
+        server_name: String = String::new(),
         /// Require TLS even with `nats://` URLs.
         tls: bool = false,
         /// Publishes awaiting their ack at once.

@@ -31,6 +31,7 @@ mod http_spool_damage;
 mod http_spool_perms;
 mod init_limits;
 mod nats;
+mod nats_auth;
 mod nats_cluster;
 mod nats_crash;
 mod nats_fleet;

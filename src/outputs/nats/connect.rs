@@ -1,10 +1,8 @@
 //! The connection: `async-nats` options from the block (servers, auth, TLS, reconnect
-//! backoff), files checked at init with errors naming the key, and the client's events kept for
-//! the channel to log from its worker.
+//! backoff), files checked at init with errors naming the key; the client's events go to
+//! [`Events`] for the channel to log from its worker.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::{ConnectOptions, Event, ServerAddr};
@@ -12,30 +10,10 @@ use async_nats::{ConnectOptions, Event, ServerAddr};
 use crate::config::NatsConfig;
 use crate::error::InitError;
 
+use super::events::Events;
+
 /// The longest wait between two connection attempts to the servers.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(2);
-/// Client events waiting for the worker to log them; beyond this the oldest go.
-const EVENTS_KEPT: usize = 64;
-
-/// What the client reported, for the worker to log (never a secret: the client's event texts
-/// name a kind of failure, not the options).
-#[derive(Clone, Default)]
-pub struct Events(Arc<Mutex<VecDeque<String>>>);
-
-impl Events {
-    fn push(&self, e: String) {
-        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if q.len() >= EVENTS_KEPT {
-            q.pop_front();
-        }
-        q.push_back(e);
-    }
-    pub fn take(&self) -> Vec<String> {
-        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        q.drain(..).collect()
-    }
-}
-
 /// The reconnect delay after `attempts` failed attempts: 0, then 100 ms doubling to
 /// [`RECONNECT_MAX`].
 pub fn reconnect_delay(attempts: usize) -> Duration {
@@ -68,14 +46,18 @@ pub fn servers(cfg: &NatsConfig, block: &str) -> Result<Vec<ServerAddr>, InitErr
         .collect()
 }
 
-/// TLS is required: `tls: true`, a `tls://` server, a CA or a client certificate.
+/// TLS is required: `tls: true`, a `tls://` server, a CA, a client certificate or a server name.
 pub fn tls_required(cfg: &NatsConfig) -> bool {
     let tls_url = cfg
         .servers
         .urls()
         .iter()
         .any(|u| u.to_ascii_lowercase().starts_with("tls://"));
-    cfg.tls || tls_url || !cfg.ca_cert.is_empty() || !cfg.client_cert.is_empty()
+    cfg.tls
+        || tls_url
+        || !cfg.ca_cert.is_empty()
+        || !cfg.client_cert.is_empty()
+        || !cfg.server_name.is_empty()
 }
 
 /// Connect options; reading the nkey seed and the credentials file needs the runtime.
@@ -85,9 +67,9 @@ pub async fn options(
     hostname: &str,
     events: Events,
 ) -> Result<ConnectOptions, InitError> {
-    let o = connection(cfg, hostname, events);
+    let o = connection(cfg, hostname, events.clone());
     let o = auth(o, cfg, block)?;
-    tls(o, cfg, block)
+    tls(o, cfg, block, events)
 }
 
 /// The connection's behaviour: its name, reconnecting for ever with backoff, timeouts, and the
@@ -200,8 +182,22 @@ fn both_or_neither(cfg: &NatsConfig, block: &str) -> InitError {
     InitError::config(format!("{block}.{missing}: required with {given}"))
 }
 
-/// TLS: the CA that verifies the server, the client certificate, and whether TLS is required.
-fn tls(mut o: ConnectOptions, cfg: &NatsConfig, block: &str) -> Result<ConnectOptions, InitError> {
+/// TLS: the CA that verifies the server, the name its certificate must carry, the client
+/// certificate, and whether TLS is required.
+fn tls(
+    mut o: ConnectOptions,
+    cfg: &NatsConfig,
+    block: &str,
+    events: Events,
+) -> Result<ConnectOptions, InitError> {
+    if !cfg.server_name.is_empty() {
+        // The client checks its URL's host; with another name the whole TLS setup is ours.
+        if cfg.client_cert.is_empty() != cfg.client_key.is_empty() {
+            return Err(both_or_neither(cfg, block));
+        }
+        let config = super::tls::config(cfg, block, events)?;
+        return Ok(o.tls_client_config(config).require_tls(true));
+    }
     if !cfg.ca_cert.is_empty() {
         o = o.add_root_certificates(readable(block, "ca_cert", &cfg.ca_cert)?);
     }

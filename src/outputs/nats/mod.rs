@@ -12,13 +12,17 @@
 //! | `mod.rs` | the channel: store, accounting, retries, logs |
 //! | `record.rs` | what is kept per alert (id, subject, headers, body) and how ids are made |
 //! | `subject.rs` | the subject template and the token mapping |
-//! | `connect.rs` | client options: servers, auth, TLS, reconnect backoff, client events |
+//! | `connect.rs` | client options: servers, auth, TLS, reconnect backoff |
+//! | `events.rs` | what the client reported, kept for the worker to log |
+//! | `tls.rs` | the TLS settings when `server_name` is set: the certificate checked for that name |
 //! | `publish.rs` | one pass of publishing with a window, each answer classified |
 
 mod connect;
+mod events;
 mod publish;
 mod record;
 mod subject;
+mod tls;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -37,7 +41,7 @@ use crate::outputs::http::store::{self, Store};
 use crate::outputs::log_limit::LogLimit;
 use crate::outputs::{Batch, Channel, ChannelCtx};
 
-use connect::Events;
+use events::Events;
 use publish::{Outcome, Reason};
 use record::MsgIds;
 

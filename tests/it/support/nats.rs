@@ -78,6 +78,21 @@ impl Node {
         );
     }
 
+    /// Rewrites the configuration's `tls { ... }` block (`""`: none); takes effect at the next
+    /// start (the store, and so the streams, stay).
+    pub fn set_tls(&mut self, tls: &str) {
+        let conf = std::fs::read_to_string(&self.conf).unwrap();
+        let mut kept: String = conf
+            .lines()
+            .filter(|l| !l.starts_with("tls {"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if !tls.is_empty() {
+            kept += &format!("tls {{ {tls} }}\n");
+        }
+        std::fs::write(&self.conf, kept).unwrap();
+    }
+
     /// SIGKILL, and reaped.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
