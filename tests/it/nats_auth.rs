@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::support::accounting::counts;
 use crate::support::handle::*;
 use crate::support::nats::*;
+use crate::support::nats_jwt::{creds_secrets, stranger_creds, Operator};
 use crate::support::rsyslog_tls::Certs;
 use crate::support::wait_for;
 use falco_outputs::alert::{alert_from_parts, Alert, FieldKind, Priority};
@@ -141,4 +142,104 @@ fn nats_server_name_that_is_not_a_name_is_an_init_error_naming_the_key() {
     let yaml = nats_yaml("[nats://127.0.0.1:9]", "  server_name: \"not a name\"\n");
     let e = try_open(&yaml, &logs).err().expect("refused").to_string();
     assert!(e.contains("nats_output.server_name"), "{e}");
+}
+
+/// No log line holds any of `secrets`.
+fn assert_no_secret(logs: &Logs, secrets: &[&str]) {
+    for l in logs.lines() {
+        for s in secrets {
+            assert!(!l.contains(s), "a log line shows a secret: {l}");
+        }
+    }
+}
+
+fn write_secret(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn nats_nkey_seed_file_logs_in_and_a_wrong_seed_is_held_without_showing_it() {
+    if !have_nats() {
+        return;
+    }
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().unwrap();
+    let stranger = nkeys::KeyPair::new_user().seed().unwrap();
+    let nats = Nats::single(ServerOpts {
+        auth: format!("users: [ {{ nkey: \"{}\" }} ]", user.public_key()),
+        ..ServerOpts::default()
+    });
+    let js = Js::connect_with(
+        &nats.urls(),
+        async_nats::ConnectOptions::with_nkey(seed.clone()),
+    );
+    js.create_stream(stream_config("FALCO", &["falco.>"], 1));
+    let dir = tempfile::tempdir().unwrap();
+    // As nsc writes a user's key file: the seed on a line of its own.
+    let right = write_secret(dir.path(), "falco.nk", &format!("{seed}\n"));
+    let wrong = write_secret(dir.path(), "stranger.nk", &format!("{stranger}\n"));
+
+    let (out, logs) = open(&nats_yaml(
+        &nats.servers_yaml(),
+        &format!("  nkey_seed_file: {right}\n"),
+    ));
+    deliver(&out, 5);
+    out.close(Some(Duration::from_secs(5))).unwrap();
+    assert_no_secret(&logs, &[&seed]);
+
+    let (out, logs) = open(&nats_yaml(
+        &nats.servers_yaml(),
+        &format!("  nkey_seed_file: {wrong}\n"),
+    ));
+    held_then_discarded(out, &logs, 3, "authorization violation");
+    assert_no_secret(&logs, &[&seed, &stranger]);
+    assert_eq!(js.count("FALCO"), 5);
+}
+
+#[test]
+fn nats_credentials_file_logs_in_to_an_operator_mode_server_and_a_stranger_is_held() {
+    if !have_nats() {
+        return;
+    }
+    let op = Operator::new();
+    let nats = Nats::single(ServerOpts {
+        extra: op.server_conf(),
+        ..ServerOpts::default()
+    });
+    let admin = op.user_creds("admin");
+    let js = Js::connect_with(
+        &nats.urls(),
+        async_nats::ConnectOptions::with_credentials(&admin).unwrap(),
+    );
+    js.create_stream(stream_config("FALCO", &["falco.>"], 1));
+    let dir = tempfile::tempdir().unwrap();
+    let falco = op.user_creds("falco");
+    let stranger = stranger_creds("falco");
+    let right = write_secret(dir.path(), "falco.creds", &falco);
+    let wrong = write_secret(dir.path(), "stranger.creds", &stranger);
+    let secrets: Vec<String> = [&falco, &stranger]
+        .iter()
+        .flat_map(|c| creds_secrets(c))
+        .collect();
+    assert_eq!(secrets.len(), 4, "a JWT and a seed in each file");
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+
+    let (out, logs) = open(&nats_yaml(
+        &nats.servers_yaml(),
+        &format!("  credentials_file: {right}\n"),
+    ));
+    deliver(&out, 5);
+    out.close(Some(Duration::from_secs(5))).unwrap();
+    assert_no_secret(&logs, &secrets);
+
+    // A user JWT issued by an account the server does not know.
+    let (out, logs) = open(&nats_yaml(
+        &nats.servers_yaml(),
+        &format!("  credentials_file: {wrong}\n"),
+    ));
+    held_then_discarded(out, &logs, 3, "authorization violation");
+    assert_no_secret(&logs, &secrets);
+    assert_eq!(js.count("FALCO"), 5);
 }

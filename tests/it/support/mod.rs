@@ -8,6 +8,7 @@ pub mod channel;
 pub mod handle;
 pub mod http;
 pub mod nats;
+pub mod nats_jwt;
 pub mod program;
 pub mod relp_server;
 pub mod rsyslog;

@@ -34,6 +34,8 @@ pub struct ServerOpts {
     pub auth: String,
     /// `tls { ... }` body.
     pub tls: String,
+    /// Lines added to the configuration as they are (e.g. `operator: ...`, `resolver: MEMORY`).
+    pub extra: String,
 }
 
 pub struct Node {
@@ -190,6 +192,7 @@ impl Nats {
             if !opts.tls.is_empty() {
                 conf += &format!("tls {{ {} }}\n", opts.tls);
             }
+            conf += &opts.extra;
             if count > 1 {
                 let routes: Vec<String> = ports
                     .iter()
