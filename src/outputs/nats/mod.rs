@@ -28,6 +28,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use bytes::Bytes;
 use tokio::runtime::Runtime;
 
 use crate::alert::{Alert, AlertKind};
@@ -353,17 +354,30 @@ impl NatsChannel {
         }
     }
 
-    /// Publishes the `got` records in `buf`: one outcome per record.
-    fn publish_pass(&self, got: usize, ctx: &ChannelCtx) -> Vec<Option<Outcome>> {
-        let records: Vec<&[u8]> = self.buf.split(|b| *b == b'\n').take(got).collect();
+    /// Publishes the `got` records in `buf`: one outcome per record. The records are parts of
+    /// the buffer (no copy); the buffer is taken back for the next pass once the client let go
+    /// of every part (it has written them all by the time every answer is in).
+    fn publish_pass(&mut self, got: usize, ctx: &ChannelCtx) -> Vec<Option<Outcome>> {
+        let pass = Bytes::from(std::mem::take(&mut self.buf));
+        let mut records = Vec::with_capacity(got);
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &pass).take(got) {
+            records.push(pass.slice(start..end));
+            start = end + 1;
+        }
         let aborting = || ctx.is_aborting();
-        match &self.client {
+        let outcomes = match &self.client {
             Client::JetStream(js) => {
                 self.rt
                     .block_on(publish::jetstream(js, &records, self.window, &aborting))
             }
             Client::Core(c, timeout) => self.rt.block_on(publish::core(c, &records, *timeout)),
+        };
+        drop(records);
+        if let Ok(buf) = pass.try_into_mut() {
+            self.buf = buf.into();
         }
+        outcomes
     }
 
     /// Counts the outcomes in order, up to the first record not answered or to be retried.

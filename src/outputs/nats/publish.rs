@@ -1,6 +1,9 @@
 //! One pass of publishing: records out in order with at most `window` awaiting their PubAck,
 //! each answer classified. Runs inside the channel's current-thread runtime; each ack is awaited
 //! by its own task, so that every ack's timeout runs from its publish, not from its turn.
+//!
+//! A record is published from the bytes the store gave back, without a copy: its subject and
+//! body are parts of the pass's buffer (`Bytes`), only the header values are made anew.
 
 use std::collections::VecDeque;
 use std::future::IntoFuture;
@@ -8,7 +11,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::context::{Context, PublishErrorKind};
 use async_nats::jetstream::publish::PublishAck;
-use async_nats::{Client, HeaderMap};
+use async_nats::{Client, HeaderMap, HeaderName, HeaderValue, Subject};
+use bytes::Bytes;
 
 use super::record::{self, Record};
 
@@ -48,15 +52,43 @@ impl std::fmt::Display for Reason {
     }
 }
 
-/// The message's headers.
+/// The message's headers (names made at compile time: no parsing or allocation per message).
 pub fn headers(r: &Record<'_>) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert("Nats-Msg-Id", r.msg_id);
-    h.insert("Falco-Priority", r.priority);
-    h.insert("Falco-Rule", r.rule);
-    h.insert("Falco-Source", r.source);
-    h.insert("Falco-Hostname", r.hostname);
-    h
+    const NAMES: [HeaderName; 5] = [
+        HeaderName::from_static("Nats-Msg-Id"),
+        HeaderName::from_static("Falco-Priority"),
+        HeaderName::from_static("Falco-Rule"),
+        HeaderName::from_static("Falco-Source"),
+        HeaderName::from_static("Falco-Hostname"),
+    ];
+    let values = [r.msg_id, r.priority, r.rule, r.source, r.hostname];
+    NAMES
+        .into_iter()
+        .zip(values)
+        .map(|(k, v)| (k, HeaderValue::from_lossy(v)))
+        .collect()
+}
+
+/// A stored record as a message: subject and body share `bytes`; `None` for a damaged record.
+fn message(bytes: &Bytes) -> Option<(Subject, HeaderMap, Bytes)> {
+    let r = record::parse(bytes)?;
+    let subject = Subject::from_utf8(bytes.slice_ref(r.subject.as_bytes())).ok()?;
+    Some((subject, headers(&r), bytes.slice_ref(r.body)))
+}
+
+/// Waits for one ack task, looking at the close deadline every [`ABORT_POLL`]; `None` when the
+/// deadline passed. An ack already in (the usual case at saturation) costs no timer.
+async fn ack(task: &mut AckTask, aborting: &dyn Fn() -> bool) -> Option<AckResult> {
+    if task.is_finished() {
+        return Some(task.await);
+    }
+    loop {
+        match tokio::time::timeout(ABORT_POLL, &mut *task).await {
+            Ok(r) => return Some(r),
+            Err(_) if aborting() => return None,
+            Err(_) => {}
+        }
+    }
 }
 
 fn classify(e: &async_nats::jetstream::context::PublishError) -> Outcome {
@@ -83,6 +115,10 @@ fn classify(e: &async_nats::jetstream::context::PublishError) -> Outcome {
     }
 }
 
+type AckResult = Result<
+    Result<PublishAck, async_nats::jetstream::context::PublishError>,
+    tokio::task::JoinError,
+>;
 type AckTask =
     tokio::task::JoinHandle<Result<PublishAck, async_nats::jetstream::context::PublishError>>;
 
@@ -91,7 +127,7 @@ type AckTask =
 /// Returns one entry per record: `None` for those not sent or not answered (aborted).
 pub async fn jetstream(
     js: &Context,
-    records: &[&[u8]],
+    records: &[Bytes],
     window: usize,
     aborting: &dyn Fn() -> bool,
 ) -> Vec<Option<Outcome>> {
@@ -103,13 +139,11 @@ pub async fn jetstream(
         while !stop && next < records.len() && pending.len() < window {
             let i = next;
             next += 1;
-            let Some(r) = record::parse(records[i]) else {
+            let Some((subject, headers, body)) = message(&records[i]) else {
                 out[i] = Some(Outcome::Refused("a damaged record in the spool".into()));
                 continue;
             };
-            let sent = js
-                .publish_with_headers(r.subject.to_string(), headers(&r), r.body.to_vec().into())
-                .await;
+            let sent = js.publish_with_headers(subject, headers, body).await;
             match sent {
                 Ok(ack) => pending.push_back((i, tokio::spawn(ack.into_future()))),
                 Err(e) => {
@@ -122,14 +156,7 @@ pub async fn jetstream(
         let Some((i, mut task)) = pending.pop_front() else {
             break;
         };
-        let res = loop {
-            match tokio::time::timeout(ABORT_POLL, &mut task).await {
-                Ok(r) => break Some(r),
-                Err(_) if aborting() => break None,
-                Err(_) => {}
-            }
-        };
-        let Some(res) = res else {
+        let Some(res) = ack(&mut task, aborting).await else {
             task.abort();
             for (_, t) in pending.drain(..) {
                 t.abort();
@@ -153,19 +180,17 @@ pub async fn jetstream(
 
 /// Core publish: every record handed to the client, then one flush; the server took them all
 /// when the flush returns (at most once: nothing acknowledges that they were stored).
-pub async fn core(client: &Client, records: &[&[u8]], timeout: Duration) -> Vec<Option<Outcome>> {
+pub async fn core(client: &Client, records: &[Bytes], timeout: Duration) -> Vec<Option<Outcome>> {
     let mut out: Vec<Option<Outcome>> = vec![None; records.len()];
     let mut sent = Vec::with_capacity(records.len());
     for (i, bytes) in records.iter().enumerate() {
-        let Some(r) = record::parse(bytes) else {
+        let Some((subject, headers, body)) = message(bytes) else {
             out[i] = Some(Outcome::Refused("a damaged record in the spool".into()));
             continue;
         };
-        let res = tokio::time::timeout(
-            timeout,
-            client.publish_with_headers(r.subject.to_string(), headers(&r), r.body.to_vec().into()),
-        )
-        .await;
+        let res =
+            tokio::time::timeout(timeout, client.publish_with_headers(subject, headers, body))
+                .await;
         match res {
             Ok(Ok(())) => sent.push(i),
             Ok(Err(e)) => {
