@@ -1,5 +1,5 @@
 //! `nats_output`'s logins and TLS name against real `nats-server` processes (docs/nats.md):
-//! `server_name` (a certificate whose only name is not the URL's host), an NKey user
+//! `server_name` (a certificate whose only name is not the URL's host, with mutual TLS), an NKey user
 //! (`nkey_seed_file`) and a JWT user of an operator-mode server (`credentials_file`). Each:
 //! right -> delivered and stored; wrong -> held, logged clearly, no secret in any log line.
 
@@ -87,14 +87,21 @@ fn nats_server_name_checks_a_certificate_named_other_than_the_url_host() {
     Js::connect(&nats.urls()).create_stream(stream_config("FALCO", &["falco.>"], 1));
     let node = &mut nats.nodes[0];
     node.kill();
-    // The certificate's only name is other.example; the URL's host is 127.0.0.1.
+    // The certificate's only name is other.example; the URL's host is 127.0.0.1. The server
+    // also requires a client certificate (the settings made for server_name carry it too).
     node.set_tls(&format!(
-        "cert_file: \"{}\", key_file: \"{}\"",
+        "cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: true",
         certs.path("wrongname.pem"),
-        certs.path("wrongname.key")
+        certs.path("wrongname.key"),
+        certs.path("ca.pem")
     ));
     node.start();
-    let ca = format!("  ca_cert: {}\n", certs.path("ca.pem"));
+    let ca = format!(
+        "  ca_cert: {}\n  client_cert: {}\n  client_key: {}\n",
+        certs.path("ca.pem"),
+        certs.path("client.pem"),
+        certs.path("client.key")
+    );
 
     // The right name: delivered.
     let (out, logs) = open(&nats_yaml(
