@@ -497,7 +497,8 @@ impl Channel for NatsChannel {
             AlertKind::Event => alert.source(),
             AlertKind::Message => "internal",
         };
-        let hostname = formatter.options().hostname.clone();
+        // Borrowed, not cloned: the formatter is needed mutably only for the body, after.
+        let hostname = &formatter.options().hostname;
         self.subject.clear();
         subject::render(
             &self.template,
@@ -505,7 +506,7 @@ impl Channel for NatsChannel {
                 priority: alert.priority.name(),
                 rule: alert.rule(),
                 source,
-                hostname: &hostname,
+                hostname,
                 tag: alert.tags().next(),
             },
             &mut self.subject,
@@ -516,7 +517,7 @@ impl Channel for NatsChannel {
         record::push_field(out, alert.priority.name());
         record::push_field(out, alert.rule());
         record::push_field(out, source);
-        record::push_field(out, &hostname);
+        record::push_field(out, hostname);
         let json = match self.format {
             BodyFormat::Global => formatter.options().json,
             BodyFormat::Json => true,

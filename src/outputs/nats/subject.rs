@@ -14,9 +14,18 @@ use crate::config::SubjectPart;
 
 /// The token a value becomes (the mapping above).
 pub fn token(value: &str, out: &mut String) {
+    if value.is_ascii() {
+        // The usual case, without Unicode lower-casing (the same result for ASCII).
+        return push_slug(value.bytes().map(|b| b.to_ascii_lowercase() as char), out);
+    }
+    push_slug(value.chars().flat_map(char::to_lowercase), out)
+}
+
+/// Steps 2-4 of the mapping on lower-cased characters.
+fn push_slug(lower: impl Iterator<Item = char>, out: &mut String) {
     let start = out.len();
     let mut gap = false;
-    for c in value.chars().flat_map(char::to_lowercase) {
+    for c in lower {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             if gap && out.len() > start {
                 out.push('_');
