@@ -78,6 +78,33 @@ impl Store {
         }
     }
 
+    /// As [`Store::peek`], after the `skip` oldest lines (already handed out and not yet
+    /// answered): appends up to `n` of the lines after them; returns how many.
+    pub fn peek_after(&mut self, skip: usize, n: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            Store::Memory { lines, .. } => {
+                let mut k = 0;
+                for line in lines.iter().skip(skip).take(n) {
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
+                    k += 1;
+                }
+                Ok(k)
+            }
+            Store::Spool(s) => {
+                let mut i = 0;
+                let got = s.peek(skip + n, |line| {
+                    if i >= skip {
+                        out.extend_from_slice(line);
+                        out.push(b'\n');
+                    }
+                    i += 1;
+                })?;
+                Ok(got.saturating_sub(skip))
+            }
+        }
+    }
+
     /// Forgets up to `n` of the oldest lines; returns how many (fewer only when the spool
     /// found some of them lost to damage: see [`Store::take_damage`]).
     pub fn consume(&mut self, n: usize) -> io::Result<usize> {

@@ -15,7 +15,7 @@
 //! | `connect.rs` | client options: servers, auth, TLS, reconnect backoff |
 //! | `events.rs` | what the client reported, kept for the worker to log |
 //! | `tls.rs` | the TLS settings when `server_name` is set: the certificate checked for that name |
-//! | `publish.rs` | one pass of publishing with a window, each answer classified |
+//! | `publish.rs` | publishing with a window of PubAcks kept in flight across calls, each answer classified |
 
 mod connect;
 mod events;
@@ -43,7 +43,7 @@ use crate::outputs::log_limit::LogLimit;
 use crate::outputs::{Batch, Channel, ChannelCtx};
 
 use events::Events;
-use publish::{Outcome, Reason};
+use publish::{Answers, InFlight, Outcome, Reason};
 use record::MsgIds;
 
 /// While failing, the channel says so at most this often (no stream: once per outage).
@@ -56,6 +56,9 @@ const PASS_PER_SLOT: usize = 4;
 const PASS_MAX: usize = 8192;
 /// How long an idle tick lets the client's connection task run.
 const IDLE_RUN: Duration = Duration::from_millis(2);
+/// When everything held is in flight, how long after the last publish the worker looks at the
+/// answers if no new alert came meanwhile (a new alert's `deliver` takes those that are in).
+const IN_FLIGHT_LOOK: Duration = Duration::from_millis(1);
 
 enum Client {
     JetStream(jetstream::Context),
@@ -74,6 +77,10 @@ pub struct NatsChannel {
     ids: MsgIds,
     subject: String,
     window: usize,
+    /// Records sent and not yet answered: the oldest of `store` (or of `overflow`).
+    in_flight: InFlight,
+    /// When a `deliver` last left records in flight.
+    in_flight_since: Option<Instant>,
     store: Store,
     /// Where records go when the spool cannot be written (disk full): memory, after the spool's.
     overflow: Store,
@@ -153,8 +160,7 @@ impl NatsChannel {
             .map_err(|e| InitError::io(format!("{block}: cannot read /dev/urandom: {e}")))?;
         let max_bytes = cfg.spool_max_mb.saturating_mul(1 << 20);
         let what = block.replace('_', " ");
-        let mut store = Store::memory();
-        let mut inherited = 0;
+        let (mut store, mut inherited) = (Store::memory(), 0);
         if !cfg.spool_dir.is_empty() {
             let spool = Spool::open(
                 Path::new(&cfg.spool_dir),
@@ -181,6 +187,8 @@ impl NatsChannel {
             ids,
             subject: String::new(),
             window: cfg.max_in_flight,
+            in_flight: InFlight::default(),
+            in_flight_since: None,
             store,
             overflow: Store::memory(),
             inherited,
@@ -289,19 +297,24 @@ impl NatsChannel {
         }
     }
 
-    /// Publishes what is held, oldest first, until everything is answered or a record must
-    /// wait for a retry.
-    fn pump(&mut self, ctx: &ChannelCtx) {
-        while self.total() > 0 {
-            if self.retry_at.is_some_and(|t| Instant::now() < t) {
+    /// Publishes what is held, oldest first, and counts the answers that are in. With `drain`,
+    /// until everything is answered or a record must wait for a retry; without (`deliver`),
+    /// the last window of records may stay in flight, answered at a later call.
+    fn pump(&mut self, ctx: &ChannelCtx, drain: bool) {
+        loop {
+            let waiting = self.retry_at.is_some_and(|t| Instant::now() < t);
+            let (from_overflow, got) = if waiting {
+                // Nothing new is sent before the retry; what is in flight is still answered.
+                (self.in_flight.from_overflow, 0)
+            } else {
+                self.retry_at = None;
+                self.read_pass(ctx)
+            };
+            if got == 0 && self.in_flight.is_empty() {
                 break;
             }
-            self.retry_at = None;
-            let Some((from_overflow, got)) = self.read_pass(ctx) else {
-                break;
-            };
-            let outcomes = self.publish_pass(got, ctx);
-            let pass = self.settle(outcomes, ctx);
+            let answers = self.publish_pass(from_overflow, got, drain, ctx);
+            let pass = self.settle(answers.outcomes, ctx);
             self.consume(from_overflow, pass.done, ctx);
             if let Some(why) = pass.refused.first() {
                 self.refused_log.error(
@@ -318,46 +331,70 @@ impl NatsChannel {
                 self.schedule_retry(r, ctx);
                 break;
             }
-            if pass.done < got {
-                // Aborted at the close deadline.
+            if answers.aborted {
+                // The close deadline passed.
                 break;
             }
             if pass.done > 0 {
                 self.recovered(ctx);
             }
+            if answers.sent == 0 && pass.done == 0 {
+                // Everything held is in flight, and no answer is in yet.
+                break;
+            }
         }
+        self.in_flight_since = (!self.in_flight.is_empty()).then(Instant::now);
         self.note_damage(ctx);
     }
 
-    /// Reads the oldest records (the spool's first, then the overflow's) into `buf`: whether
-    /// they came from the overflow, and how many; `None` when there is nothing to publish now.
-    fn read_pass(&mut self, ctx: &ChannelCtx) -> Option<(bool, usize)> {
-        let from_overflow = self.store.is_empty();
-        let want = self
-            .total()
+    /// Reads the oldest records not in flight into `buf` (the spool's first, then the
+    /// overflow's; while records are in flight, from their store): whether they came from the
+    /// overflow, and how many (0 after a read error, which schedules a retry).
+    fn read_pass(&mut self, ctx: &ChannelCtx) -> (bool, usize) {
+        let skip = self.in_flight.len();
+        let from_overflow = if skip > 0 {
+            self.in_flight.from_overflow
+        } else {
+            self.store.is_empty()
+        };
+        let held = if from_overflow {
+            self.overflow.len()
+        } else {
+            self.store.len()
+        };
+        let want = held
+            .saturating_sub(skip)
             .min((self.window * PASS_PER_SLOT).min(PASS_MAX));
         self.buf.clear();
+        if want == 0 {
+            return (from_overflow, 0);
+        }
         let peeked = if from_overflow {
-            self.overflow.peek(want, &mut self.buf)
+            self.overflow.peek_after(skip, want, &mut self.buf)
         } else {
-            self.store.peek(want, &mut self.buf)
+            self.store.peek_after(skip, want, &mut self.buf)
         };
         match peeked {
-            Ok(n) if n > 0 => Some((from_overflow, n)),
-            Ok(_) => None,
+            Ok(n) => (from_overflow, n),
             Err(e) => {
                 ctx.retrying();
                 ctx.error(&format!("cannot read alerts back from spool_dir: {e}"));
                 self.schedule_retry(Reason::Other("spool read error".into()), ctx);
-                None
+                (from_overflow, 0)
             }
         }
     }
 
-    /// Publishes the `got` records in `buf`: one outcome per record. The records are parts of
-    /// the buffer (no copy); the buffer is taken back for the next pass once the client let go
-    /// of every part (it has written them all by the time every answer is in).
-    fn publish_pass(&mut self, got: usize, ctx: &ChannelCtx) -> Vec<Option<Outcome>> {
+    /// Publishes the `got` records in `buf` after those in flight, and takes the answers. The
+    /// records are parts of the buffer (no copy); the buffer is taken back for the next pass
+    /// once the client let go of every part (it has, once it wrote them all).
+    fn publish_pass(
+        &mut self,
+        from_overflow: bool,
+        got: usize,
+        drain: bool,
+        ctx: &ChannelCtx,
+    ) -> Answers {
         let pass = Bytes::from(std::mem::take(&mut self.buf));
         let mut records = Vec::with_capacity(got);
         let mut start = 0;
@@ -366,40 +403,51 @@ impl NatsChannel {
             start = end + 1;
         }
         let aborting = || ctx.is_aborting();
-        let outcomes = match &self.client {
+        let answers = match &self.client {
             Client::JetStream(js) => {
-                self.rt
-                    .block_on(publish::jetstream(js, &records, self.window, &aborting))
+                if self.in_flight.is_empty() {
+                    self.in_flight.from_overflow = from_overflow;
+                }
+                self.rt.block_on(
+                    self.in_flight
+                        .run(js, &records, self.window, drain, &aborting),
+                )
             }
-            Client::Core(c, timeout) => self.rt.block_on(publish::core(c, &records, *timeout)),
+            Client::Core(c, timeout) => {
+                let out = self.rt.block_on(publish::core(c, &records, *timeout));
+                Answers {
+                    sent: records.len(),
+                    outcomes: out.into_iter().map_while(|o| o).collect(),
+                    aborted: false,
+                }
+            }
         };
         drop(records);
         if let Ok(buf) = pass.try_into_mut() {
             self.buf = buf.into();
         }
-        outcomes
+        answers
     }
 
-    /// Counts the outcomes in order, up to the first record not answered or to be retried.
-    fn settle(&mut self, outcomes: Vec<Option<Outcome>>, ctx: &ChannelCtx) -> Pass {
+    /// Counts the answers in order, up to the first record to be retried.
+    fn settle(&mut self, outcomes: Vec<Outcome>, ctx: &ChannelCtx) -> Pass {
         let mut pass = Pass::default();
         for o in outcomes {
             match o {
-                Some(Outcome::Delivered { duplicate }) => {
+                Outcome::Delivered { duplicate } => {
                     if duplicate {
                         ctx.duplicate();
                     }
                     self.account(1, ChannelCtx::delivered, ctx);
                 }
-                Some(Outcome::Refused(why)) => {
+                Outcome::Refused(why) => {
                     self.account(1, ChannelCtx::failed, ctx);
                     pass.refused.push(why);
                 }
-                Some(Outcome::Retry(r)) => {
+                Outcome::Retry(r) => {
                     pass.retry = Some(r);
                     break;
                 }
-                None => break,
             }
             pass.done += 1;
         }
@@ -478,6 +526,7 @@ impl NatsChannel {
 
     /// The close deadline passed with records still held.
     fn abandon(&mut self, ctx: &ChannelCtx) {
+        self.in_flight.abandon();
         let left = store::abandon(&mut self.store, &mut self.overflow);
         if left.kept > 0 {
             ctx.warning(&format!(
@@ -541,14 +590,20 @@ impl Channel for NatsChannel {
             return;
         }
         self.store_records(batch, ctx);
+        if !self.in_flight.is_empty() && self.store.bytes() + self.overflow.bytes() > self.max_bytes
+        {
+            // The bound drops the oldest records: none of them may be in flight.
+            self.pump(ctx, true);
+            self.in_flight.abandon();
+        }
         self.enforce_bound(ctx);
-        self.pump(ctx);
+        self.pump(ctx, false);
         self.log_events(ctx);
         self.report_held(ctx);
     }
 
     fn flush(&mut self, ctx: &ChannelCtx) {
-        self.pump(ctx);
+        self.pump(ctx, true);
         self.store.sync(true);
         self.report_held(ctx);
     }
@@ -557,7 +612,7 @@ impl Channel for NatsChannel {
         if self.total() == 0 || self.retry_at.is_some_and(|t| Instant::now() < t) {
             self.run_client(IDLE_RUN);
         }
-        self.pump(ctx);
+        self.pump(ctx, true);
         self.store.sync(false);
         self.log_events(ctx);
         for l in [
@@ -575,7 +630,15 @@ impl Channel for NatsChannel {
         if self.total() == 0 {
             return None;
         }
-        Some(self.retry_at.unwrap_or_else(Instant::now))
+        let look = (!self.in_flight.is_empty())
+            .then(|| self.in_flight_since.unwrap_or_else(Instant::now) + IN_FLIGHT_LOOK);
+        match (self.retry_at, look) {
+            (Some(retry), Some(look)) => Some(retry.min(look)),
+            (Some(retry), None) => Some(retry),
+            // Everything held is in flight: look at the answers shortly.
+            (None, Some(look)) if self.in_flight.len() >= self.total() => Some(look),
+            _ => Some(Instant::now()),
+        }
     }
 
     fn held(&self) -> usize {
@@ -584,7 +647,7 @@ impl Channel for NatsChannel {
 
     fn close(&mut self, ctx: &ChannelCtx) {
         loop {
-            self.pump(ctx);
+            self.pump(ctx, true);
             self.log_events(ctx);
             if self.total() == 0 {
                 break;

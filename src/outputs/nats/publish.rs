@@ -1,6 +1,7 @@
-//! One pass of publishing: records out in order with at most `window` awaiting their PubAck,
-//! each answer classified. Runs inside the channel's current-thread runtime; each ack is awaited
-//! by its own task, so that every ack's timeout runs from its publish, not from its turn.
+//! Publishing: records out in order with at most `window` awaiting their PubAck (kept in flight
+//! across calls), each answer classified. Runs inside the channel's current-thread runtime; each
+//! ack is awaited by its own task, so that every ack's timeout runs from its publish, not from
+//! its turn.
 //!
 //! A record is published from the bytes the store gave back, without a copy: its subject and
 //! body are parts of the pass's buffer (`Bytes`), only the header values are made anew.
@@ -122,60 +123,126 @@ type AckResult = Result<
 type AckTask =
     tokio::task::JoinHandle<Result<PublishAck, async_nats::jetstream::context::PublishError>>;
 
-/// Publishes `records` in order through JetStream, at most `window` awaiting an ack; stops
-/// sending at the first record that must be retried (those before it were sent already).
-/// Returns one entry per record: `None` for those not sent or not answered (aborted).
-pub async fn jetstream(
-    js: &Context,
-    records: &[Bytes],
-    window: usize,
-    aborting: &dyn Fn() -> bool,
-) -> Vec<Option<Outcome>> {
-    let mut out: Vec<Option<Outcome>> = vec![None; records.len()];
-    let mut pending: VecDeque<(usize, AckTask)> = VecDeque::new();
-    let mut next = 0;
-    let mut stop = false;
-    loop {
-        while !stop && next < records.len() && pending.len() < window {
-            let i = next;
-            next += 1;
-            let Some((subject, headers, body)) = message(&records[i]) else {
-                out[i] = Some(Outcome::Refused("a damaged record in the spool".into()));
-                continue;
-            };
-            let sent = js.publish_with_headers(subject, headers, body).await;
-            match sent {
-                Ok(ack) => pending.push_back((i, tokio::spawn(ack.into_future()))),
-                Err(e) => {
-                    let o = classify(&e);
-                    stop = matches!(o, Outcome::Retry(_));
-                    out[i] = Some(o);
-                }
-            }
-        }
-        let Some((i, mut task)) = pending.pop_front() else {
-            break;
-        };
-        let Some(res) = ack(&mut task, aborting).await else {
-            task.abort();
-            for (_, t) in pending.drain(..) {
-                t.abort();
-            }
-            return out;
-        };
-        let o = match res {
-            Ok(Ok(ack)) => Outcome::Delivered {
-                duplicate: ack.duplicate,
-            },
-            Ok(Err(e)) => classify(&e),
-            Err(join) => Outcome::Retry(Reason::Other(format!("ack task failed: {join}"))),
-        };
-        if matches!(o, Outcome::Retry(_)) {
-            stop = true;
-        }
-        out[i] = Some(o);
+/// A record sent and not yet counted: its PubAck to come, or what was known when sending it.
+enum Slot {
+    Ack(AckTask),
+    Known(Outcome),
+}
+
+/// The records sent through JetStream and not yet counted, oldest first: they are the oldest
+/// records of the store they were read from (`from_overflow`), which keeps them until they are
+/// answered. Kept across calls, so that the window stays full while the worker formats the next
+/// alerts.
+#[derive(Default)]
+pub struct InFlight {
+    slots: VecDeque<Slot>,
+    pub from_overflow: bool,
+}
+
+/// What one call of [`InFlight::run`] came to.
+pub struct Answers {
+    /// How many of the records given were sent (or answered at once: damaged, too large).
+    pub sent: usize,
+    /// The answers of the oldest records, in order, up to and including the first that must be
+    /// retried (then nothing is in flight any more: those records are sent again later).
+    pub outcomes: Vec<Outcome>,
+    /// The close deadline passed: nothing is in flight any more.
+    pub aborted: bool,
+}
+
+fn outcome(res: AckResult) -> Outcome {
+    match res {
+        Ok(Ok(ack)) => Outcome::Delivered {
+            duplicate: ack.duplicate,
+        },
+        Ok(Err(e)) => classify(&e),
+        Err(join) => Outcome::Retry(Reason::Other(format!("ack task failed: {join}"))),
     }
-    out
+}
+
+/// Hands one record to the client; its ack is awaited by a task of its own from now on.
+async fn send(js: &Context, record: &Bytes) -> Slot {
+    let Some((subject, headers, body)) = message(record) else {
+        return Slot::Known(Outcome::Refused("a damaged record in the spool".into()));
+    };
+    match js.publish_with_headers(subject, headers, body).await {
+        Ok(ack) => Slot::Ack(tokio::spawn(ack.into_future())),
+        Err(e) => Slot::Known(classify(&e)),
+    }
+}
+
+impl InFlight {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Forgets what is in flight: its answers will not be counted, and the records, still in
+    /// the store, are sent again later with their ids (the stream drops those it holds).
+    pub fn abandon(&mut self) {
+        for slot in self.slots.drain(..) {
+            if let Slot::Ack(task) = slot {
+                task.abort();
+            }
+        }
+    }
+
+    /// Sends `records` (the store's records after those in flight) in order, at most `window`
+    /// in flight, and takes the answers already in, oldest first. It waits for the oldest answer
+    /// when the window is full, when a send must be retried (the answers before it still
+    /// count), and with `drain` until nothing is in flight. Sends nothing after a record that
+    /// must be retried.
+    pub async fn run(
+        &mut self,
+        js: &Context,
+        records: &[Bytes],
+        window: usize,
+        drain: bool,
+        aborting: &dyn Fn() -> bool,
+    ) -> Answers {
+        let mut a = Answers {
+            sent: 0,
+            outcomes: Vec::new(),
+            aborted: false,
+        };
+        let mut blocked = false;
+        loop {
+            while !blocked && a.sent < records.len() && self.slots.len() < window {
+                let slot = send(js, &records[a.sent]).await;
+                a.sent += 1;
+                blocked = matches!(slot, Slot::Known(Outcome::Retry(_)));
+                self.slots.push_back(slot);
+            }
+            let wait = drain || blocked || a.sent < records.len();
+            let o = match self.slots.pop_front() {
+                None => break,
+                Some(Slot::Known(o)) => o,
+                Some(Slot::Ack(task)) if !wait && !task.is_finished() => {
+                    self.slots.push_front(Slot::Ack(task));
+                    break;
+                }
+                Some(Slot::Ack(mut task)) => match ack(&mut task, aborting).await {
+                    Some(res) => outcome(res),
+                    None => {
+                        task.abort();
+                        self.abandon();
+                        a.aborted = true;
+                        break;
+                    }
+                },
+            };
+            let retry = matches!(o, Outcome::Retry(_));
+            a.outcomes.push(o);
+            if retry {
+                self.abandon();
+                break;
+            }
+        }
+        a
+    }
 }
 
 /// Core publish: every record handed to the client, then one flush; the server took them all
