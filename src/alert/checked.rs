@@ -138,7 +138,7 @@ impl Alert {
         // `&`, not `&&`: no branch per span.
         let mut ok = inside(&self.rule) & inside(&self.source) & inside(&self.message);
         for e in &self.entries {
-            ok &= inside(&e.name) & e.value.as_ref().map_or(true, inside);
+            ok &= inside(&e.name) & e.value.as_ref().is_none_or(inside);
         }
         // ASCII: every position is a char boundary.
         ok && (self.text.is_ascii() || self.utf8_on_boundaries())
@@ -159,7 +159,7 @@ impl Alert {
             && self
                 .entries
                 .iter()
-                .all(|e| on(&e.name) && e.value.as_ref().map_or(true, on))
+                .all(|e| on(&e.name) && e.value.as_ref().is_none_or(on))
     }
 
     /// Rebuilds the arena with each string repaired on its own (U+FFFD for invalid UTF-8).

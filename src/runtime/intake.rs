@@ -80,7 +80,7 @@ impl PriorityAndRoute {
     #[inline]
     fn admits(&self, alert: &RawAlert) -> bool {
         alert.priority() <= self.min_priority
-            && self.route.as_ref().map_or(true, |r| r.admits_raw(alert))
+            && self.route.as_ref().is_none_or(|r| r.admits_raw(alert))
     }
 }
 
