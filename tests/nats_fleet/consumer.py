@@ -1,8 +1,10 @@
 """The fleet scenario's reader (docs/nats.md, "The fleet scenario"): a durable pull consumer,
 written with nats-py (the official Python client, pinned in scripts/pyenv-requirements.txt),
-reads the stream while the producers run and the stream's leader is killed, acknowledges what
-it read (AckPolicy.ALL: a confirmed ack, ack_sync, of each batch's last message covers the batch;
-retried, bounded, when the consumer's leader changes meanwhile), and prints what it saw as key=value lines for tests/it/nats_fleet.rs to check.
+reads the stream while the producers run and the stream's leader is killed, acknowledges each
+message it read (AckPolicy.EXPLICIT: an ack per message, the batch's last one confirmed with
+ack_sync and retried, bounded, when the consumer's leader changes meanwhile; a message lost on
+the way to us is never acknowledged, so JetStream delivers it again after ACK_WAIT), and prints
+what it saw as key=value lines for tests/it/nats_fleet.rs to check.
 
     consumer.py --servers nats://127.0.0.1:P1,... --stream FLEET --durable fleet \
                 --expect 100000 --deadline 300
@@ -18,6 +20,10 @@ import time
 
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+# Seconds before JetStream delivers again a message we did not acknowledge (one lost on the way
+# to us while a server restarts): short, so that a lost message costs seconds, not the deadline.
+ACK_WAIT = 5
 
 
 async def main():
@@ -38,8 +44,9 @@ async def main():
                             reconnect_time_wait=0.2, connect_timeout=2,
                             error_cb=on_error, allow_reconnect=True)
     js = nc.jetstream(timeout=5)
-    cfg = ConsumerConfig(durable_name=a.durable, ack_policy=AckPolicy.ALL,
-                         deliver_policy=DeliverPolicy.ALL, ack_wait=120, max_ack_pending=20000)
+    cfg = ConsumerConfig(durable_name=a.durable, ack_policy=AckPolicy.EXPLICIT,
+                         deliver_policy=DeliverPolicy.ALL, ack_wait=ACK_WAIT,
+                         max_ack_pending=20000)
     sub = None
     while sub is None:
         try:
@@ -67,13 +74,15 @@ async def main():
                 redelivered += 1
             if md.sequence.stream in seen:
                 again += 1
-                continue
-            h = m.headers or {}
-            body = json.loads(m.data)
-            seen[md.sequence.stream] = (h.get("Nats-Msg-Id"), h.get("Falco-Hostname"),
-                                        int(body["output_fields"]["evt.num"]))
+            else:
+                h = m.headers or {}
+                body = json.loads(m.data)
+                seen[md.sequence.stream] = (h.get("Nats-Msg-Id"), h.get("Falco-Hostname"),
+                                            int(body["output_fields"]["evt.num"]))
+            if m is not msgs[-1]:
+                await m.ack()
         if msgs:
-            last = max(msgs, key=lambda m: m.metadata.sequence.stream)
+            last = msgs[-1]
             for _ in range(20):
                 try:
                     await last.ack_sync(timeout=2)
