@@ -190,11 +190,6 @@ impl SyslogAddress {
         matches!(self, SyslogAddress::Tls(..) | SyslogAddress::RelpTls(..))
     }
 
-    /// RELP, in clear text or inside TLS.
-    pub fn is_relp(&self) -> bool {
-        matches!(self, SyslogAddress::Relp(..) | SyslogAddress::RelpTls(..))
-    }
-
     /// The host of a network address (`None` for a unix socket).
     pub fn host(&self) -> Option<&str> {
         match self {
