@@ -247,3 +247,89 @@ fn a_unix_stream_daemon_closing_with_unread_alerts_gets_them_again() {
         "{s:?}"
     );
 }
+
+/// A unix daemon restarted with the other kind of socket at the same path, twice: datagram, then
+/// stream (glibc's fallback; NUL-terminated), then datagram again while the stream connection is
+/// still open (then closed by the daemon). `local.rs` follows each switch (issue 20: the transport is chosen
+/// once, the socket kind at each connection): every alert arrives once and is counted
+/// delivered once.
+#[test]
+fn a_unix_daemon_switching_between_datagram_and_stream_is_followed() {
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switch.sock");
+    let recv_all = |d: &UnixDatagram, n: usize| -> Vec<String> {
+        d.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 2048];
+        (0..n)
+            .map(|_| {
+                let k = d.recv(&mut buf).unwrap();
+                String::from_utf8_lossy(&buf[..k]).into_owned()
+            })
+            .collect()
+    };
+    let dgram = UnixDatagram::bind(&path).unwrap();
+    let mut h = SyslogHarness::open(
+        &format!("unix://{}", path.display()),
+        SyslogFormat::Rfc3164,
+        1,
+    );
+    h.deliver(&alerts(3, "first-dgram"));
+    let got = recv_all(&dgram, 3);
+    assert!(got.iter().all(|m| m.contains("first-dgram #")), "{got:?}");
+    assert_eq!(h.settled_stats().delivered, 3);
+
+    // Restarted on a stream socket: the old datagram peer is gone.
+    drop(dgram);
+    std::fs::remove_file(&path).unwrap();
+    let listener = UnixListener::bind(&path).unwrap();
+    let (close_tx, close_rx) = std::sync::mpsc::channel::<()>();
+    let daemon = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut read = Vec::new();
+        let mut buf = [0u8; 4096];
+        while read.iter().filter(|&&b| b == 0).count() < 4 {
+            let k = s.read(&mut buf).unwrap();
+            assert!(k > 0, "closed early");
+            read.extend_from_slice(&buf[..k]);
+        }
+        // Closes its end only once the datagram socket has replaced it (below).
+        close_rx.recv().unwrap();
+        read
+    });
+    h.deliver(&alerts(4, "stream"));
+    let s = h.settled_stats();
+    assert_eq!(
+        (s.delivered, s.failed, s.discarded),
+        (7, 0, 0),
+        "{s:?} {:#?}",
+        h.log_lines()
+    );
+
+    // Back to a datagram socket at the path; then the stream daemon goes away.
+    std::fs::remove_file(&path).unwrap();
+    let dgram = UnixDatagram::bind(&path).unwrap();
+    close_tx.send(()).unwrap();
+    let read = daemon.join().unwrap();
+    let msgs: Vec<_> = read
+        .split(|&b| b == 0)
+        .filter(|m| !m.is_empty())
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    assert!(msgs.iter().all(|m| m.contains("stream #")), "{msgs:?}");
+    h.deliver(&alerts(5, "second-dgram"));
+    let s = h.settled_stats();
+    let got = recv_all(&dgram, 5);
+    assert!(got.iter().all(|m| m.contains("second-dgram #")), "{got:?}");
+    assert_eq!(
+        (s.delivered, s.failed, s.discarded),
+        (12, 0, 0),
+        "{s:?} {:#?}",
+        h.log_lines()
+    );
+    assert_eq!(h.channel.held(), 0);
+}
