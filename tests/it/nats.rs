@@ -379,3 +379,36 @@ fn nats_a_full_stream_with_discard_new_refuses_the_rest_counted_failed() {
         "{refusals:?}"
     );
 }
+
+/// Flushes between small groups of emits, with a window of 4 PubAcks kept in flight across
+/// deliver calls (e6942aa): after each flush every alert emitted so far is counted delivered
+/// exactly once (none twice, none pending), and the stream holds each once.
+#[test]
+fn nats_flushes_between_small_groups_count_each_alert_once() {
+    if !have_nats() {
+        return;
+    }
+    let nats = Nats::single(ServerOpts::default());
+    let js = Js::connect(&nats.urls());
+    js.create_stream(stream_config("FALCO", &["falco.>"], 1));
+    let (out, _logs) = open(&nats_yaml(&nats.servers_yaml(), "  max_in_flight: 4\n"));
+    let mut n = 0u64;
+    for round in 0..100u64 {
+        for _ in 0..(1 + round % 13) {
+            out.emit(alert(n)).unwrap();
+            n += 1;
+        }
+        out.flush(Duration::from_secs(30)).expect("flushed");
+        let all = assert_outputs_settled(&out);
+        let c = all.iter().find(|(name, _)| name == "nats").unwrap().1;
+        assert_eq!(
+            (c.delivered, c.failed, c.discarded),
+            (n, 0, 0),
+            "round {round}: {c}"
+        );
+    }
+    assert_eq!(duplicates(&out), 0);
+    out.close(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(js.count("FALCO"), n);
+    eprintln!("nats: {n} alerts over 100 flushes, each counted once");
+}
