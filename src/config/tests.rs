@@ -1221,3 +1221,61 @@ fn strings_keep_their_spelling() {
     assert_eq!(c.http.transport.headers[0].1, "2.50");
     assert_eq!(c.http.transport.headers[1].1, "0x1F");
 }
+
+/// `otlp_output` embeds the HTTP transport's keys (`flattened transport`, issue 20): each is
+/// still read from the block itself, with OTLP's defaults as before the move (keep_alive on,
+/// timeout 10 s, batches of 100 / 200 ms; the rest as `http_output`'s), and an error still names
+/// `otlp_output.<key>`.
+#[test]
+fn otlp_transport_keys_read_in_the_block_with_otlp_defaults() {
+    let d = &Config::default().otlp.transport;
+    assert_eq!(d.url.as_str(), "");
+    assert_eq!(d.user_agent, "falcosecurity/falco");
+    assert!(!d.insecure && !d.mtls && !d.compress_uploads);
+    assert_eq!((d.ca_cert.as_str(), d.ca_bundle.as_str()), ("", ""));
+    assert_eq!(d.ca_path, "/etc/ssl/certs");
+    assert_eq!(d.client_cert, "/etc/ssl/certs/client.crt");
+    assert_eq!(d.client_key, "/etc/ssl/certs/client.key");
+    assert!(d.keep_alive);
+    assert!(d.headers.is_empty());
+    assert_eq!((d.timeout_ms, d.retry_max_backoff_ms), (10000, 30000));
+    assert_eq!((d.spool_dir.as_str(), d.spool_max_mb), ("", 256));
+    assert_eq!((d.batch_max_alerts, d.batch_max_wait_ms), (100, 200));
+
+    let c = yaml(
+        "otlp_output:\n  enabled: true\n  url: http://collector:4318\n  user_agent: me/2\n  \
+         insecure: true\n  ca_cert: /a\n  ca_bundle: /b\n  ca_path: /c\n  mtls: true\n  \
+         client_cert: /d\n  client_key: /e\n  compress_uploads: true\n  keep_alive: false\n  \
+         headers: {X-A: a}\n  timeout_ms: 7\n  retry_max_backoff_ms: 8\n  spool_dir: /f\n  \
+         spool_max_mb: 9\n  batch_max_alerts: 10\n  batch_max_wait_ms: 11\n",
+    );
+    let t = &c.otlp.transport;
+    assert!(c.otlp.enabled);
+    assert_eq!(t.url.as_str(), "http://collector:4318");
+    assert_eq!(t.user_agent, "me/2");
+    assert!(t.insecure && t.mtls && t.compress_uploads && !t.keep_alive);
+    assert_eq!(
+        [
+            &t.ca_cert,
+            &t.ca_bundle,
+            &t.ca_path,
+            &t.client_cert,
+            &t.client_key,
+            &t.spool_dir
+        ],
+        ["/a", "/b", "/c", "/d", "/e", "/f"]
+    );
+    assert_eq!(t.headers, [("X-A".to_string(), "a".to_string())]);
+    assert_eq!(
+        (t.timeout_ms, t.retry_max_backoff_ms, t.spool_max_mb),
+        (7, 8, 9)
+    );
+    assert_eq!((t.batch_max_alerts, t.batch_max_wait_ms), (10, 11));
+
+    let e = yaml_err("otlp_output:\n  timeout_ms: 0\n");
+    assert_names(&e, &["`otlp_output.timeout_ms`", "greater than 0"]);
+    let e = yaml_err("otlp_output:\n  batch_max_alerts: 0\n");
+    assert_names(&e, &["`otlp_output.batch_max_alerts`", "greater than 0"]);
+    let e = yaml_err("otlp_output:\n  enabled: true\n");
+    assert_names(&e, &["otlp_output.url"]);
+}
