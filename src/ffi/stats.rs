@@ -2,6 +2,7 @@
 
 use std::ffi::c_char;
 
+use crate::handle::Outputs;
 use crate::panic::guard;
 use crate::stats;
 
@@ -72,17 +73,12 @@ pub unsafe extern "C" fn falco_outputs_stats_json(
     buf: *mut c_char,
     buf_len: usize,
 ) -> usize {
-    // SAFETY: the caller's contract: `buf` is NULL or `buf_len` writable bytes.
-    let out = unsafe { OutBuf::new(buf, buf_len) };
-    guard(0, || {
-        // SAFETY: the caller's contract: `outputs` is NULL or a handle from init.
-        let Ok(o) = (unsafe { enter(outputs) }) else {
-            return 0;
-        };
-        let text = stats::to_json(o.outputs.accepted(), &o.outputs.stats());
-        out.write(&text);
-        text.len()
-    })
+    // SAFETY: the caller's contract, which is `text_call`'s.
+    unsafe {
+        text_call(outputs, buf, buf_len, |o| {
+            stats::to_json(o.accepted(), &o.stats())
+        })
+    }
 }
 
 /// The counters in the Prometheus text exposition format (0.0.4), for the host to serve on its
@@ -108,14 +104,29 @@ pub unsafe extern "C" fn falco_outputs_metrics_text(
     buf: *mut c_char,
     buf_len: usize,
 ) -> usize {
-    // SAFETY: the caller's contract: `buf` is NULL or `buf_len` writable bytes.
+    // SAFETY: the caller's contract, which is `text_call`'s.
+    unsafe { text_call(outputs, buf, buf_len, Outputs::metrics_text) }
+}
+
+/// The calls that return a text snprintf-style: the handle's text written into `buf`
+/// (truncated, NUL-terminated) and its whole length returned; 0 for a NULL or closing handle.
+///
+/// # Safety
+/// `outputs` must be NULL or a handle from init; `buf` NULL or `buf_len` writable bytes.
+unsafe fn text_call(
+    outputs: *const falco_outputs,
+    buf: *mut c_char,
+    buf_len: usize,
+    text: impl FnOnce(&Outputs) -> String,
+) -> usize {
+    // SAFETY: this function's contract: `buf` is NULL or `buf_len` writable bytes.
     let out = unsafe { OutBuf::new(buf, buf_len) };
     guard(0, || {
-        // SAFETY: the caller's contract: `outputs` is NULL or a handle from init.
+        // SAFETY: this function's contract: `outputs` is NULL or a handle from init.
         let Ok(o) = (unsafe { enter(outputs) }) else {
             return 0;
         };
-        let text = o.outputs.metrics_text();
+        let text = text(o.outputs);
         out.write(&text);
         text.len()
     })
